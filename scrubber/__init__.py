@@ -1,0 +1,21 @@
+"""scrubber: a pre-submission scrubber for X12 5010 837P and 837I claims."""
+
+from .errors import InputError, RuleDataError, ScrubberError
+from .output.pipeline import Outputs, ScrubRun, scrub_stream
+from .output.report import JsonReport, Summary
+from .rules.engine import FixMode
+from .rules.ruleset import RuleSet, load_rules
+
+__all__ = [
+    "FixMode",
+    "InputError",
+    "JsonReport",
+    "Outputs",
+    "RuleDataError",
+    "RuleSet",
+    "ScrubRun",
+    "ScrubberError",
+    "Summary",
+    "load_rules",
+    "scrub_stream",
+]

@@ -1,0 +1,184 @@
+"""The claim model: what a claim says, each value tied to the segment and element it came from.
+
+Values stay strings as found; typed readings (dates, decimals) are helpers, so a rule can
+report exactly what was on the claim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from ..x12.tokenizer import Segment
+
+
+class Field:
+    """One value on the claim and where it came from (segment, element, component)."""
+
+    __slots__ = ("value", "segment", "seg_id", "element", "component")
+
+    def __init__(
+        self, value: str, segment: Segment, seg_id: str, element: int, component: int | None = None
+    ) -> None:
+        self.value = value
+        self.segment = segment
+        self.seg_id = seg_id
+        self.element = element
+        self.component = component
+
+    @property
+    def ref(self) -> str:
+        """The X12 reference designator, e.g. SV104 or SV101-03."""
+        base = f"{self.seg_id}{self.element:02d}"
+        return f"{base}-{self.component:02d}" if self.component else base
+
+    def decimal(self) -> Decimal | None:
+        try:
+            number = Decimal(self.value)
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+
+    def __repr__(self) -> str:
+        return f"{self.ref}={self.value!r}@{self.segment.index}"
+
+
+def parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class DateRange:
+    """A DTP date (D8) or period (RD8) as found, with its dates read."""
+
+    field: Field
+    start: dt.date | None
+    end: dt.date | None
+
+    @classmethod
+    def read(cls, qualifier: str, value: Field) -> DateRange:
+        if qualifier == "RD8" and "-" in value.value:
+            first, _, last = value.value.partition("-")
+            return cls(value, parse_date(first), parse_date(last))
+        day = parse_date(value.value)
+        return cls(value, day, day)
+
+
+@dataclass(slots=True)
+class Party:
+    """A person or organisation named by an NM1 loop."""
+
+    last_name: Field | None = None
+    first_name: Field | None = None
+    identifier: Field | None = None  # NM109: NPI for providers, member id for subscribers
+    birth_date: Field | None = None  # DMG02
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    qualifier: Field
+    code: Field
+    # 1-based position among the claim's diagnosis codes: what an 837P line pointer names
+    # (0 for admitting, reason-for-visit and external-cause codes, which no pointer names).
+    position: int
+    role: str  # principal, other, admitting, reason, external
+
+    @property
+    def is_icd10(self) -> bool:
+        return self.qualifier.value.startswith("A")
+
+    @property
+    def dotted(self) -> str:
+        code = self.code.value
+        return f"{code[:3]}.{code[3:]}" if len(code) > 3 else code
+
+
+@dataclass(slots=True)
+class ServiceLine:
+    number: Field | None  # LX01
+    first: int  # position of LX in the transaction's segment list
+    end: int = 0  # position after the line's last segment
+    revenue_code: Field | None = None  # SV201 (837I)
+    qualifier: Field | None = None  # SV101-01 / SV202-01
+    code: Field | None = None  # SV101-02 / SV202-02
+    modifiers: list[Field] = field(default_factory=list)
+    charge: Field | None = None  # SV102 / SV203
+    unit_basis: Field | None = None  # SV103 / SV204
+    units: Field | None = None  # SV104 / SV205
+    pointers: list[Field] = field(default_factory=list)  # SV107 (837P)
+    service_date: DateRange | None = None  # DTP*472 at 2400
+    prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2400
+    ndc_qualifier: Field | None = None  # LIN02
+    ndc: Field | None = None  # LIN03
+    ndc_quantity: Field | None = None  # CTP04
+    ndc_unit: Field | None = None  # CTP05-01
+    procedure_segment: Segment | None = None  # the SV1 or SV2
+    procedure_seg_id: str | None = None
+
+    @property
+    def line_number(self) -> int | None:
+        if self.number is None:
+            return None
+        try:
+            return int(self.number.value)
+        except ValueError:
+            return None
+
+    @property
+    def procedure(self) -> str:
+        return self.code.value if self.code is not None else ""
+
+    @property
+    def modifier_codes(self) -> list[str]:
+        return [m.value for m in self.modifiers]
+
+
+@dataclass(slots=True)
+class TransactionContext:
+    kind: str  # 837P or 837I
+    version: str  # GS08 as found
+    control_number: str  # ST02
+    creation_date: Field | None = None  # BHT04
+
+
+@dataclass(slots=True)
+class Claim:
+    transaction: TransactionContext
+    first: int  # position of CLM in the transaction's segment list
+    end: int = 0
+    claim_id: Field | None = None  # CLM01
+    total_charge: Field | None = None  # CLM02
+    billing_provider: Party = field(default_factory=Party)
+    subscriber: Party = field(default_factory=Party)
+    patient: Party | None = None
+    payer_class: Field | None = None  # SBR09 of the subscriber loop
+    payer_id: Field | None = None  # NM109 of NM1*PR (2010BB)
+    statement_dates: DateRange | None = None  # DTP*434 (837I)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2300
+    lines: list[ServiceLine] = field(default_factory=list)
+    hl_path: tuple[int, ...] = ()  # positions of the HL segments above the claim
+
+    @property
+    def id(self) -> str:
+        return self.claim_id.value if self.claim_id is not None else ""
+
+    @property
+    def is_institutional(self) -> bool:
+        return self.transaction.kind == "837I"
+
+    def line_date(self, line: ServiceLine) -> dt.date | None:
+        """The line's date of service; on an 837I without line dates, the statement's start."""
+        if line.service_date is not None and line.service_date.start is not None:
+            return line.service_date.start
+        if self.statement_dates is not None:
+            return self.statement_dates.start
+        return None
+
+    @property
+    def coded_diagnoses(self) -> list[Diagnosis]:
+        return [d for d in self.diagnoses if d.role in ("principal", "other", "admitting", "reason")]

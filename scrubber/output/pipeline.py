@@ -1,0 +1,173 @@
+"""Scrub one claim file: read, validate, check, fix, and hand each claim to the outputs.
+
+One pass over the input, one transaction set in memory at a time. Raises InputError when the
+file cannot be read as an 837; the caller then discards whatever outputs it had begun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..errors import InputError
+from ..model.build import TransactionLayout, build_transaction
+from ..model.claim import Claim
+from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
+from ..rules.findings import Finding
+from ..rules.ruleset import RuleSet
+from ..x12.envelope import EnvelopeReader, Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
+from ..x12.ig import GuideValidator, StructuralError
+from ..x12.tokenizer import Segment, SegmentReader
+from .corrected import ClaimFileWriter
+from .report import JsonReport, Summary
+
+Progress = Callable[[int, int], None]  # (bytes read, claims scrubbed)
+
+
+@dataclass
+class Outputs:
+    corrected: BinaryIO | None = None
+    report: JsonReport | None = None
+
+
+@dataclass
+class ScrubRun:
+    summary: Summary
+    claims_written: int  # claims in the corrected file
+
+
+def scrub_stream(
+    source: BinaryIO,
+    rules: RuleSet,
+    outputs: Outputs,
+    mode: FixMode = FixMode.SAFE,
+    progress: Progress | None = None,
+) -> ScrubRun:
+    reader = SegmentReader(source)
+    d = reader.delimiters
+    validator = GuideValidator(d)
+    envelope = EnvelopeReader(reader, d, validator.feed)
+    writer = ClaimFileWriter(outputs.corrected, reader.prefix, d) if outputs.corrected else None
+    summary = Summary()
+    # Problems on an ISA or GS stand in the way of every claim in that interchange or group.
+    interchange_errors: list[StructuralError] = []
+    group_errors: list[StructuralError] = []
+    for event in envelope:
+        if isinstance(event, TransactionSet):
+            layout = build_transaction(event, d)
+            errors = interchange_errors + group_errors + validator.take_errors()
+            kept, replacements = [], {}
+            for result in _scrub_transaction(layout, errors, rules, mode):
+                summary.add(result)
+                if outputs.report is not None:
+                    outputs.report.claim(result)
+                if result.disposition != REJECTED:
+                    kept.append(result.claim)
+                    replacements.update(result.replacements)
+            if not layout.claims:
+                summary.errors.append(_no_claims(event, errors))
+            if writer is not None:
+                writer.transaction(layout, kept, replacements)
+            if progress is not None:
+                progress(reader.bytes_read, summary.claims)
+        elif isinstance(event, Interchange):
+            interchange_errors = raw_problems([event.header]) + validator.take_errors()
+            if writer is not None:
+                writer.interchange(event)
+        elif isinstance(event, Group):
+            group_errors = raw_problems([event.header]) + validator.take_errors()
+            if writer is not None:
+                writer.group(event)
+        else:
+            _fail_on(validator.take_errors())
+            if writer is not None:
+                if isinstance(event, GroupEnd):
+                    writer.group_end(event)
+                elif isinstance(event, InterchangeEnd):
+                    writer.interchange_end(event)
+    validator.finish()
+    _fail_on(validator.take_errors())
+    written = writer.claims_written if writer is not None else 0
+    for note in envelope.notes:
+        summary.errors.append(
+            {"code": note.code, "message": note.message, "segment": note.segment, "offset": note.offset,
+             "fixed": written > 0}
+        )
+    if writer is not None:
+        writer.finish(reader.trailer)
+    return ScrubRun(summary, written)
+
+
+def _fail_on(errors: list[StructuralError]) -> None:
+    """Problems found at GE, IEA or the end of the input come after the claims they would
+    concern, so they can only fail the file (the envelope reader fails the usual ones first)."""
+    for error in errors:
+        raise InputError(f"{error.seg_id}: {error.message}: the envelope cannot be trusted",
+                         code="envelope.invalid", segment=error.segment)
+
+
+def raw_problems(segments: list[Segment]) -> list[StructuralError]:
+    """Empty segments and bytes outside ASCII: pyx12 cannot take them, so we look first."""
+    found = []
+    for seg in segments:
+        text = seg.text
+        if not text.strip():
+            found.append(StructuralError(seg.index, "", None, "S003", "raw", "empty segment", seg.offset))
+        elif not text.isascii():
+            i, char = next((i, c) for i, c in enumerate(text) if ord(c) > 127)
+            found.append(StructuralError(seg.index, text[:3], None, "S002", "raw", "byte outside ASCII",
+                                         seg.offset + i, ord(char)))
+    return found
+
+
+def _scrub_transaction(layout: TransactionLayout, errors: list[StructuralError], rules: RuleSet,
+                       mode: FixMode) -> list[ClaimResult]:
+    segments = layout.transaction.segments
+    base = segments[0].index
+    by_claim: dict[int, list[Finding]] = {}
+    for error in errors + raw_problems(segments):
+        position = error.segment - base
+        inside = 0 <= position < len(segments)
+        for claim in layout.scope(position) if inside else layout.claims:
+            by_claim.setdefault(id(claim), []).append(_syntax_finding(error, layout, position, claim, rules))
+    return [
+        scrub_claim(claim, segments, rules, layout.delimiters, mode, by_claim.get(id(claim)))
+        for claim in layout.claims
+    ]
+
+
+def _syntax_finding(error: StructuralError, layout: TransactionLayout, position: int, claim: Claim,
+                    rules: RuleSet) -> Finding:
+    if error.code == "S002":
+        rule = rules.rule("S002")
+        message = rule.format(byte=error.byte, offset=error.offset)
+    elif error.code == "S003":
+        rule = rules.rule("S003")
+        message = rule.format(offset=error.offset)
+    else:
+        rule = rules.rule("S001")
+        inside = 0 <= position < len(layout.transaction.segments)
+        if inside and layout.owner_at(position) is claim:
+            where = ""
+        elif inside:
+            where = f"in the {layout.loop_of(position)}, shared with other claims: "
+        else:
+            where = "in the interchange or group header, shared by every claim in it: "
+        detail = error.message
+        if error.seg_id and error.seg_id not in detail:
+            detail = f"{error.seg_id}: {detail}"
+        message = rule.format(where=where, detail=detail)
+    line = next((c.line_number for c in claim.lines if c.first <= position < (c.end or claim.end)), None)
+    return Finding(rule=rule, message=message, line=line, segment=error.segment, seg_id=error.seg_id or None,
+                   element=error.element, value=None)
+
+
+def _no_claims(event: TransactionSet, errors: list[StructuralError]) -> dict[str, Any]:
+    detail = "; ".join(f"segment {e.segment} {e.seg_id}: {e.message}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    message = f"transaction set {event.control_number} holds no claim (no CLM found)"
+    if errors:
+        message += f"; implementation-guide errors: {detail}{more}"
+    return {"code": "transaction.no_claims", "message": message, "segment": event.segments[0].index,
+            "offset": event.segments[0].offset, "fixed": False}

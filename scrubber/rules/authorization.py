@@ -1,0 +1,19 @@
+"""Prior authorization that a payer requires for a drug (REF*G1 at 2300 or 2400)."""
+
+from __future__ import annotations
+
+from ..model.claim import Claim
+from .findings import Findings
+from .lines import is_hcpcs
+from .ruleset import RuleSet
+
+RULES = ("A001",)
+
+
+def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
+    policy = rules.payers.for_class(claim.payer_class.value if claim.payer_class else None)
+    if policy is None or not policy.prior_auth_codes or claim.prior_auth:
+        return
+    for line in claim.lines:
+        if is_hcpcs(line) and line.procedure in policy.prior_auth_codes and not line.prior_auth:
+            out.add("A001", line.code, line, payer=policy.name, code=line.procedure)

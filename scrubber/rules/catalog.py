@@ -1,0 +1,64 @@
+"""The rule catalog: id, category, severity, fix kind and documentation of every rule, as data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RuleDataError
+from .schema import check_table, read_toml
+
+# Part of the report's contract: a new category is a new report version.
+CATEGORIES = ("syntax", "balancing", "code_set", "units", "modifier", "diagnosis", "ndc", "authorization")
+SEVERITIES = ("error", "warning")
+FIX_KINDS = ("none", "safe", "unsafe")
+
+_ID = re.compile(r"^[A-Z][0-9]{3}$")
+
+_SPEC = {
+    "name": ("str", True),
+    "category": ("str", True),
+    "severity": ("str", True),
+    "snip": ("int", True),
+    "fix": ("str", True),
+    "summary": ("str", True),
+    "message": ("str", True),
+    "why": ("str", True),
+    "location": ("str", True),
+    "source": ("str", True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    name: str
+    category: str
+    severity: str
+    snip: int
+    fix: str
+    summary: str
+    message: str
+    why: str
+    location: str
+    source: str
+
+    def format(self, **values: object) -> str:
+        return self.message.format(**values)
+
+
+def load_catalog(path: Path) -> dict[str, Rule]:
+    data = read_toml(path)
+    rules: dict[str, Rule] = {}
+    for rule_id, table in data.items():
+        if not _ID.match(rule_id):
+            raise RuleDataError(str(path), rule_id, "a rule id: one capital letter and three digits (e.g. U003)")
+        check_table(path, rule_id, table, _SPEC)
+        for key, allowed in (("category", CATEGORIES), ("severity", SEVERITIES), ("fix", FIX_KINDS)):
+            if table[key] not in allowed:
+                raise RuleDataError(str(path), f"{rule_id}.{key}", f"one of {', '.join(allowed)}")
+        if not 1 <= table["snip"] <= 7:
+            raise RuleDataError(str(path), f"{rule_id}.snip", "a WEDI SNIP level from 1 to 7")
+        rules[rule_id] = Rule(id=rule_id, **table)
+    return rules

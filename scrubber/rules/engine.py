@@ -1,0 +1,134 @@
+"""Run the rules on a claim, apply the fixes allowed, check again, and decide its disposition.
+
+Fixes work as in a linter: the allowed fixes are applied, the claim is read and checked again
+(a fix may clear other findings, or let another fix apply), until nothing more changes. A
+finding whose fix was applied is reported as fixed; what is left decides the disposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..model.build import reread_claim
+from ..model.claim import Claim
+from ..x12.edit import set_element
+from ..x12.tokenizer import Delimiters, Segment
+from . import authorization, balancing, code_set, diagnosis, modifiers, ndc, units
+from .findings import Finding, Findings
+from .ruleset import RuleSet
+
+# In the order they run; each module names the rule ids it reports.
+CHECKS = (balancing, code_set, units, modifiers, diagnosis, ndc, authorization)
+
+MAX_PASSES = 10
+
+
+class FixMode(Enum):
+    NONE = "none"  # report fixes, apply none (--no-fix)
+    SAFE = "safe"  # apply safe fixes (the default)
+    UNSAFE = "unsafe"  # apply safe and unsafe fixes (--unsafe-fixes)
+
+    def allows(self, safety: str) -> bool:
+        return self is FixMode.UNSAFE or (self is FixMode.SAFE and safety == "safe")
+
+
+ACCEPTED, CORRECTED, REJECTED = "accepted", "corrected", "rejected"
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim  # as read from the input
+    disposition: str
+    findings: list[Finding]
+    # Segments the fixes changed, by position in the transaction: only for a corrected claim.
+    replacements: dict[int, Segment] = field(default_factory=dict)
+
+
+def check_claim(claim: Claim, rules: RuleSet, base_index: int, delimiters: Delimiters) -> list[Finding]:
+    """Every finding the rules make on the claim as it stands."""
+    out = Findings(rules, claim, base_index, delimiters)
+    for module in CHECKS:
+        module.check(claim, rules, out)
+    return out.items
+
+
+def scrub_claim(
+    claim: Claim,
+    segments: list[Segment],
+    rules: RuleSet,
+    delimiters: Delimiters,
+    mode: FixMode = FixMode.SAFE,
+    structural: list[Finding] | None = None,
+) -> ClaimResult:
+    """Check one claim, fix what `mode` allows, and decide its disposition.
+
+    `segments` is the whole transaction set the claim sits in; `structural` holds the
+    syntax findings (implementation guide, raw input) that belong to the claim.
+    """
+    base = segments[0].index
+    structural = structural or []
+    current = claim
+    replacements: dict[int, Segment] = {}
+    applied: list[Finding] = []
+    findings = check_claim(current, rules, base, delimiters)
+    for _ in range(MAX_PASSES):
+        if mode is FixMode.NONE:
+            break
+        fixes = _apply(findings, mode, replacements, segments, delimiters)
+        if not fixes:
+            break
+        applied.extend(fixes)
+        own = [replacements.get(p, segments[p]) for p in range(claim.first, claim.end)]
+        current = reread_claim(claim, own, delimiters)
+        findings = check_claim(current, rules, base, delimiters)
+    remaining_keys = {f.key for f in findings}
+    # A fix whose finding is back after the re-check did not fix it: report what is left.
+    fixed = [f for f in applied if f.key not in remaining_keys]
+    for finding in fixed:
+        finding.fixed = True
+    left = structural + findings
+    if any(f.is_error for f in left):
+        # Nothing of a rejected claim goes out, so nothing on it was fixed: report each fix
+        # as the change to make at the source, next to what is left.
+        for finding in fixed:
+            finding.fixed = False
+        return ClaimResult(claim, REJECTED, _ordered(structural + fixed + findings))
+    if fixed:
+        return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), replacements)
+    return ClaimResult(claim, ACCEPTED, _ordered(left))
+
+
+def _apply(
+    findings: list[Finding],
+    mode: FixMode,
+    replacements: dict[int, Segment],
+    segments: list[Segment],
+    delimiters: Delimiters,
+) -> list[Finding]:
+    """Apply the allowed fixes that do not touch the same element twice; return their findings."""
+    touched: set[tuple[int, int]] = set()
+    done = []
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or not mode.allows(fix.safety):
+            continue
+        spots = {(e.position, e.element) for e in fix.edits}
+        if spots & touched:
+            continue  # the next pass sees this finding again, on the changed segment
+        changed = False
+        for edit in fix.edits:
+            before = replacements.get(edit.position, segments[edit.position])
+            after = set_element(before, delimiters, edit.element, edit.component, edit.value)
+            if after.text != before.text:
+                replacements[edit.position] = after
+                changed = True
+        if changed:
+            touched |= spots
+            done.append(finding)
+    return done
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    """Claim-level findings first, then by line, each in segment order."""
+    return sorted(findings, key=lambda f: (f.line or 0, f.segment or 0, f.rule.id))

@@ -1,0 +1,84 @@
+"""Helpers the checks share: which lines bill a drug, and numbers read off a line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from ..model.claim import Claim, ServiceLine
+from .reference import Drug, DrugCode
+from .ruleset import RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class DrugLine:
+    line: ServiceLine
+    drug: Drug
+    code: DrugCode
+    date: dt.date | None
+
+    @property
+    def is_discard(self) -> bool:
+        return "JW" in self.line.modifier_codes
+
+
+def is_hcpcs(line: ServiceLine) -> bool:
+    return line.qualifier is not None and line.qualifier.value == "HC" and line.code is not None
+
+
+def bills_a_drug(line: ServiceLine, rules: RuleSet) -> bool:
+    """A line bills a drug when its code has a drug profile, is a J-code, or it carries an NDC."""
+    if line.ndc is not None:
+        return True
+    if not is_hcpcs(line):
+        return False
+    code = line.procedure
+    return rules.drugs.by_code(code) is not None or code.startswith(rules.drug_code_prefixes)
+
+
+def profiled_lines(claim: Claim, rules: RuleSet) -> Iterator[DrugLine]:
+    """The lines whose HCPCS code has a drug profile in rules/drugs.toml."""
+    for line in claim.lines:
+        if not is_hcpcs(line):
+            continue
+        found = rules.drugs.by_code(line.procedure)
+        if found is not None:
+            yield DrugLine(line, found[0], found[1], claim.line_date(line))
+
+
+def units_of(line: ServiceLine) -> Decimal | None:
+    return line.units.decimal() if line.units is not None else None
+
+
+def dose_mg(line: ServiceLine) -> Decimal | None:
+    """The dose the NDC quantity states, in milligrams, when its unit is ME or GR."""
+    if line.ndc_quantity is None or line.ndc_unit is None:
+        return None
+    quantity = line.ndc_quantity.decimal()
+    if quantity is None or quantity <= 0:
+        return None
+    if line.ndc_unit.value == "ME":
+        return quantity
+    if line.ndc_unit.value == "GR":
+        return quantity * 1000
+    return None
+
+
+def round_up(value: Decimal) -> Decimal:
+    return value.to_integral_value(rounding=ROUND_CEILING)
+
+
+def round_down(value: Decimal) -> Decimal:
+    return value.to_integral_value(rounding=ROUND_FLOOR)
+
+
+def plain(value: Decimal) -> str:
+    """A number as X12 and people write it: no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def day(date: dt.date | None) -> str:
+    return date.isoformat() if date is not None else "an unknown date"

@@ -1,0 +1,132 @@
+"""Units on drug lines: whole and positive, consistent with the dose, the vials and the label."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from ..model.claim import Claim
+from .findings import Findings
+from .lines import DrugLine, bills_a_drug, day, dose_mg, plain, profiled_lines, round_down, round_up, units_of
+from .ruleset import RuleSet
+
+RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007")
+
+
+def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
+    for line in claim.lines:
+        if not bills_a_drug(line, rules):
+            continue
+        units = units_of(line)
+        code = line.procedure or "the drug"
+        if units is None or units <= 0:
+            out.add("U001", line.units, line, segment=line.procedure_segment, seg_id=line.procedure_seg_id,
+                    units=line.units.value if line.units else "", code=code,
+                    unit=_unit_name(line.procedure, rules))
+        elif units != units.to_integral_value():
+            rounded = plain(round_up(units))
+            out.add("U002", line.units, line, fix=out.set_value(line.units, rounded),
+                    units=plain(units), code=code, rounded=rounded)
+    drug_lines = list(profiled_lines(claim, rules))
+    for item in drug_lines:
+        _dose(item, out)
+        _discard_vial(item, out)
+    _vials_and_ceiling(drug_lines, out)
+
+
+def _unit_name(code: str, rules: RuleSet) -> str:
+    found = rules.drugs.by_code(code)
+    return found[1].billing_unit if found else "billing"
+
+
+def _dose(item: DrugLine, out: Findings) -> None:
+    """Units against the NDC quantity when CTP05 gives milligrams (ME) or grams (GR)."""
+    line, unit_mg = item.line, item.code.billing_unit_mg
+    units, dose = units_of(line), dose_mg(line)
+    if units is None or dose is None or units <= 0 or units != units.to_integral_value():
+        return
+    per_unit = dose / unit_mg
+    # Administered doses round up; discarded amounts (JW) round down.
+    expected = round_down(per_unit) if item.is_discard else round_up(per_unit)
+    if expected <= 0 or units == expected:
+        return
+    values = dict(units=plain(units), code=line.procedure, dose=plain(dose), unit=item.code.billing_unit,
+                  expected=plain(expected), rounding="down" if item.is_discard else "up")
+    if units == dose:
+        out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), **values)
+    else:
+        out.add("U004", line.units, line, fix=out.set_value(line.units, plain(expected), "unsafe"), **values)
+
+
+def _vial_mg(item: DrugLine, out: Findings) -> Decimal | None:
+    """The vial size of the line's product (from its NDC), or the drug's only verified size."""
+    line = item.line
+    if line.ndc is not None:
+        found = out.rules.drugs.by_ndc(line.ndc.value)
+        if found is not None and found[0] is item.drug:
+            product = found[1]
+            return product.vial_mg if product.vial_verified else None
+    sizes = item.drug.vial_sizes()
+    return sizes[0] if len(sizes) == 1 else None
+
+
+def _discard_vial(item: DrugLine, out: Findings) -> None:
+    if not item.is_discard or not item.drug.single_dose:
+        return
+    units, vial = units_of(item.line), _vial_mg(item, out)
+    if units is None or vial is None or units <= 0:
+        return
+    discarded = units * item.code.billing_unit_mg
+    if discarded >= vial:
+        out.add("U005", item.line.units, item.line, discarded=plain(discarded),
+                code=item.line.procedure, vial=plain(vial))
+
+
+def _vials_and_ceiling(drug_lines: list[DrugLine], out: Findings) -> None:
+    by_day: dict[tuple[str, object], list[DrugLine]] = defaultdict(list)
+    for item in drug_lines:
+        if units_of(item.line) is not None:
+            by_day[(item.drug.name, item.date)].append(item)
+    for (_, date), items in by_day.items():
+        _whole_vials(items, out)
+        _ceiling(items, out)
+
+
+def _whole_vials(items: list[DrugLine], out: Findings) -> None:
+    discards = [i for i in items if i.is_discard]
+    if not discards or not items[0].drug.single_dose:
+        return
+    vial = _vial_mg(discards[-1], out)
+    if vial is None:
+        return
+    given = sum((units_of(i.line) * i.code.billing_unit_mg for i in items if not i.is_discard), Decimal(0))
+    discarded = sum((units_of(i.line) * i.code.billing_unit_mg for i in discards), Decimal(0))
+    total = given + discarded
+    unit_mg = discards[-1].code.billing_unit_mg
+    remainder = total % vial
+    if total > 0 and (remainder < unit_mg or vial - remainder < unit_mg):
+        return
+    last = discards[-1].line
+    out.add("U006", last.units, last, code=last.procedure, date=day(discards[-1].date),
+            given=plain(given), discarded=plain(discarded), total=plain(total), vial=plain(vial))
+
+
+def _ceiling(items: list[DrugLine], out: Findings) -> None:
+    drug = items[0].drug
+    ceiling = drug.plausible_units_per_day
+    if ceiling is None:
+        return
+    total = sum((units_of(i.line) for i in items), Decimal(0))
+    if total <= ceiling:
+        return
+    last = items[-1]
+    unit_mg = last.code.billing_unit_mg
+    fix, hint = None, ""
+    if len(items) == 1:
+        as_units = total / unit_mg
+        if as_units == as_units.to_integral_value() and 0 < as_units <= ceiling:
+            # The count reads as milligrams: suggest it in billing units, applied only on request.
+            hint = f"; if {plain(total)} is milligrams, that is {plain(as_units)} units"
+            fix = out.set_value(last.line.units, plain(as_units), "unsafe")
+    out.add("U007", last.line.units, last.line, fix=fix, units=plain(total), code=last.line.procedure,
+            date=day(last.date), ceiling=ceiling, basis=drug.plausible_units_basis or "label", hint=hint)

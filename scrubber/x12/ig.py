@@ -1,0 +1,194 @@
+"""Implementation-guide validation (WEDI SNIP levels 1 and 2) with pyx12's maps and walker.
+
+pyx12's own driver (x12n_document) reads the file itself and keeps errors in a tree made for
+its 999. We drive its map walker and segment validation from our own segment stream instead,
+so the file is tokenized once, every error is tied to the segment index the rest of the
+scrubber uses, and the raw-input checks run before pyx12 sees anything (it crashes on bytes
+that are not ASCII and stops at an empty segment).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pyx12.errors
+import pyx12.map_if
+import pyx12.params
+import pyx12.segment
+import pyx12.x12file
+from pyx12.map_if._segment import apply_segment_errors
+from pyx12.map_walker import apply_walk_errors, walk_tree
+
+from .envelope import Group
+from .tokenizer import Delimiters, Segment
+
+# pyx12 logs every error it finds; the scrubber reports them itself.
+logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+
+_MAP_FILES = {
+    "005010X222A1": "837.5010.X222.A1.xml",
+    "005010X223A2": "837Q3.I.5010.X223.A1.xml",
+}
+_CONTROL_MAP = "x12.control.00501.xml"
+
+# IK3 codes for something missing: pyx12 notices it at the next segment it reads, but the
+# gap is in the loop of the segment before.
+_MISSING = {"3", "I6", "I7"}
+
+# Envelope problems the envelope reader already handles: control numbers that do not match are
+# fatal there, and counts are recomputed by the writer.
+_HANDLED_ELSEWHERE = {("isa", "001"), ("isa", "021"), ("isa", "024"), ("isa", "023"),
+                      ("gs", "3"), ("gs", "4"), ("gs", "5"),
+                      ("st", "2"), ("st", "3"), ("st", "4")}
+
+
+@dataclass(frozen=True, slots=True)
+class StructuralError:
+    """One implementation-guide error, tied to the segment it belongs to."""
+
+    segment: int  # file index of the segment whose loop holds the problem
+    seg_id: str  # the segment the error is about (for a missing segment, the missing one)
+    element: str | None  # reference designator, e.g. "SV104" or "HI01-02"
+    code: str  # pyx12's code (IK3 / IK4 / envelope code), or the rule id of a raw-input check
+    level: str  # "isa", "gs", "st", "seg", "ele", or "raw" for the checks made before pyx12
+    message: str
+    offset: int | None = None  # byte offset, for raw-input problems
+    byte: int | None = None  # the offending byte, for S002
+
+
+class _Collector:
+    """Stands in for pyx12's err_handler: records each error against our segment index."""
+
+    def __init__(self) -> None:
+        self.errors: list[StructuralError] = []
+        self.current = 0
+        self.previous = 0
+        self.current_id = ""
+        self._subject = ""
+        self._element: str | None = None
+        self.accepted_versions: set[str] = set()
+        self.accepted_versions_in = ("GS08", "ST03")
+
+    # Called by pyx12's walker and segment validation ------------------------------------
+    def add_seg(self, map_node: Any, seg_data: Any, *_: Any) -> None:
+        self._subject = getattr(map_node, "id", None) or seg_data.get_seg_id()
+
+    def seg_error(self, err_cde: str, err_str: str, err_val: Any = None, src_line: Any = None) -> None:
+        where = self.previous if err_cde in _MISSING and self.previous else self.current
+        subject = self._subject or self.current_id
+        self.errors.append(StructuralError(where, subject, None, err_cde, "seg", err_str))
+        self._subject = ""
+
+    def add_ele(self, map_node: Any) -> None:
+        self._element = getattr(map_node, "refdes", None) or getattr(map_node, "id", None)
+
+    def ele_error(self, err_cde: str, err_str: str, bad_value: Any, refdes: str | None = None) -> None:
+        element = refdes or self._element
+        if err_cde == "7" and element in self.accepted_versions_in and bad_value in self.accepted_versions:
+            # GS08/ST03 name an erratum we read as the guide pyx12 has (X222A2 as X222A1):
+            # not an error for us.
+            return
+        self.errors.append(
+            StructuralError(self.current, self.current_id, element, err_cde, "ele", err_str)
+        )
+
+    # Errors pyx12's reader finds (envelope, counters) ---------------------------------
+    def handle_errors(self, err_list: list[tuple[str, str, str, Any, Any]]) -> None:
+        for level, code, message, _value, _line in err_list:
+            if (level, code) in _HANDLED_ELSEWHERE:
+                continue
+            self.errors.append(
+                StructuralError(self.current, self.current_id, None, code, level, message)
+            )
+
+
+def _reader(delimiters: Delimiters) -> pyx12.x12file.X12Reader:
+    """A pyx12 reader with no file behind it: we only use its segment counters and checks."""
+    src = pyx12.x12file.X12Reader.__new__(pyx12.x12file.X12Reader)
+    pyx12.x12file.X12Base.__init__(src)
+    src.seg_term = delimiters.segment
+    src.ele_term = delimiters.element
+    src.subele_term = delimiters.component
+    src.repetition_term = delimiters.repetition
+    src.icvn = "00501"
+    return src
+
+
+class GuideValidator:
+    """Feed every segment of a file in order; read `errors` as they accumulate."""
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self._d = delimiters
+        self._param = pyx12.params.params()
+        self._control = pyx12.map_if.load_map_file(_CONTROL_MAP, self._param)
+        self._maps: dict[str, Any] = {}
+        self._map_file: str | None = None
+        self._map: Any = None
+        self._walker = walk_tree()
+        self._src = _reader(delimiters)
+        self._node: Any = self._control.getnodebypath("/ISA_LOOP/ISA")
+        self._errh = _Collector()
+
+    def take_errors(self) -> list[StructuralError]:
+        """The errors found since the last call, oldest first."""
+        errors = self._errh.errors
+        self._errh.errors = []
+        return errors
+
+    def _guide_map(self, read_as: str) -> Any:
+        map_file = _MAP_FILES[read_as]
+        if map_file not in self._maps:
+            self._maps[map_file] = pyx12.map_if.load_map_file(map_file, self._param)
+        return self._maps[map_file]
+
+    def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
+        """Validate one segment; empty segments are reported by the syntax checks, not here."""
+        if not seg.text.strip():
+            return
+        d = self._d
+        errh = self._errh
+        errh.previous, errh.current, errh.current_id = errh.current, seg.index, seg_id
+        src = self._src
+        text = seg.text
+        if not text.isascii():
+            # pyx12 fails on such bytes; the raw-input check (S002) reports them instead.
+            text = text.encode("ascii", "replace").decode("ascii")
+        if text.startswith(" "):
+            src._seg_error("1", "Segment contains a leading space")
+            text = text.lstrip()
+        if text.endswith(d.element):
+            src._seg_error("SEG1", "Segment contains trailing element terminators")
+        pseg = pyx12.segment.Segment(text, d.segment, d.element, d.component)
+        src._parse_segment(pseg)
+        walker = self._walker
+        orig_node = self._node
+        if seg_id == "ISA":
+            node = self._control.getnodebypath("/ISA_LOOP/ISA")
+            walker.forceWalkCounterToLoopStart("/ISA_LOOP", "/ISA_LOOP/ISA")
+        elif seg_id == "GS":
+            node = self._control.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
+            walker.forceWalkCounterToLoopStart("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
+        else:
+            node, _pop, _push, walk_errors = walker.walk_errors(
+                orig_node, pseg, src.get_seg_count(), src.get_cur_line(), None
+            )
+            apply_walk_errors(errh, walk_errors)
+        if node is None:
+            self._node = orig_node
+            return
+        if seg_id == "GS" and group is not None:
+            errh.accepted_versions = {group.version.found}
+            self._map = self._guide_map(group.version.read_as)
+            src.check_837_lx = True
+            node = self._map.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
+        errh.handle_errors(src.pop_errors())
+        if isinstance(node, pyx12.map_if.segment_if):
+            apply_segment_errors(node, pseg, errh)
+        self._node = node
+
+    def finish(self) -> None:
+        """Collect what pyx12 notices only at the end of the input (missing trailers)."""
+        self._src.cleanup()
+        self._errh.handle_errors(self._src.pop_errors())

@@ -1,0 +1,207 @@
+"""Split a raw X12 byte stream into segments, keeping every byte.
+
+The interchange header (ISA) is fixed width and names the delimiters. Everything after it is
+split on the segment terminator; whatever line break follows a terminator (none, LF, CR, CRLF)
+is kept with its segment, so writing the segments back gives the input byte for byte.
+
+Bytes are decoded as Latin-1, which maps each byte to one character: offsets in the text are
+byte offsets in the file, and encoding back gives the same bytes even where a byte is not
+ASCII (such bytes are reported by the syntax checks, not here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import InputError
+
+ISA_LENGTH = 106
+BOM = b"\xef\xbb\xbf"
+CHUNK_SIZE = 1 << 20
+
+# Where the element separator must sit in a 106-byte ISA, and the width of each field:
+# ISA fields are fixed width, and receivers rely on it.
+_ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str
+    component: str
+    repetition: str | None
+    segment: str
+
+
+class Segment:
+    """One segment as found: its text (without terminator) and what followed it.
+
+    `index` is the 1-based position of the segment in the file and `offset` the byte offset
+    of its first byte; both are what a user needs to find it in an editor.
+    """
+
+    __slots__ = ("index", "offset", "text", "suffix", "_elements")
+
+    def __init__(self, index: int, offset: int, text: str, suffix: str) -> None:
+        self.index = index
+        self.offset = offset
+        self.text = text
+        self.suffix = suffix
+        self._elements: list[str] | None = None
+
+    def elements(self, delimiters: Delimiters) -> list[str]:
+        if self._elements is None:
+            self._elements = self.text.split(delimiters.element)
+        return self._elements
+
+    def seg_id(self, delimiters: Delimiters) -> str:
+        return self.elements(delimiters)[0]
+
+    def raw(self) -> str:
+        return self.text + self.suffix
+
+    def __repr__(self) -> str:
+        return f"Segment({self.index}, {self.text!r})"
+
+
+def _line_break_after(buffer: str, pos: int, terminator: str) -> int:
+    """Return the end of the line break that starts at pos (pos itself when there is none)."""
+    end = pos
+    if terminator == "\r":
+        if buffer.startswith("\n", pos):
+            end += 1
+        return end
+    if terminator == "\n":
+        return end
+    while end < len(buffer) and buffer[end] in "\r\n":
+        end += 1
+    return end
+
+
+def parse_isa(text: str, offset: int) -> Delimiters:
+    """Check the fixed-width ISA and return the delimiters it names."""
+    if len(text) < ISA_LENGTH:
+        raise InputError(
+            f"the interchange header (ISA) is cut short: {len(text)} of {ISA_LENGTH} bytes",
+            code="isa.short",
+            offset=offset,
+            segment=1,
+        )
+    element = text[3]
+    if element.isalnum() or element in " \r\n":
+        raise InputError(
+            f"the ISA element separator {element!r} is not a usable delimiter",
+            code="isa.delimiter",
+            offset=offset + 3,
+            segment=1,
+        )
+    pos = 3
+    for number, width in enumerate(_ISA_WIDTHS, start=1):
+        if text[pos] != element:
+            raise InputError(
+                f"ISA{number - 1:02d} is not {_ISA_WIDTHS[number - 2]} characters wide: ISA fields "
+                "are fixed width (the whole ISA is 106 bytes)",
+                code="isa.width",
+                offset=offset + pos,
+                segment=1,
+            )
+        end = pos + 1 + width
+        if element in text[pos + 1 : end]:
+            raise InputError(
+                f"ISA{number:02d} is not {width} characters wide: ISA fields are fixed width "
+                "(the whole ISA is 106 bytes)",
+                code="isa.width",
+                offset=offset + pos + 1,
+                segment=1,
+            )
+        pos = end
+    component = text[104]
+    segment = text[105]
+    repetition = text[82]
+    # 4010 used ISA11 as a standards identifier ("U"); only a 5010 header names a repetition
+    # separator there, and a letter or digit can never be one.
+    if text[84:89] != "00501" or repetition.isalnum() or repetition == " ":
+        repetition = None
+    if segment.isalnum() or segment == " " or len({element, component, segment}) < 3:
+        raise InputError(
+            "the ISA names a segment terminator, element separator and component separator that "
+            f"are not three distinct delimiters ({segment!r}, {element!r}, {component!r})",
+            code="isa.delimiter",
+            offset=offset + 103,
+            segment=1,
+        )
+    return Delimiters(element=element, component=component, repetition=repetition, segment=segment)
+
+
+class SegmentReader:
+    """Streams segments from a binary file object.
+
+    After construction, `prefix` holds any BOM and whitespace that came before the ISA and
+    `delimiters` the delimiters the ISA names; iterate to get the segments, then read
+    `trailer` for whitespace after the last terminator.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+        head = stream.read(max(chunk_size, 4096))
+        self.bytes_read = len(head)
+        start = 0
+        if head.startswith(BOM):
+            start = len(BOM)
+        while start < len(head) and head[start : start + 1] in (b" ", b"\t", b"\r", b"\n", b"\x0c"):
+            start += 1
+        if not head[start:].startswith(b"ISA"):
+            found = head[start : start + 20].decode("latin-1")
+            if not head.strip():
+                message = "the file is empty"
+            else:
+                message = f"not an X12 interchange: the file does not start with ISA (found {found!r})"
+            raise InputError(message, code="not_x12", offset=start)
+        text = head.decode("latin-1")
+        self.prefix = text[:start]
+        self.delimiters = parse_isa(text[start : start + ISA_LENGTH], start)
+        self._buffer = text
+        self._pos = start
+        self._base = 0  # file offset of _buffer[0]
+        self.trailer = ""
+
+    def _more(self) -> bool:
+        chunk = self._stream.read(self._chunk_size)
+        if not chunk:
+            return False
+        self.bytes_read += len(chunk)
+        # Drop what has been consumed so the buffer stays one chunk or so long.
+        self._base += self._pos
+        self._buffer = self._buffer[self._pos :] + chunk.decode("latin-1")
+        self._pos = 0
+        return True
+
+    def __iter__(self) -> Iterator[Segment]:
+        terminator = self.delimiters.segment
+        index = 0
+        while True:
+            buffer = self._buffer
+            end = buffer.find(terminator, self._pos)
+            if end == -1:
+                if self._more():
+                    continue
+                rest = self._buffer[self._pos :]
+                if rest.strip():
+                    raise InputError(
+                        "the file ends inside a segment (no terminator "
+                        f"{terminator!r} after {rest[:30]!r}): it may be cut short",
+                        code="truncated",
+                        offset=self._base + self._pos,
+                        segment=index + 1,
+                    )
+                self.trailer = rest
+                return
+            after = _line_break_after(buffer, end + 1, terminator)
+            if after == len(buffer) and terminator != "\n" and self._more():
+                # A CR/LF pair may straddle the chunk boundary: look again with more data.
+                continue
+            index += 1
+            yield Segment(index, self._base + self._pos, buffer[self._pos : end], buffer[end:after])
+            self._pos = after
