@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from ..model.claim import Claim
 from .findings import Findings
-from .lines import plain
 from .ruleset import RuleSet
 
 RULES = ("B001",)
@@ -20,6 +19,8 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
         return
     lines = sum(charges, Decimal(0))
     if total != lines:
-        fixed = plain(lines)
+        # Written with as many decimals as the line charges use: 10494.80, not 10494.8.
+        places = max(-c.as_tuple().exponent for c in charges)  # type: ignore[operator, union-attr]
+        fixed = f"{lines:.{max(places, 0)}f}"
         out.add("B001", claim.total_charge, fix=out.set_value(claim.total_charge, fixed),
-                total=plain(total), lines=fixed)
+                total=claim.total_charge.value, lines=fixed)

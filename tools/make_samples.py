@@ -1,0 +1,353 @@
+"""Write the synthetic claim files in edi_samples/ (no real patient data) and their README.
+
+    python tools/make_samples.py            # write edi_samples/*.837 and edi_samples/README.md
+
+Each defect claim is built to break one rule; its claim id says which. The README's last
+column is what the scrubber actually says about the claim, so run this again after a rule's
+wording changes (tests/test_samples.py fails until you do).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "edi_samples"
+
+BELINOSTAT_NDC = "72893000201"
+BELANTAMAB_NDC = "00173089601"
+
+
+@dataclass
+class Line:
+    code: str = "J9032"
+    modifiers: tuple[str, ...] = ()
+    charge: str = "100"
+    units: str = "10"
+    pointers: str = "1"
+    date: str = "20261102"
+    ndc: str | None = None  # LIN03; None for no 2410 loop
+    ndc_qualifier: str = "N4"
+    quantity: str | None = None  # CTP04
+    unit: str = "ME"  # CTP05-01
+    revenue: str = "0636"  # 837I only
+    unit_basis: str = "UN"
+    prior_auth: str | None = None
+
+
+@dataclass
+class Claim:
+    claim_id: str
+    wrong: str  # what is wrong, for the README ("" for a clean claim)
+    lines: list[Line]
+    payer_class: str = "MB"
+    payer: tuple[str, str] = ("MEDICARE PART B", "00952")
+    diagnoses: tuple[str, ...] = ("ABK:C8440",)
+    total: str | None = None  # CLM02; the sum of the lines when None
+    prior_auth: str | None = None
+    subscriber: str = "DOE*JANE"
+    patient: str | None = None  # a dependent patient loop (HL 23) when set
+    extra_2300: tuple[str, ...] = ()  # raw segments after HI, e.g. a 2310B loop
+    dmg: str = "F"
+
+
+def _seg(*elements: str) -> str:
+    return "*".join(elements) + "~\n"
+
+
+def _modifiers(line: Line) -> str:
+    return ":".join(("HC", line.code, *line.modifiers))
+
+
+def professional_claim(claim: Claim) -> list[str]:
+    total = claim.total or _sum(claim)
+    segments = [_seg("CLM", claim.claim_id, total, "", "", "11:B:1", "Y", "A", "Y", "Y")]
+    if claim.prior_auth:
+        segments.append(_seg("REF", "G1", claim.prior_auth))
+    segments.append(_seg("HI", *claim.diagnoses))
+    segments.extend(claim.extra_2300)
+    for number, line in enumerate(claim.lines, start=1):
+        segments.append(_seg("LX", str(number)))
+        segments.append(_seg("SV1", _modifiers(line), line.charge, line.unit_basis, line.units, "", "", line.pointers))
+        segments.append(_seg("DTP", "472", "D8", line.date))
+        if line.prior_auth:
+            segments.append(_seg("REF", "G1", line.prior_auth))
+        segments.extend(_drug_identification(line))
+    return segments
+
+
+def institutional_claim(claim: Claim) -> list[str]:
+    total = claim.total or _sum(claim)
+    first = min(line.date for line in claim.lines)
+    last = max(line.date for line in claim.lines)
+    segments = [
+        _seg("CLM", claim.claim_id, total, "", "", "13:A:1", "", "A", "Y", "Y"),
+        _seg("DTP", "434", "RD8", f"{first}-{last}"),
+        _seg("CL1", "3", "1", "01"),
+    ]
+    if claim.prior_auth:
+        segments.append(_seg("REF", "G1", claim.prior_auth))
+    segments.append(_seg("HI", *claim.diagnoses))
+    segments.extend(claim.extra_2300)
+    segments.append(_seg("NM1", "71", "1", "SMITH", "ALEX", "", "", "", "XX", "1245319599"))
+    for number, line in enumerate(claim.lines, start=1):
+        segments.append(_seg("LX", str(number)))
+        segments.append(_seg("SV2", line.revenue, _modifiers(line), line.charge, line.unit_basis, line.units))
+        segments.append(_seg("DTP", "472", "D8", line.date))
+        segments.extend(_drug_identification(line))
+    return segments
+
+
+def _drug_identification(line: Line) -> list[str]:
+    if line.ndc is None:
+        return []
+    segments = [_seg("LIN", "", line.ndc_qualifier, line.ndc)]
+    if line.quantity is not None:
+        segments.append(_seg("CTP", "", "", "", line.quantity, line.unit))
+    return segments
+
+
+def _sum(claim: Claim) -> str:
+    from decimal import Decimal
+
+    total = sum((Decimal(line.charge) for line in claim.lines), Decimal(0))
+    return format(total.normalize(), "f")
+
+
+@dataclass
+class SampleFile:
+    name: str
+    kind: str  # 837P or 837I
+    title: str
+    claims: list[Claim] = field(default_factory=list)
+    # Claims that share one subscriber loop, by claim id (the rest get their own).
+    shared_subscriber: tuple[str, ...] = ()
+
+
+def render(sample: SampleFile, control: int) -> str:
+    version = "005010X222A1" if sample.kind == "837P" else "005010X223A2"
+    body = [
+        _seg("BHT", "0019", "00", f"BATCH{control:04d}", "20261120", "1200", "CH"),
+        _seg("NM1", "41", "2", "EXAMPLE ONCOLOGY BILLING", "", "", "", "", "46", "SUBMIT001"),
+        _seg("PER", "IC", "BILLING DESK", "TE", "5555550100"),
+        _seg("NM1", "40", "2", "EXAMPLE CLEARINGHOUSE", "", "", "", "", "46", "RECV001"),
+        _seg("HL", "1", "", "20", "1"),
+        _seg("NM1", "85", "2", "EXAMPLE ONCOLOGY ASSOCIATES", "", "", "", "", "XX", "1234567893"),
+        _seg("N3", "100 MAIN STREET"),
+        _seg("N4", "SPRINGFIELD", "IL", "627010001"),
+        _seg("REF", "EI", "123456789"),
+    ]
+    hl = 1
+    build = professional_claim if sample.kind == "837P" else institutional_claim
+    shared_hl: int | None = None
+    for index, claim in enumerate(sample.claims):
+        in_shared = claim.claim_id in sample.shared_subscriber
+        if not (in_shared and shared_hl is not None):
+            hl += 1
+            subscriber_hl = hl
+            if in_shared:
+                shared_hl = hl
+            has_patient = claim.patient is not None
+            body.append(_seg("HL", str(hl), "1", "22", "1" if has_patient else "0"))
+            relation = "" if has_patient else "18"
+            body.append(_seg("SBR", "P", relation, "GRP0001", "", "", "", "", "", claim.payer_class))
+            last, first = claim.subscriber.split("*")
+            body.append(_seg("NM1", "IL", "1", last, first, "", "", "", "MI", f"MBR{index + 1:06d}"))
+            body.append(_seg("N3", "1 ELM STREET"))
+            body.append(_seg("N4", "SPRINGFIELD", "IL", "62701"))
+            if not has_patient:
+                body.append(_seg("DMG", "D8", "19550101", claim.dmg))
+            body.append(_seg("NM1", "PR", "2", claim.payer[0], "", "", "", "", "PI", claim.payer[1]))
+            if has_patient:
+                hl += 1
+                body.append(_seg("HL", str(hl), str(subscriber_hl), "23", "0"))
+                body.append(_seg("PAT", "19"))
+                last, first = claim.patient.split("*")  # type: ignore[union-attr]
+                body.append(_seg("NM1", "QC", "1", last, first))
+                body.append(_seg("N3", "1 ELM STREET"))
+                body.append(_seg("N4", "SPRINGFIELD", "IL", "62701"))
+                body.append(_seg("DMG", "D8", "20100101", "M"))
+        body.extend(build(claim))
+    st = _seg("ST", "837", f"{control:04d}", version)
+    count = len(body) + 2
+    isa = (
+        f"ISA*00*          *00*          *ZZ*{'SUBMIT001':<15}*ZZ*{'RECV001':<15}*261120*1200*^*00501*"
+        f"{control:09d}*0*T*:~\n"
+    )
+    gs = _seg("GS", "HC", "SUBMIT001", "RECV001", "20261120", "1200", str(control), "X", version)
+    trailer = [_seg("SE", str(count), f"{control:04d}"), _seg("GE", "1", str(control)),
+               _seg("IEA", "1", f"{control:09d}")]
+    return isa + gs + st + "".join(body) + "".join(trailer)
+
+
+# --- the samples -------------------------------------------------------------------------------
+
+PA = "PA20261101"
+COMMERCIAL = dict(payer_class="CI", payer=("EXAMPLE HEALTH PLAN", "EHP01"), prior_auth=PA)
+MEDICAID = dict(payer_class="MC", payer=("STATE MEDICAID", "SMCD1"))
+GIVEN = dict(ndc=BELINOSTAT_NDC, quantity="1800")  # 1,000 mg/m2 x 1.8 m2
+WORKED_EXAMPLE = [Line(units="180", charge="9445.32", **GIVEN),
+                  Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC, quantity="200")]
+
+CLEAN_837P = SampleFile("clean_837p.837", "837P", "Clean professional claims: every one is accepted as is", [
+    Claim("P-OK-MEDICARE-JW", "", WORKED_EXAMPLE),
+    Claim("P-OK-MEDICARE-JZ", "", [Line(modifiers=("JZ",), units="200", charge="10494.80",
+                                        ndc=BELINOSTAT_NDC, quantity="2000")]),
+    Claim("P-OK-COMMERCIAL", "", [Line(modifiers=("JZ",), units="150", charge="7871.10"),
+                                  Line(code="96413", charge="280", units="1")], **COMMERCIAL),
+    Claim("P-OK-MEDICAID", "", [Line(units="165", charge="8658.21", ndc=BELINOSTAT_NDC, quantity="1650"),
+                                Line(modifiers=("JW",), units="35", charge="1836.59", ndc=BELINOSTAT_NDC,
+                                     quantity="350")], **MEDICAID),
+    Claim("P-OK-DEPENDENT", "", [Line(modifiers=("JZ",), units="100", charge="5247.40")],
+          patient="DOE*SAM", **COMMERCIAL),
+    Claim("P-OK-CHEMO-Z51", "", [Line(modifiers=("JZ",), units="200", charge="10494.80", pointers="1:2")],
+          diagnoses=("ABK:Z5111", "ABF:C8440")),
+    Claim("P-OK-NO-DRUG", "", [Line(code="99214", charge="150", units="1")], diagnoses=("ABK:E119",)),
+])
+
+DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with one defect each", [
+    Claim("P-U001-ZERO-UNITS", "J9032 billed with 0 units", [Line(modifiers=("JZ",), units="0")]),
+    Claim("P-U002-FRACTION", "180.5 units: a fraction", [Line(modifiers=("JZ",), units="180.5", charge="9471.56",
+                                                               ndc=BELINOSTAT_NDC, quantity="1805")]),
+    Claim("P-U003-MG-AS-UNITS", "1800 units for 1,800 mg: milligrams entered as units",
+          [Line(units="1800", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800"),
+           Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC, quantity="200")]),
+    Claim("P-U004-DOSE-MISMATCH", "150 units but the NDC quantity says 1,800 mg (180 units)",
+          [Line(modifiers=("JZ",), units="150", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800")]),
+    Claim("P-U005-JW-WHOLE-VIAL", "JW line discards 600 mg, more than a 500 mg vial",
+          [Line(units="140", charge="7346.36", ndc=BELINOSTAT_NDC, quantity="1400"),
+           Line(modifiers=("JW",), units="60", charge="3148.44", ndc=BELINOSTAT_NDC, quantity="600")]),
+    Claim("P-U006-VIALS", "1,800 mg given + 150 mg discarded = 1,950 mg: not whole 500 mg vials",
+          [Line(units="180", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800"),
+           Line(modifiers=("JW",), units="15", charge="787.11", ndc=BELINOSTAT_NDC, quantity="150")]),
+    Claim("P-U007-CEILING", "2,500 units on one day, above the 300-unit label ceiling",
+          [Line(modifiers=("JZ",), units="2500", charge="13118.50")]),
+    Claim("P-M001-NO-JW-JZ", "Medicare J9032 line with neither JW nor JZ", [Line(units="200", charge="10494.80")]),
+    Claim("P-M002-JW-AND-JZ", "JW and JZ on the discard line",
+          [Line(units="180", charge="9445.32"), Line(modifiers=("JW", "JZ"), units="20", charge="1049.48")]),
+    Claim("P-M003-JB-ROUTE", "JB (subcutaneous) on belinostat, an IV drug",
+          [Line(modifiers=("JB", "JZ"), units="200", charge="10494.80")]),
+    Claim("P-M004-JZ-2022", "JZ on a 2022 service, before JZ existed",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", date="20221103")], **COMMERCIAL),
+    Claim("P-M005-JZ-TWICE", "JZ twice on one line", [Line(modifiers=("JZ", "JZ"), units="200", charge="10494.80")]),
+    Claim("P-D001-POINTER", "diagnosis pointer 3, but the claim has two diagnoses",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", pointers="1:3")],
+          diagnoses=("ABK:C8440", "ABF:E119")),
+    Claim("P-D002-MYELOMA-ONLY", "J9032 (belinostat) with only a multiple myeloma diagnosis",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C9000",)),
+    Claim("P-D003-Z51-ONLY", "the drug line points only at Z51.11; the lymphoma is diagnosis 2",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", pointers="1")],
+          diagnoses=("ABK:Z5111", "ABF:C8440")),
+    Claim("P-C001-C9442-IN-2026", "C9442 (belinostat, 2015 only) billed for a 2026 service",
+          [Line(code="C9442", modifiers=("JZ",), units="200", charge="10494.80")]),
+    Claim("P-C002-UNKNOWN-HCPCS", "J9018 is not a HCPCS code (on a 2025 service, inside the table's dates)",
+          [Line(code="J9018", modifiers=("JZ",), units="10", charge="100", date="20251103")]),
+    Claim("P-C003-OLD-CODE", "J1565 on a 2013 service: older than the HCPCS table's coverage",
+          [Line(code="J1565", units="1", charge="100", date="20130610")], diagnoses=("ABK:E119",)),
+    Claim("P-C004-CATEGORY", "C84.4 is a category, not a billable code",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C844",)),
+    Claim("P-C005-NOT-A-CODE", "C84.4Z is not an ICD-10-CM code (service in the table's year)",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", date="20260914")],
+          diagnoses=("ABK:C8440", "ABF:C844Z"), ),
+    Claim("P-C006-NEWER-CODE", "C84.4B is unknown to the April 2026 table, on a service after it",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C8440", "ABF:C844B")),
+    Claim("P-C007-ICD9", "ICD-9-CM diagnosis (BK 2024) on a 2026 service",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("BK:2024",)),
+    Claim("P-N001-NDC-10-DIGITS", "LIN03 has 10 digits and no hyphens",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", ndc="7289300201", quantity="2000")]),
+    Claim("P-N002-NDC-HYPHENS", "NDC 72893-002-01 in its 5-3-2 package form",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", ndc="72893-002-01", quantity="2000")]),
+    Claim("P-N003-BELANTAMAB-NDC", "belantamab's NDC (Blenrep) on a J9032 line",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", ndc=BELANTAMAB_NDC, quantity="2000")]),
+    Claim("P-N004-MEDICAID-NO-NDC", "Medicaid drug line without an NDC",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], **MEDICAID),
+    Claim("P-N005-NDC-QUANTITY", "NDC quantity CTP04 is 0",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", ndc=BELINOSTAT_NDC, quantity="0")]),
+    Claim("P-A001-NO-AUTH", "commercial J9032 claim without prior authorization",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")],
+          payer_class="CI", payer=("EXAMPLE HEALTH PLAN", "EHP01")),
+    Claim("P-B001-TOTAL", "CLM02 is 10000.00; the lines add up to 10494.80",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], total="10000.00"),
+    Claim("P-S001-UNIT-BASIS", "SV103 unit basis XX is not a code the guide allows",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", unit_basis="XX")]),
+    Claim("P-S002-NON-ASCII", "a rendering provider name with a non-ASCII byte (0xC9)",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")],
+          extra_2300=("NM1*82*1*REN\xc9*ANNE****XX*1245319599~\n",)),
+    Claim("P-S003-EMPTY-SEGMENT", "an empty segment (~~) inside the claim",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], extra_2300=("~\n",)),
+    Claim("P-S001-SHARED-A", "subscriber loop shared with P-S001-SHARED-B has DMG03 Q, not a gender code",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], dmg="Q"),
+    Claim("P-S001-SHARED-B", "under the same subscriber loop as P-S001-SHARED-A",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")]),
+], shared_subscriber=("P-S001-SHARED-A", "P-S001-SHARED-B"))
+
+CLEAN_837I = SampleFile("clean_837i.837", "837I", "Clean institutional (outpatient hospital) claims", [
+    Claim("I-OK-MEDICARE", "", [Line(units="180", charge="9445.32", **GIVEN),
+                                Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC,
+                                     quantity="200")]),
+    Claim("I-OK-COMMERCIAL", "", [Line(modifiers=("JZ",), units="200", charge="10494.80")], **COMMERCIAL),
+])
+
+DEFECTS_837I = SampleFile("defects_837i.837", "837I", "Institutional claims with one defect each", [
+    Claim("I-C008-REVENUE-0250", "J9032 under revenue code 0250 (packaged drugs), not 0636",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", revenue="0250")]),
+    Claim("I-D002-NO-INDICATION", "J9032 on a claim whose only diagnosis is multiple myeloma",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C9000",)),
+    Claim("I-U003-MG-AS-UNITS", "2000 units for 2,000 mg: milligrams entered as units",
+          [Line(modifiers=("JZ",), units="2000", charge="10494.80", ndc=BELINOSTAT_NDC, quantity="2000")]),
+    Claim("I-B001-TOTAL", "CLM02 does not add up", [Line(modifiers=("JZ",), units="200", charge="10494.80")],
+          total="10494.00"),
+])
+
+ALL = (CLEAN_837P, DEFECTS_837P, CLEAN_837I, DEFECTS_837I)
+
+
+def write_samples() -> None:
+    for control, sample in enumerate(ALL, start=101):
+        (SAMPLES / sample.name).write_bytes(render(sample, control).encode("latin-1"))
+
+
+def scrubber_says(sample: SampleFile) -> dict[str, dict]:
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "scrubber", "scrub", str(SAMPLES / sample.name), "--out", out],
+                       capture_output=True, check=False)
+        report = json.loads((Path(out) / f"{Path(sample.name).stem}.report.json").read_text())
+    return {c["claim_id"]: c for c in report["claims"]}
+
+
+def write_readme() -> None:
+    lines = [
+        "# Sample claim files",
+        "",
+        "Synthetic 837 files (no real patient data: names, ids and NPIs are made up) for trying the",
+        "scrubber and for its tests. Written by `python tools/make_samples.py`; the last column is what",
+        "the scrubber says, taken from its JSON report.",
+        "",
+        "J9032 is belinostat, 10 mg a unit. The clean claims follow the worked example of",
+        "`drug-lines.md`: 1,000 mg/m2 x 1.8 m2 = 1,800 mg = 180 units, four 500 mg vials, 200 mg",
+        "discarded on a JW line of 20 units.",
+    ]
+    for sample in ALL:
+        said = scrubber_says(sample)
+        lines += ["", f"## `{sample.name}` ({sample.kind}): {sample.title}", "",
+                  "| claim id | what is wrong | disposition | what the scrubber says |", "|---|---|---|---|"]
+        for claim in sample.claims:
+            result = said.get(claim.claim_id, {"disposition": "?", "findings": []})
+            says = "<br>".join(
+                f"{f['rule']} {f['severity']}{' (fixed)' if f['fixed'] else ''}: {f['message']}"
+                for f in result["findings"]
+            ) or "nothing"
+            wrong = claim.wrong or "nothing (clean)"
+            lines.append(f"| {claim.claim_id} | {wrong} | {result['disposition']} | {says.replace('|', '/')} |")
+    (SAMPLES / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_samples()
+    write_readme()
+    print(f"wrote {len(ALL)} sample files and {SAMPLES / 'README.md'}")
