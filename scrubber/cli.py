@@ -125,7 +125,7 @@ def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: b
     try:
         rules = load_rules()
     except RuleDataError as exc:
-        raise click.ClickException(f"invalid rule data: {exc}") from None
+        raise RuleDataProblem(f"invalid rule data: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE
     meta = describe(rules)
@@ -192,5 +192,23 @@ def _counts(summary: Summary) -> str:
             f"{summary.rejected} rejected")
 
 
+class RuleDataProblem(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
 def main() -> None:
-    cli(prog_name="scrubber")
+    """Entry point: click's own handling, except that every tool error exits 2 (1 means
+    "a claim was rejected") and an interrupted run exits 130 with nothing half-written."""
+    try:
+        cli.main(prog_name="scrubber", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("scrubber: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("scrubber: interrupted", err=True)
+        sys.exit(130)

@@ -45,8 +45,11 @@ class Field:
 
 
 def parse_date(value: str) -> dt.date | None:
+    """A CCYYMMDD date, or None when it is not one."""
+    if len(value) != 8 or not value.isdigit():
+        return None
     try:
-        return dt.datetime.strptime(value, "%Y%m%d").date()
+        return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
     except ValueError:
         return None
 

@@ -1,0 +1,281 @@
+"""Benchmark the scrubber against pyx12's validation alone (the baseline) and plain tokenizing
+(the floor): speed and peak memory, reported as ratios measured in one run.
+
+    python bench/run.py                        # 10,000 and 100,000 claims (about 10 minutes)
+    python bench/run.py --claims 1000 5000     # a quick run
+    python bench/run.py --repeat 3             # three rounds; the median of each measurement
+
+Each measurement runs in its own fresh Python process, so its peak RSS is its own. The modes
+run interleaved (floor, baseline, scrubber for one size, then the next size, then the next
+round), so the noise of a shared machine falls on all of them alike. The table goes to stdout
+and to bench/results/latest.md; the raw numbers to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+MODES = ("floor", "baseline", "scrubber")
+DESCRIPTIONS = {
+    "floor": "tokenizing only (SegmentReader over every segment)",
+    "baseline": "pyx12's validation alone (x12n_document, no outputs)",
+    "scrubber": "the whole job: rules, validation, checks, corrected 837 and JSON report",
+}
+SPEED_TARGET = 1.3  # scrubber time / baseline time, at most
+FLAT_TARGET = 1.10  # peak RSS at the largest size / at the smallest, at most ("flat")
+
+
+# --- the child: one measurement in a fresh interpreter ------------------------------------------
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def child(mode: str, path: str, claims: int) -> dict:
+    import logging
+    import tempfile
+    import time
+
+    started = time.perf_counter()
+    result: dict = {"mode": mode, "claims": claims}
+    if mode == "floor":
+        from scrubber.x12.tokenizer import SegmentReader
+
+        result["rss_after_import_mib"] = _peak_rss_mib()
+        t0 = time.perf_counter()
+        with open(path, "rb") as source:
+            segments = sum(1 for _ in SegmentReader(source))
+        seconds = time.perf_counter() - t0
+        result["segments"] = segments
+    elif mode == "baseline":
+        import pyx12.params
+        import pyx12.x12n_document
+
+        logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+        result["rss_after_import_mib"] = _peak_rss_mib()
+        t0 = time.perf_counter()
+        valid = pyx12.x12n_document.x12n_document(pyx12.params.params(), path, None, None)
+        seconds = time.perf_counter() - t0
+        if not valid:
+            raise SystemExit(f"pyx12 says {path} is not valid: the benchmark file must be clean")
+    elif mode == "scrubber":
+        from scrubber import JsonReport, Outputs, load_rules, scrub_stream
+
+        result["rss_after_import_mib"] = _peak_rss_mib()
+        with tempfile.TemporaryDirectory(prefix="scrubber-bench-") as out:
+            t0 = time.perf_counter()
+            rules = load_rules()
+            with open(path, "rb") as source, \
+                    open(os.path.join(out, "corrected.837"), "wb") as corrected, \
+                    open(os.path.join(out, "report.json"), "w", encoding="utf-8") as text:
+                report = JsonReport(text, path, {})
+                run = scrub_stream(source, rules, Outputs(corrected, report))
+                report.finish(run.summary)
+            seconds = time.perf_counter() - t0
+            result["corrected_bytes"] = os.path.getsize(os.path.join(out, "corrected.837"))
+            result["report_bytes"] = os.path.getsize(os.path.join(out, "report.json"))
+        summary = run.summary
+        if summary.claims != claims or summary.accepted != claims:
+            raise SystemExit(
+                f"the scrubber did not accept every claim of {path}: expected {claims} claims, all "
+                f"accepted; got {summary.as_dict()}, errors {summary.errors[:3]}"
+            )
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    result["import_seconds"] = t0 - started
+    result["seconds"] = seconds
+    result["peak_rss_mib"] = _peak_rss_mib()
+    return result
+
+
+# --- the parent: files, runs, table -------------------------------------------------------------
+
+def _generator_stamp() -> str:
+    return hashlib.sha256((BENCH / "generate.py").read_bytes()).hexdigest()[:16]
+
+
+def ensure_file(claims: int) -> Path:
+    """bench/results/claims_N.837, written again when missing or when generate.py changed."""
+    sys.path.insert(0, str(BENCH))
+    import generate
+
+    path = RESULTS / f"claims_{claims}.837"
+    stamp_path = path.with_name(path.name + ".stamp")
+    stamp = _generator_stamp()
+    if path.exists() and stamp_path.exists() and stamp_path.read_text().strip() == stamp:
+        return path
+    log(f"generating {path.relative_to(BENCH.parent)} ({claims:,} claims)")
+    generate.generate(claims, path)
+    stamp_path.write_text(stamp + "\n")
+    return path
+
+
+def measure(mode: str, path: Path, claims: int) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(path), str(claims)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the {mode} measurement on {path.name} failed (exit {done.returncode})")
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the {mode} measurement on {path.name} printed nothing")
+    return json.loads(lines[-1])
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _git_revision() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH.parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=BENCH.parent,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("scrubber", "pyx12"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine_facts(command: str) -> list[tuple[str, str]]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cpus = f"{os.cpu_count()}" + (f" ({affinity} usable by this process)" if affinity not in (None, os.cpu_count())
+                                  else "")
+    versions = _versions()
+    return [
+        ("command", f"`{command}`"),
+        ("date", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("python", f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"),
+        ("platform", platform.platform()),
+        ("machine", platform.machine() or "unknown"),
+        ("cpu count", cpus),
+        ("scrubber", f"{versions['scrubber']}, git {_git_revision()}"),
+        ("pyx12", versions["pyx12"]),
+    ]
+
+
+def _fmt_ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def render(facts: list[tuple[str, str]], sizes: list[int], repeat: int,
+           results: dict[tuple[int, str], dict]) -> str:
+    smallest, largest = min(sizes), max(sizes)
+    out = ["# Scrubber benchmark", ""]
+    out += [f"- {name}: {value}" for name, value in facts]
+    taken = "the median of" if repeat > 1 else "one measurement of"
+    out += [f"- each number: {taken} {repeat} run(s), each in a fresh process; "
+            "time excludes interpreter start-up and imports, includes loading rules and maps", ""]
+    out += ["## Measurements", "",
+            "| claims | mode | seconds | claims/s | peak RSS (MiB) | RSS after imports (MiB) |",
+            "|---:|---|---:|---:|---:|---:|"]
+    for size in sizes:
+        for mode in MODES:
+            r = results[(size, mode)]
+            out.append(f"| {size:,} | {mode} | {r['seconds']:.3f} | {size / r['seconds']:,.0f} | "
+                       f"{r['peak_rss_mib']:.1f} | {r['rss_after_import_mib']:.1f} |")
+    out += ["", "## Speed ratios (lower is better)", "",
+            f"| claims | scrubber / baseline time (target <= {SPEED_TARGET}x) | scrubber / floor time |",
+            "|---:|---:|---:|"]
+    for size in sizes:
+        s = results[(size, "scrubber")]["seconds"]
+        b = results[(size, "baseline")]["seconds"]
+        f = results[(size, "floor")]["seconds"]
+        mark = "ok" if s / b <= SPEED_TARGET else "MISSED"
+        out.append(f"| {size:,} | {_fmt_ratio(s / b)} ({mark}) | {_fmt_ratio(s / f)} |")
+    if len(sizes) > 1:
+        out += ["", f"## Memory growth: peak RSS at {largest:,} / at {smallest:,} claims "
+                f"(flat is 1.00x; target for the scrubber <= {FLAT_TARGET}x)", "",
+                f"| mode | peak RSS at {smallest:,} (MiB) | peak RSS at {largest:,} (MiB) | ratio |",
+                "|---|---:|---:|---:|"]
+        for mode in MODES:
+            lo = results[(smallest, mode)]["peak_rss_mib"]
+            hi = results[(largest, mode)]["peak_rss_mib"]
+            mark = ""
+            if mode == "scrubber":
+                mark = " (ok)" if hi / lo <= FLAT_TARGET else " (MISSED)"
+            out.append(f"| {mode} | {lo:.1f} | {hi:.1f} | {_fmt_ratio(hi / lo)}{mark} |")
+    out += ["", "Modes: " + "; ".join(f"**{m}**: {DESCRIPTIONS[m]}" for m in MODES) + "."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        _, mode, path, claims = argv
+        print(json.dumps(child(mode, path, int(claims))), flush=True)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, nargs="+", default=[10000, 100000],
+                        help="file sizes in claims (default: 10000 100000)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of measurements; each number is the median (default 1)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or any(n < 1 for n in args.claims):
+        parser.error("--claims and --repeat must be positive")
+    sizes = sorted(set(args.claims))
+    command = shlex.join(["python", os.path.relpath(__file__), *argv])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    facts = machine_facts(command)
+    for name, value in facts:
+        log(f"{name}: {value}")
+
+    paths = {size: ensure_file(size) for size in sizes}
+    runs: dict[tuple[int, str], list[dict]] = {}
+    for round_number in range(1, args.repeat + 1):
+        for size in sizes:
+            for mode in MODES:
+                r = measure(mode, paths[size], size)
+                runs.setdefault((size, mode), []).append(r)
+                log(f"round {round_number}/{args.repeat}  {size:>7,} claims  {mode:<8}  "
+                    f"{r['seconds']:8.2f} s  {size / r['seconds']:8,.0f} claims/s  "
+                    f"peak RSS {r['peak_rss_mib']:7.1f} MiB")
+
+    results = {}
+    for key, measured in runs.items():
+        results[key] = {
+            "seconds": statistics.median(r["seconds"] for r in measured),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in measured),
+            "rss_after_import_mib": statistics.median(r["rss_after_import_mib"] for r in measured),
+        }
+    table = render(facts, sizes, args.repeat, results)
+    print(table)
+    (RESULTS / "latest.md").write_text(table, encoding="utf-8")
+    raw = {"facts": dict(facts), "repeat": args.repeat, "sizes": sizes,
+           "runs": [dict(r, size=size) for (size, _), measured in runs.items() for r in measured]}
+    (RESULTS / "latest.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {RESULTS / 'latest.md'} and {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Shared fixtures: the rule set, the sample and corpus files, and a scrub helper."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scrubber import FixMode, JsonReport, Outputs, load_rules, scrub_stream
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "edi_samples"
+# The public corpus lives beside the repository (../shared/corpus); SCRUBBER_CORPUS moves it.
+CORPUS = Path(os.environ.get("SCRUBBER_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        raise RuntimeError(f"the public 837 corpus is missing: {CORPUS} (set SCRUBBER_CORPUS)")
+    return sorted(p for p in CORPUS.iterdir() if p.name not in ("README.md", "SOURCES.tsv"))
+
+
+@pytest.fixture(scope="session")
+def rules():
+    return load_rules()
+
+
+@dataclass
+class Scrubbed:
+    report: dict
+    corrected: bytes | None  # None when no claim could go out
+
+    def claim(self, claim_id: str) -> dict:
+        matches = [c for c in self.report["claims"] if c["claim_id"] == claim_id]
+        assert len(matches) == 1, f"{claim_id}: {len(matches)} claims with that id"
+        return matches[0]
+
+    def rules_of(self, claim_id: str) -> set[str]:
+        return {f["rule"] for f in self.claim(claim_id)["findings"]}
+
+
+def scrub_bytes(data: bytes, rules, mode: FixMode = FixMode.SAFE, name: str = "input.837") -> Scrubbed:
+    corrected = io.BytesIO()
+    text = io.StringIO()
+    report = JsonReport(text, name, {"name": "scrubber"})
+    run = scrub_stream(io.BytesIO(data), rules, Outputs(corrected, report), mode)
+    report.finish(run.summary)
+    return Scrubbed(json.loads(text.getvalue()), corrected.getvalue() if run.claims_written else None)
+
+
+@pytest.fixture(scope="session")
+def scrub(rules):
+    """scrub(path_or_bytes, mode=FixMode.SAFE) -> Scrubbed"""
+
+    def run(source, mode: FixMode = FixMode.SAFE) -> Scrubbed:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return scrub_bytes(data, rules, mode)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def samples(scrub):
+    """The four sample files, scrubbed once with the default fixes."""
+    return {p.name: scrub(p) for p in sorted(SAMPLES.glob("*.837"))}
+
+
+@pytest.fixture(scope="session")
+def report_schema():
+    import jsonschema
+
+    schema = json.loads((ROOT / "scrubber" / "output" / "report.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)

@@ -1,0 +1,92 @@
+"""The tokenizer: delimiters from the ISA, every byte kept, clear errors on what is not X12."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from scrubber.errors import InputError
+from scrubber.x12.tokenizer import SegmentReader
+
+ISA = "ISA*00*          *00*          *ZZ*SUBMIT001      *ZZ*RECV001        *261120*1200*^*00501*000000101*0*T*:~"
+
+
+def segments(data: bytes, chunk_size: int = 1 << 20):
+    reader = SegmentReader(io.BytesIO(data), chunk_size=chunk_size)
+    return reader, list(reader)
+
+
+def rebuild(reader, found) -> bytes:
+    return (reader.prefix + "".join(s.text + s.suffix for s in found) + reader.trailer).encode("latin-1")
+
+
+def test_delimiters_come_from_the_isa():
+    data = ISA.replace("*", "|").replace(":~", ">!").encode() + b"GS|HC!"
+    reader, found = segments(data)
+    d = reader.delimiters
+    assert (d.element, d.component, d.repetition, d.segment) == ("|", ">", "^", "!")
+    assert [s.text[:2] for s in found] == ["IS", "GS"]
+
+
+def test_4010_style_isa11_is_not_a_repetition_separator():
+    data = ISA.replace("*^*00501*", "*U*00501*").encode()
+    reader, _ = segments(data)
+    assert reader.delimiters.repetition is None
+
+
+@pytest.mark.parametrize("brk", [b"", b"\n", b"\r", b"\r\n"])
+def test_line_breaks_are_kept_as_found(brk):
+    body = [ISA.encode(), b"GS*HC*A*B~", b"ST*837*0001~"]
+    data = brk.join(body) + brk
+    reader, found = segments(data)
+    assert len(found) == 3
+    assert rebuild(reader, found) == data
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 105, 106, 107, 4096])
+def test_chunk_boundaries_do_not_change_the_segments(chunk):
+    data = (ISA + "\r\nGS*HC*A*B~\r\nST*837*0001~\r\nSE*2*0001~\r\n").encode()
+    reader, found = segments(data, chunk_size=chunk)
+    assert [s.suffix for s in found] == ["~\r\n"] * 4
+    assert rebuild(reader, found) == data
+    assert [s.offset for s in found] == [0, 108, 120, 134]
+
+
+def test_bom_and_whitespace_before_the_isa_are_tolerated_and_kept():
+    data = b"\xef\xbb\xbf \r\n" + ISA.encode() + b"GS*HC~"
+    reader, found = segments(data)
+    assert reader.prefix == "\xef\xbb\xbf \r\n"
+    assert found[0].offset == 6
+    assert rebuild(reader, found) == data
+
+
+def test_non_ascii_bytes_survive_the_round_trip():
+    data = ISA.encode() + b"NM1*82*1*REN\xc9~"
+    reader, found = segments(data)
+    assert rebuild(reader, found) == data
+
+
+def test_empty_segment_is_a_segment_of_its_own():
+    reader, found = segments(ISA.encode() + b"GS*HC~~ST*837~")
+    assert [s.text for s in found][1:] == ["GS*HC", "", "ST*837"]
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "where"),
+    [
+        (b"", "not_x12", "empty"),
+        (b"   \n", "not_x12", "empty"),
+        (b"GS*HC*SENDER~", "not_x12", "does not start with ISA"),
+        (b"Example 1 - a claim\n\nISA*00", "not_x12", "found 'Example 1"),
+        (ISA[:80].encode(), "isa.short", "cut short"),
+        (ISA.replace("*00*          *00", "*00*         *00", 1).encode() + b"~~~~", "isa.width", "ISA02"),
+        (ISA.replace("*ZZ*SUBMIT001      *", "*ZZ*SUBMIT001       *").encode() + b"~~~", "isa.width", "ISA06"),
+        (ISA.encode() + b"GS*HC*A", "truncated", "ends inside a segment"),
+    ],
+)
+def test_what_is_not_x12_gets_one_clear_error(data, code, where):
+    with pytest.raises(InputError) as caught:
+        _, _ = segments(data)
+    assert caught.value.code == code
+    assert where in str(caught.value)
