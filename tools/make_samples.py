@@ -307,9 +307,13 @@ DEFECTS_837I = SampleFile("defects_837i.837", "837I", "Institutional claims with
 ALL = (CLEAN_837P, DEFECTS_837P, CLEAN_837I, DEFECTS_837I)
 
 
+def sample_files() -> dict[str, bytes]:
+    return {sample.name: render(sample, control).encode("latin-1") for control, sample in enumerate(ALL, start=101)}
+
+
 def write_samples() -> None:
-    for control, sample in enumerate(ALL, start=101):
-        (SAMPLES / sample.name).write_bytes(render(sample, control).encode("latin-1"))
+    for name, data in sample_files().items():
+        (SAMPLES / name).write_bytes(data)
 
 
 def scrubber_says(sample: SampleFile) -> dict[str, dict]:
@@ -320,7 +324,7 @@ def scrubber_says(sample: SampleFile) -> dict[str, dict]:
     return {c["claim_id"]: c for c in report["claims"]}
 
 
-def write_readme() -> None:
+def readme_text() -> str:
     lines = [
         "# Sample claim files",
         "",
@@ -344,10 +348,10 @@ def write_readme() -> None:
             ) or "nothing"
             wrong = claim.wrong or "nothing (clean)"
             lines.append(f"| {claim.claim_id} | {wrong} | {result['disposition']} | {says.replace('|', '/')} |")
-    (SAMPLES / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
     write_samples()
-    write_readme()
+    (SAMPLES / "README.md").write_text(readme_text(), encoding="utf-8")
     print(f"wrote {len(ALL)} sample files and {SAMPLES / 'README.md'}")

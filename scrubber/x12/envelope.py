@@ -106,29 +106,12 @@ class EnvelopeReader:
             last = seg
             elements = seg.elements(d)
             seg_id = elements[0]
-            if seg_id == "ISA":
-                yield self._open_interchange(seg, elements)
-            elif seg_id == "GS":
-                yield self._open_group(seg, elements)
-            elif seg_id == "ST":
-                self._open_transaction(seg, elements)
+            # Check the envelope first: pyx12, behind the observer, fails on an envelope out of order.
+            event = self._envelope_event(seg, elements, seg_id)
             if self._observer is not None:
                 self._observer(seg, seg_id, state.group)
-            if state.transaction is not None:
-                if seg_id != "ST":
-                    state.transaction.append(seg)
-                if seg_id == "SE":
-                    yield self._close_transaction(seg, elements)
-                elif seg_id in ("GE", "IEA", "GS", "ISA"):
-                    raise _unexpected(seg, seg_id, "before the transaction set was closed by SE")
-            elif seg_id == "GE":
-                yield self._close_group(seg, elements)
-            elif seg_id == "IEA":
-                yield self._close_interchange(seg, elements)
-            elif seg_id not in ("ISA", "GS", "SE"):
-                raise _unexpected(seg, seg_id, "outside a transaction set (ST ... SE)")
-            elif seg_id == "SE":
-                raise _unexpected(seg, seg_id, "without a transaction set header (ST) to close")
+            if event is not None:
+                yield event
         if state.interchange is not None or last is None:
             where = last.offset + len(last.raw()) if last is not None else 0
             raise InputError(
@@ -137,6 +120,30 @@ class EnvelopeReader:
                 offset=where,
                 segment=last.index if last is not None else None,
             )
+
+    def _envelope_event(self, seg: Segment, elements: list[str], seg_id: str) -> Event | None:
+        state = self._state
+        if seg_id == "ISA":
+            return self._open_interchange(seg, elements)
+        if seg_id == "GS":
+            return self._open_group(seg, elements)
+        if seg_id == "ST":
+            self._open_transaction(seg, elements)
+            return None
+        if state.transaction is not None:
+            state.transaction.append(seg)
+            if seg_id == "SE":
+                return self._close_transaction(seg, elements)
+            if seg_id in ("GE", "IEA"):
+                raise _unexpected(seg, seg_id, "before the transaction set was closed by SE")
+            return None
+        if seg_id == "GE":
+            return self._close_group(seg, elements)
+        if seg_id == "IEA":
+            return self._close_interchange(seg, elements)
+        if seg_id == "SE":
+            raise _unexpected(seg, seg_id, "without a transaction set header (ST) to close")
+        raise _unexpected(seg, seg_id, "outside a transaction set (ST ... SE)")
 
     # -- interchange ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ that are not ASCII and stops at an empty segment).
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import pyx12.x12file
 from pyx12.map_if._segment import apply_segment_errors
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
+from ..errors import InputError
 from .envelope import Group
 from .tokenizer import Delimiters, Segment
 
@@ -104,6 +106,13 @@ class _Collector:
             )
 
 
+@functools.lru_cache(maxsize=None)
+def _load_map(map_file: str) -> Any:
+    """Maps are read once a process: loading the 837 map takes a third of a second, and the
+    walker keeps its counts in its own NodeCounter, not in the map."""
+    return pyx12.map_if.load_map_file(map_file, pyx12.params.params())
+
+
 def _reader(delimiters: Delimiters) -> pyx12.x12file.X12Reader:
     """A pyx12 reader with no file behind it: we only use its segment counters and checks."""
     src = pyx12.x12file.X12Reader.__new__(pyx12.x12file.X12Reader)
@@ -121,10 +130,7 @@ class GuideValidator:
 
     def __init__(self, delimiters: Delimiters) -> None:
         self._d = delimiters
-        self._param = pyx12.params.params()
-        self._control = pyx12.map_if.load_map_file(_CONTROL_MAP, self._param)
-        self._maps: dict[str, Any] = {}
-        self._map_file: str | None = None
+        self._control = _load_map(_CONTROL_MAP)
         self._map: Any = None
         self._walker = walk_tree()
         self._src = _reader(delimiters)
@@ -137,16 +143,22 @@ class GuideValidator:
         self._errh.errors = []
         return errors
 
-    def _guide_map(self, read_as: str) -> Any:
-        map_file = _MAP_FILES[read_as]
-        if map_file not in self._maps:
-            self._maps[map_file] = pyx12.map_if.load_map_file(map_file, self._param)
-        return self._maps[map_file]
-
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         """Validate one segment; empty segments are reported by the syntax checks, not here."""
         if not seg.text.strip():
             return
+        try:
+            self._feed(seg, seg_id, group)
+        except Exception as exc:  # pyx12 has sharp edges; a file that trips one is refused, clearly
+            raise InputError(
+                f"the implementation-guide validator (pyx12) could not read segment {seg_id!r}: "
+                f"{type(exc).__name__}: {exc}",
+                code="validator",
+                offset=seg.offset,
+                segment=seg.index,
+            ) from exc
+
+    def _feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         d = self._d
         errh = self._errh
         errh.previous, errh.current, errh.current_id = errh.current, seg.index, seg_id
@@ -180,7 +192,7 @@ class GuideValidator:
             return
         if seg_id == "GS" and group is not None:
             errh.accepted_versions = {group.version.found}
-            self._map = self._guide_map(group.version.read_as)
+            self._map = _load_map(_MAP_FILES[group.version.read_as])
             src.check_837_lx = True
             node = self._map.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
         errh.handle_errors(src.pop_errors())

@@ -1,0 +1,33 @@
+"""The installed package carries its rules: it works from any directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import scrubber
+from conftest import ROOT, SAMPLES
+from scrubber.rules.ruleset import builtin_rules_dir
+
+
+def test_builtin_rules_ship_inside_the_package():
+    directory = builtin_rules_dir()
+    for name in ("catalog.toml", "drugs.toml", "modifiers.toml", "payers.toml", "code_tables.toml",
+                 "code_tables/hcpcs_2025_oct.csv", "code_tables/asp_ndc_hcpcs_2025_oct.csv"):
+        assert (directory / name).is_file(), name
+    package = Path(scrubber.__file__).resolve().parent
+    if ROOT not in package.parents:  # installed with `pip install .`, as .ci/run does
+        assert package in directory.resolve().parents
+
+
+def test_scrubs_from_another_directory(tmp_path):
+    shutil.copy(SAMPLES / "clean_837i.837", tmp_path / "in.837")
+    done = subprocess.run([sys.executable, "-m", "scrubber", "scrub", "in.837", "--out", "out"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "in.corrected.837").read_bytes() == (tmp_path / "in.837").read_bytes()
+    version = subprocess.run([sys.executable, "-m", "scrubber", "--version"], capture_output=True, text=True,
+                             cwd=tmp_path)
+    assert "33 rules" in version.stdout
