@@ -46,8 +46,15 @@ _ICD10_SPEC = {
 
 
 def builtin_rules_dir() -> Path:
-    """The rules/ folder shipped inside the package."""
-    return Path(str(resources.files("scrubber.builtin_rules")))
+    """The rules/ folder shipped inside the package (or, run from a source checkout without
+    installing, the checkout's rules/ folder)."""
+    try:
+        return Path(str(resources.files("scrubber.builtin_rules")))
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[2] / "rules"
+        if (checkout / "catalog.toml").is_file():
+            return checkout
+        raise RuleDataError("scrubber.builtin_rules", "(package)", "the built-in rules installed with the package") from None
 
 
 @dataclass
