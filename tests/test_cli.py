@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-
 from conftest import CORPUS, SAMPLES
+
 from scrubber import cli as cli_module
 from scrubber.cli import cli
 
@@ -123,7 +123,8 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
             yield from _commands(command, (*prefix, name))
 
 
-@pytest.mark.parametrize(("path", "command"), list(_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize(("path", "command"), list(_commands(cli)),
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
 def test_every_command_has_help_and_is_in_the_readme(path, command):
     assert command.help and command.help.strip()
     result = CliRunner().invoke(cli, [*path, "--help"])

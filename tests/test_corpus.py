@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, corpus_files
 from pyx12_check import pyx12_valid
+
 from scrubber.errors import InputError
 
 FILES = corpus_files()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SAMPLES
 from pyx12_check import pyx12_valid
+
 from scrubber.errors import InputError
 
 CLEAN = (SAMPLES / "clean_837p.837").read_bytes()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SAMPLES
 from pyx12_check import pyx12_valid
+
 from scrubber.rules.engine import FixMode
 
 DEFECTS = SAMPLES / "defects_837p.837"

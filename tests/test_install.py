@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import scrubber
 from conftest import ROOT, SAMPLES
+
+import scrubber
 from scrubber.rules.ruleset import builtin_rules_dir
 
 

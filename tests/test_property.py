@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
+from conftest import SAMPLES, scrub_bytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLES, scrub_bytes
 from scrubber.errors import InputError
 from scrubber.rules.ruleset import load_rules
 from scrubber.x12.tokenizer import SegmentReader

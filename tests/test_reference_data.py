@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from scrubber.errors import RuleDataError
 from scrubber.rules.code_tables import Icd10Table, packaged_icd10_code_list
 from scrubber.rules.ruleset import RuleSet, builtin_rules_dir

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SAMPLES
 from pyx12_check import pyx12_valid
+
 from scrubber.rules import engine
 from scrubber.rules.engine import FixMode
 
@@ -111,7 +111,7 @@ def test_every_finding_says_where(samples):
     for result in samples.values():
         for claim in result.report["claims"]:
             for finding in claim["findings"]:
-                assert finding["segment"] and finding["segment_id"] is not None or finding["rule"] == "S003"
+                assert (finding["segment"] and finding["segment_id"] is not None) or finding["rule"] == "S003"
                 assert finding["message"].strip()
 
 

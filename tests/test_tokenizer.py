@@ -68,7 +68,7 @@ def test_non_ascii_bytes_survive_the_round_trip():
 
 
 def test_empty_segment_is_a_segment_of_its_own():
-    reader, found = segments(ISA.encode() + b"GS*HC~~ST*837~")
+    _, found = segments(ISA.encode() + b"GS*HC~~ST*837~")
     assert [s.text for s in found][1:] == ["GS*HC", "", "ST*837"]
 
 
@@ -87,6 +87,6 @@ def test_empty_segment_is_a_segment_of_its_own():
 )
 def test_what_is_not_x12_gets_one_clear_error(data, code, where):
     with pytest.raises(InputError) as caught:
-        _, _ = segments(data)
+        segments(data)
     assert caught.value.code == code
     assert where in str(caught.value)

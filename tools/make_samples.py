@@ -188,9 +188,9 @@ def render(sample: SampleFile, control: int) -> str:
 # --- the samples -------------------------------------------------------------------------------
 
 PA = "PA20261101"
-COMMERCIAL = dict(payer_class="CI", payer=("EXAMPLE HEALTH PLAN", "EHP01"), prior_auth=PA)
-MEDICAID = dict(payer_class="MC", payer=("STATE MEDICAID", "SMCD1"))
-GIVEN = dict(ndc=BELINOSTAT_NDC, quantity="1800")  # 1,000 mg/m2 x 1.8 m2
+COMMERCIAL = {"payer_class": "CI", "payer": ("EXAMPLE HEALTH PLAN", "EHP01"), "prior_auth": PA}
+MEDICAID = {"payer_class": "MC", "payer": ("STATE MEDICAID", "SMCD1")}
+GIVEN = {"ndc": BELINOSTAT_NDC, "quantity": "1800"}  # 1,000 mg/m2 x 1.8 m2
 WORKED_EXAMPLE = [Line(units="180", charge="9445.32", **GIVEN),
                   Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC, quantity="200")]
 

@@ -16,7 +16,7 @@ from ..x12.tokenizer import Segment
 class Field:
     """One value on the claim and where it came from (segment, element, component)."""
 
-    __slots__ = ("value", "segment", "seg_id", "element", "component")
+    __slots__ = ("component", "element", "seg_id", "segment", "value")
 
     def __init__(
         self, value: str, segment: Segment, seg_id: str, element: int, component: int | None = None

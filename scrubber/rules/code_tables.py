@@ -47,7 +47,8 @@ class HcpcsTable:
                     code = HcpcsCode(row["code"], _date(row["added"]), _date(row["terminated"]),
                                      row["cross_reference"], row["short_description"])
                 except (KeyError, ValueError) as exc:
-                    raise RuleDataError(str(path), f"row {row.get('code')!r}", f"code,added,terminated,... ({exc})") from None
+                    expected = f"columns code, added, terminated, ... ({exc})"
+                    raise RuleDataError(str(path), f"row {row.get('code')!r}", expected) from None
                 self._codes[code.code] = code
 
     def get(self, code: str) -> HcpcsCode | None:
@@ -138,7 +139,7 @@ def packaged_icd10_code_list() -> Path:
     spec = importlib.util.find_spec("simple_icd_10_cm")
     if spec is None or not spec.submodule_search_locations:
         raise RuleDataError("simple-icd-10-cm", "(package)", "the simple-icd-10-cm package to be installed")
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
     lists = sorted(data.glob("code-list-*.txt"))
     if not lists:
         raise RuleDataError(str(data), "(file)", "a code-list-*.txt file from simple-icd-10-cm")

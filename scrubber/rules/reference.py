@@ -261,7 +261,8 @@ def load_payers(path: Path) -> PayerPolicies:
         check_table(path, where, table, _PAYER_SPEC)
         for payer_class in table["classes"]:
             if payer_class in seen:
-                raise RuleDataError(str(path), f"{where}.classes", f"classes not already given to {seen[payer_class]!r} ({payer_class})")
+                expected = f"classes not already given to {seen[payer_class]!r} ({payer_class})"
+                raise RuleDataError(str(path), f"{where}.classes", expected)
             seen[payer_class] = table["name"]
         policies.append(
             PayerPolicy(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -54,13 +53,8 @@ def builtin_rules_dir() -> Path:
         checkout = Path(__file__).resolve().parents[2] / "rules"
         if (checkout / "catalog.toml").is_file():
             return checkout
-        raise RuleDataError("scrubber.builtin_rules", "(package)", "the built-in rules installed with the package") from None
-
-
-@dataclass
-class TableInfo:
-    version: str
-    source: str
+        expected = "the built-in rules, installed with the package"
+        raise RuleDataError("scrubber.builtin_rules", "(package)", expected) from None
 
 
 class RuleSet:

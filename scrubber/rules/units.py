@@ -50,8 +50,8 @@ def _dose(item: DrugLine, out: Findings) -> None:
     expected = round_down(per_unit) if item.is_discard else round_up(per_unit)
     if expected <= 0 or units == expected:
         return
-    values = dict(units=plain(units), code=line.procedure, dose=plain(dose), unit=item.code.billing_unit,
-                  expected=plain(expected), rounding="down" if item.is_discard else "up")
+    values = {"units": plain(units), "code": line.procedure, "dose": plain(dose), "unit": item.code.billing_unit,
+              "expected": plain(expected), "rounding": "down" if item.is_discard else "up"}
     if units == dose:
         out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), **values)
     else:
@@ -87,7 +87,7 @@ def _vials_and_ceiling(drug_lines: list[DrugLine], out: Findings) -> None:
     for item in drug_lines:
         if units_of(item.line) is not None:
             by_day[(item.drug.name, item.date)].append(item)
-    for (_, date), items in by_day.items():
+    for items in by_day.values():
         _whole_vials(items, out)
         _ceiling(items, out)
 

@@ -106,7 +106,7 @@ class _Collector:
             )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_map(map_file: str) -> Any:
     """Maps are read once a process: loading the 837 map takes a third of a second, and the
     walker keeps its counts in its own NodeCounter, not in the map."""

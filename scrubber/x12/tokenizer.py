@@ -41,7 +41,7 @@ class Segment:
     of its first byte; both are what a user needs to find it in an editor.
     """
 
-    __slots__ = ("index", "offset", "text", "suffix", "_elements")
+    __slots__ = ("_elements", "index", "offset", "suffix", "text")
 
     def __init__(self, index: int, offset: int, text: str, suffix: str) -> None:
         self.index = index
