@@ -8,7 +8,8 @@ runs from LX to the next LX.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 
 from ..x12.envelope import TransactionSet
 from ..x12.tokenizer import Delimiters, Segment
@@ -24,18 +25,31 @@ _DIAGNOSIS_ROLES = {
 }
 
 
-@dataclass(eq=False)
 class HLNode:
     """One HL loop (billing provider 20, subscriber 22, patient 23) and what hangs under it."""
 
-    position: int
-    number: str
-    parent_number: str
-    level: str
-    end: int = 0  # end of the HL's own segments (where its first claim or child HL starts)
-    parent: HLNode | None = None
-    children: list[HLNode] = field(default_factory=list)
-    claims: list[Claim] = field(default_factory=list)
+    __slots__ = ("position", "number", "parent_number", "level", "end", "_parent", "children", "claims",
+                 "__weakref__")
+
+    def __init__(self, position: int, number: str, parent_number: str, level: str) -> None:
+        self.position = position
+        self.number = number
+        self.parent_number = parent_number
+        self.level = level
+        self.end = 0  # end of the HL's own segments (where its first claim or child HL starts)
+        # The parent is held weakly: without a cycle, a finished transaction set is freed at
+        # once by reference counting instead of waiting for the garbage collector.
+        self._parent: weakref.ref[HLNode] | None = None
+        self.children: list[HLNode] = []
+        self.claims: list[Claim] = []
+
+    @property
+    def parent(self) -> HLNode | None:
+        return self._parent() if self._parent is not None else None
+
+    @parent.setter
+    def parent(self, node: HLNode | None) -> None:
+        self._parent = weakref.ref(node) if node is not None else None
 
     def all_claims(self) -> list[Claim]:
         found = list(self.claims)

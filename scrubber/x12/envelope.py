@@ -77,6 +77,8 @@ class _Open:
     notes: list[EnvelopeNote] = field(default_factory=list)
 
 
+_ENVELOPE_IDS = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
+
 SegmentObserver = Callable[[Segment, str, "Group | None"], None]
 
 
@@ -104,8 +106,9 @@ class EnvelopeReader:
         last: Segment | None = None
         for seg in self._segments:
             last = seg
-            elements = seg.elements(d)
-            seg_id = elements[0]
+            seg_id = seg.seg_id(d)
+            # Envelope segments are split here; the rest are left to whoever reads them.
+            elements = seg.elements(d) if seg_id in _ENVELOPE_IDS else [seg_id]
             # Check the envelope first: pyx12, behind the observer, fails on an envelope out of order.
             event = self._envelope_event(seg, elements, seg_id)
             if self._observer is not None:

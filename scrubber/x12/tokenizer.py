@@ -181,6 +181,7 @@ class SegmentReader:
     def __iter__(self) -> Iterator[Segment]:
         terminator = self.delimiters.segment
         index = 0
+        suffixes: dict[str, str] = {}  # the same few line endings, shared rather than copied
         while True:
             buffer = self._buffer
             end = buffer.find(terminator, self._pos)
@@ -203,5 +204,7 @@ class SegmentReader:
                 # A CR/LF pair may straddle the chunk boundary: look again with more data.
                 continue
             index += 1
-            yield Segment(index, self._base + self._pos, buffer[self._pos : end], buffer[end:after])
+            suffix = buffer[end:after]
+            suffix = suffixes.setdefault(suffix, suffix)
+            yield Segment(index, self._base + self._pos, buffer[self._pos : end], suffix)
             self._pos = after
