@@ -1,7 +1,7 @@
 """scrubber: a pre-submission scrubber for X12 5010 837P and 837I claims."""
 
 from .errors import InputError, RuleDataError, ScrubberError
-from .output.pipeline import Outputs, ScrubRun, scrub_stream
+from .output.pipeline import Outputs, RunContext, ScrubRun, scrub_stream
 from .output.report import JsonReport, Summary
 from .rules.engine import FixMode
 from .rules.ruleset import RuleSet, load_rules
@@ -13,6 +13,7 @@ __all__ = [
     "Outputs",
     "RuleDataError",
     "RuleSet",
+    "RunContext",
     "ScrubRun",
     "ScrubberError",
     "Summary",

@@ -9,31 +9,39 @@ Exit codes (documented in the README, kept stable for pipelines):
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .errors import InputError, RuleDataError
 from .output.atomic import AtomicFile
-from .output.pipeline import Outputs, scrub_stream
+from .output.pipeline import Outputs, RunContext, scrub_stream
 from .output.report import JsonReport, Summary
+from .output.ruledocs import catalog_rows, config_text, rule_page
+from .rules.catalog import CATEGORIES
 from .rules.engine import FixMode
-from .rules.ruleset import RuleSet, load_rules
+from .rules.ruleset import RULES_ENV, RuleSet, load_rules
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
 
 
 def rules_digest(rules: RuleSet) -> str:
-    """A short fingerprint of the rule data, so a report names exactly what it was checked with."""
+    """A short fingerprint of the rule data (every layer), so a report names exactly what it was
+    checked with."""
     digest = hashlib.sha256()
-    for path in sorted(rules.directory.rglob("*")):
-        if path.is_file() and path.suffix in (".toml", ".csv"):
-            digest.update(path.relative_to(rules.directory).as_posix().encode())
-            digest.update(path.read_bytes())
+    for layer in rules.layers:
+        for path in sorted(layer.rglob("*")):
+            if path.is_file() and path.suffix in (".toml", ".csv"):
+                digest.update(path.relative_to(layer).as_posix().encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -41,7 +49,8 @@ def describe(rules: RuleSet) -> dict[str, object]:
     return {
         "name": "scrubber",
         "version": package_version("scrubber"),
-        "rules": {"directory": "built-in", "digest": rules_digest(rules), "count": len(rules.catalog)},
+        "rules": {"directory": "built-in", "site_layers": [str(p) for p in rules.layers[1:]],
+                  "digest": rules_digest(rules), "count": len(rules.catalog)},
         "code_tables": rules.table_versions(),
         "pyx12": package_version("pyx12"),
     }
@@ -49,13 +58,14 @@ def describe(rules: RuleSet) -> dict[str, object]:
 
 def _version_text() -> str:
     try:
-        rules = load_rules()
+        rules = load_rules(use_env=True)
     except RuleDataError as exc:
         return f"scrubber {package_version('scrubber')}\nrules: invalid ({exc})"
     info = describe(rules)
+    layers = "built-in" + "".join(f" + {p}" for p in rules.layers[1:])
     lines = [
         f"scrubber {info['version']}",
-        f"rules: built-in, {len(rules.catalog)} rules, data digest {info['rules']['digest']}",  # type: ignore[index]
+        f"rules: {layers}, {len(rules.catalog)} rules, data digest {info['rules']['digest']}",  # type: ignore[index]
         "drugs: " + ", ".join(f"{d.name} ({'/'.join(d.hcpcs_codes)})" for d in rules.drugs.drugs),
         "code tables:",
         *(f"  {name}: {version}" for name, version in rules.table_versions().items()),
@@ -75,6 +85,42 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
               help="Show the program, rule data and code table versions, and exit.")
 def cli() -> None:
     """Scrub X12 5010 837P and 837I claim files before they are sent."""
+
+
+class RuleDataProblem(click.ClickException):
+    exit_code = 2
+
+
+def rules_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--rules DIR (repeatable), on top of the built-in rules and $SCRUBBER_RULES."""
+    return click.option(
+        "--rules", "rule_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help=f"A directory of site rules on top of the built-in ones (repeatable; later wins). "
+             f"${RULES_ENV} adds directories the same way, before these.",
+    )(function)
+
+
+def _load(rule_dirs: tuple[Path, ...]) -> RuleSet:
+    try:
+        return load_rules(rule_dirs, use_env=True)
+    except RuleDataError as exc:
+        raise RuleDataProblem(f"invalid rule data: {exc}") from None
+
+
+def _icd10_file(rules: RuleSet, path: Path) -> None:
+    """Read a CMS ICD-10-CM code file; its fiscal year comes from its name, as CMS names them."""
+    years = re.findall(r"(?<!\d)(20\d\d)(?!\d)", path.name)
+    if not years:
+        raise click.BadParameter(
+            f"{path.name}: name the file's fiscal year in its name, as CMS does (icd10cm-codes-2027.txt)",
+            param_hint="--icd10-codes")
+    year = int(years[-1])
+    try:
+        rules.use_icd10_code_file(path, f"ICD-10-CM FY{year} ({path.name})", dt.date(year - 1, 10, 1),
+                                  dt.date(year, 9, 30))
+        rules.icd10.knows("C8440")  # read it now: a bad file is a usage error, not a late surprise
+    except RuleDataError as exc:
+        raise RuleDataProblem(f"--icd10-codes: {exc}") from None
 
 
 def output_names(path: Path) -> tuple[str, str]:
@@ -109,12 +155,19 @@ class _Progress:
               help="Directory for the corrected 837 and the JSON report (created if needed).")
 @click.option("--no-fix", is_flag=True, help="Report fixes without applying them.")
 @click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe fixes too (they are reported either way).")
-def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: bool) -> None:
+@rules_option
+@click.option("--icd10-codes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A newer CMS ICD-10-CM code file (e.g. icd10cm-codes-2027.txt) instead of the one carried.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The date to hold service dates against (default: today), e.g. to scrub a file again later.")
+def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: bool, rule_dirs: tuple[Path, ...],
+          icd10_codes: Path | None, today: dt.datetime | None) -> None:
     """Scrub each INPUT claim file; write DIR/<stem>.corrected<suffix> and DIR/<stem>.report.json.
 
     The corrected file holds the claims that can go out (accepted or corrected); it is not
-    written when no claim can. Exit codes: 0 no claim rejected, 1 a claim rejected, 2 usage
-    error, 3 an input could not be read as an 837.
+    written when no claim can. Claims are also checked across the inputs of one run (quantity
+    limits, cycles). Exit codes: 0 no claim rejected, 1 a claim rejected, 2 usage error or
+    invalid rule data, 3 an input could not be read as an 837.
     """
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
@@ -122,17 +175,17 @@ def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: b
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
         raise click.UsageError(f"two inputs would write the same outputs: {sorted(clashes)[0][1]}")
-    try:
-        rules = load_rules()
-    except RuleDataError as exc:
-        raise RuleDataProblem(f"invalid rule data: {exc}") from None
+    rules = _load(rule_dirs)
+    if icd10_codes is not None:
+        _icd10_file(rules, icd10_codes)
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE
     meta = describe(rules)
+    run = RunContext.new(today.date() if today else None)
     exit_code = EXIT_OK
     totals = Summary()
     for path, (corrected_name, report_name) in zip(inputs, names, strict=True):
-        outcome = _scrub_one(path, out_dir / corrected_name, out_dir / report_name, rules, mode, meta)
+        outcome = _scrub_one(path, out_dir / corrected_name, out_dir / report_name, rules, mode, meta, run)
         if outcome is None:
             exit_code = EXIT_INPUT
             continue
@@ -148,14 +201,14 @@ def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: b
 
 
 def _scrub_one(path: Path, corrected_path: Path, report_path: Path, rules: RuleSet, mode: FixMode,
-               meta: dict[str, object]) -> Summary | None:
+               meta: dict[str, object], run_context: RunContext) -> Summary | None:
     corrected = AtomicFile(corrected_path, "wb")
     report_file = AtomicFile(report_path, "w")
     progress = _Progress(path.name, path.stat().st_size)
     try:
         with path.open("rb") as source:
             report = JsonReport(report_file.file, str(path), meta)
-            run = scrub_stream(source, rules, Outputs(corrected.file, report), mode, progress)
+            run = scrub_stream(source, rules, Outputs(corrected.file, report), mode, progress, run_context)
             report.finish(run.summary)
     except InputError as exc:
         corrected.discard()
@@ -187,13 +240,62 @@ def _scrub_one(path: Path, corrected_path: Path, report_path: Path, rules: RuleS
     return summary
 
 
+@cli.group()
+def rules() -> None:
+    """Look up the rules, and check or show rule data."""
+
+
+@rules.command("list")
+@click.option("--category", type=click.Choice(CATEGORIES), help="Only the rules of this category.")
+@rules_option
+def rules_list(category: str | None, rule_dirs: tuple[Path, ...]) -> None:
+    """List the rules: id, category, severity (as the site rules set it), SNIP level, fix, summary."""
+    rows = catalog_rows(_load(rule_dirs), category)
+    header = ("id", "category", "severity", "SNIP", "fix", "summary")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@rules_option
+def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
+    """Explain one rule: what it checks, why, where, an example that fires, the fix, the source."""
+    loaded = _load(rule_dirs)
+    rule = loaded.catalog.get(rule_id.upper())
+    if rule is None:
+        raise click.BadParameter(f"no rule {rule_id!r}; `scrubber rules list` lists them", param_hint="RULE_ID")
+    click.echo(rule_page(rule, loaded))
+
+
+@rules.command("check")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def rules_check(directory: Path) -> None:
+    """Check a directory of site rules (on top of the built-in ones) and say what is wrong, if anything.
+
+    Exit code 0 when the rules load, 2 when they do not.
+    """
+    loaded = _load((directory,))
+    try:
+        for table in (loaded.hcpcs, loaded.ndc_crosswalk, loaded.icd10):
+            table.version  # noqa: B018  (reading the tables checks their files)
+    except RuleDataError as exc:
+        raise RuleDataProblem(f"invalid rule data: {exc}") from None
+    click.echo(f"{directory}: ok: {len(loaded.catalog)} rules, {len(loaded.payers.policies)} payer policies, "
+               f"{len(loaded.drugs.drugs)} drugs, {len(loaded.modifiers)} modifiers")
+
+
+@rules.command("show-config")
+@rules_option
+def rules_show_config(rule_dirs: tuple[Path, ...]) -> None:
+    """Print the merged rule configuration, each value with the file that set it."""
+    click.echo(config_text(_load(rule_dirs)), nl=False)
+
+
 def _counts(summary: Summary) -> str:
     return (f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, "
             f"{summary.rejected} rejected")
-
-
-class RuleDataProblem(click.ClickException):
-    exit_code = EXIT_USAGE
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from scrubber import FixMode, JsonReport, Outputs, load_rules, scrub_stream
+from scrubber import FixMode, JsonReport, Outputs, RunContext, load_rules, scrub_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edi_samples"
 # The public corpus lives beside the repository (../shared/corpus); SCRUBBER_CORPUS moves it.
 CORPUS = Path(os.environ.get("SCRUBBER_CORPUS", ROOT.parent / "shared" / "corpus"))
+# Service dates are checked against this day in the tests (S004), as tools/make_samples.py does.
+TODAY = dt.date(2026, 11, 27)
 
 
 def corpus_files() -> list[Path]:
@@ -47,7 +50,7 @@ def scrub_bytes(data: bytes, rules, mode: FixMode = FixMode.SAFE, name: str = "i
     corrected = io.BytesIO()
     text = io.StringIO()
     report = JsonReport(text, name, {"name": "scrubber"})
-    run = scrub_stream(io.BytesIO(data), rules, Outputs(corrected, report), mode)
+    run = scrub_stream(io.BytesIO(data), rules, Outputs(corrected, report), mode, run=RunContext.new(TODAY))
     report.finish(run.summary)
     return Scrubbed(json.loads(text.getvalue()), corrected.getvalue() if run.claims_written else None)
 

@@ -16,6 +16,7 @@ def test_public_names_are_exactly_these():
         "Outputs",
         "RuleDataError",
         "RuleSet",
+        "RunContext",
         "ScrubRun",
         "ScrubberError",
         "Summary",

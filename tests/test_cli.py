@@ -34,7 +34,7 @@ def test_clean_file_exits_0_and_writes_both_outputs(tmp_path, report_schema):
 def test_a_rejected_claim_exits_1_and_names_the_frequent_reasons(tmp_path):
     done = run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path))
     assert done.returncode == 1
-    assert "34 claims: 2 accepted, 5 corrected, 27 rejected" in done.stdout
+    assert "47 claims: 6 accepted, 5 corrected, 36 rejected" in done.stdout
     assert "S001 The segment breaks the 005010 implementation guide" in done.stdout
 
 

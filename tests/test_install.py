@@ -31,4 +31,4 @@ def test_scrubs_from_another_directory(tmp_path):
     assert (tmp_path / "out" / "in.corrected.837").read_bytes() == (tmp_path / "in.837").read_bytes()
     version = subprocess.run([sys.executable, "-m", "scrubber", "--version"], capture_output=True, text=True,
                              cwd=tmp_path)
-    assert "33 rules" in version.stdout
+    assert f"{len(scrubber.load_rules().catalog)} rules" in version.stdout

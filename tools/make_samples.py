@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edi_samples"
 
+TODAY = "2026-11-27"  # the date the README's findings are checked against (S004)
 BELINOSTAT_NDC = "72893000201"
 BELANTAMAB_NDC = "00173089601"
 
@@ -38,6 +39,7 @@ class Line:
     revenue: str = "0636"  # 837I only
     unit_basis: str = "UN"
     prior_auth: str | None = None
+    description: str | None = None  # SV101-07 / SV202-07, after four modifier places
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Claim:
     patient: str | None = None  # a dependent patient loop (HL 23) when set
     extra_2300: tuple[str, ...] = ()  # raw segments after HI, e.g. a 2310B loop
     dmg: str = "F"
+    member: str | None = None  # the subscriber id; claims with the same one are the same patient
 
 
 def _seg(*elements: str) -> str:
@@ -61,7 +64,10 @@ def _seg(*elements: str) -> str:
 
 
 def _modifiers(line: Line) -> str:
-    return ":".join(("HC", line.code, *line.modifiers))
+    parts = ["HC", line.code, *line.modifiers]
+    if line.description is not None:
+        parts += [""] * (6 - len(parts)) + [line.description]
+    return ":".join(parts)
 
 
 def professional_claim(claim: Claim) -> list[str]:
@@ -157,7 +163,8 @@ def render(sample: SampleFile, control: int) -> str:
             relation = "" if has_patient else "18"
             body.append(_seg("SBR", "P", relation, "GRP0001", "", "", "", "", "", claim.payer_class))
             last, first = claim.subscriber.split("*")
-            body.append(_seg("NM1", "IL", "1", last, first, "", "", "", "MI", f"MBR{index + 1:06d}"))
+            member = claim.member or f"MBR{index + 1:06d}"
+            body.append(_seg("NM1", "IL", "1", last, first, "", "", "", "MI", member))
             body.append(_seg("N3", "1 ELM STREET"))
             body.append(_seg("N4", "SPRINGFIELD", "IL", "62701"))
             if not has_patient:
@@ -190,6 +197,7 @@ def render(sample: SampleFile, control: int) -> str:
 PA = "PA20261101"
 COMMERCIAL = {"payer_class": "CI", "payer": ("EXAMPLE HEALTH PLAN", "EHP01"), "prior_auth": PA}
 MEDICAID = {"payer_class": "MC", "payer": ("STATE MEDICAID", "SMCD1")}
+BLUE = {"payer_class": "BL", "payer": ("EXAMPLE BLUE PLAN", "EXBLUE01"), "prior_auth": PA}
 GIVEN = {"ndc": BELINOSTAT_NDC, "quantity": "1800"}  # 1,000 mg/m2 x 1.8 m2
 WORKED_EXAMPLE = [Line(units="180", charge="9445.32", **GIVEN),
                   Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC, quantity="200")]
@@ -238,7 +246,9 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
     Claim("P-D001-POINTER", "diagnosis pointer 3, but the claim has two diagnoses",
           [Line(modifiers=("JZ",), units="200", charge="10494.80", pointers="1:3")],
           diagnoses=("ABK:C8440", "ABF:E119")),
-    Claim("P-D002-MYELOMA-ONLY", "J9032 (belinostat) with only a multiple myeloma diagnosis",
+    Claim("P-D002-NO-INDICATION", "J9032 (belinostat, for PTCL) on a claim whose only diagnosis is a B-cell lymphoma",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C8330",)),
+    Claim("P-D004-MYELOMA-ONLY", "J9032 (belinostat) with only a multiple myeloma diagnosis: belantamab's",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C9000",)),
     Claim("P-D003-Z51-ONLY", "the drug line points only at Z51.11; the lymphoma is diagnosis 2",
           [Line(modifiers=("JZ",), units="200", charge="10494.80", pointers="1")],
@@ -280,6 +290,35 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
           extra_2300=("NM1*82*1*REN\xc9*ANNE****XX*1245319599~\n",)),
     Claim("P-S003-EMPTY-SEGMENT", "an empty segment (~~) inside the claim",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], extra_2300=("~\n",)),
+    Claim("P-S004-FUTURE-DATE", "a service dated 2099-01-04",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", date="20990104")]),
+    Claim("P-S005-AFTER-CREATION", "a service on 2026-11-24, after the claim was created (BHT04 2026-11-20)",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80", date="20261124")]),
+    Claim("P-B002-OVER-99999", "a Medicare line charge of 100000.00: more than 99,999.99",
+          [Line(modifiers=("JZ",), units="200", charge="100000.00")]),
+    Claim("P-C009-BELANTAMAB-2026", "J9037 (belantamab) for a 2026 service: no code is established after 2025-10-23",
+          [Line(code="J9037", modifiers=("JZ",), units="400", charge="9000")], diagnoses=("ABK:C9002",)),
+    Claim("P-C010-NPI", "rendering provider NPI 1234567890: its check digit should be 3",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")],
+          extra_2300=("NM1*82*1*RENDER*ANNE****XX*1234567890~\n",)),
+    Claim("P-M006-NO-KX", "Example Blue Plan requires KX on J9032",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], **BLUE),
+    Claim("P-M007-340B-ON-837P", "JG (340B) on a professional claim",
+          [Line(modifiers=("JZ", "JG"), units="200", charge="10494.80")]),
+    Claim("P-M008-FIVE-MODIFIERS", "five modifiers: the fifth (KX) lands in SV101-07",
+          [Line(modifiers=("JZ", "JA", "GA", "GY"), description="KX", units="200", charge="10494.80")]),
+    Claim("P-U008-WINDOW-A", "(first claim of the patient: days 1-3, 780 units; goes out)",
+          [Line(modifiers=("JZ", "KX"), units="260", charge="13643.24", date=f"2026110{d}") for d in (2, 3, 4)],
+          member="BLUE0001", **BLUE),
+    Claim("P-U008-WINDOW-B", "days 4-5 bring the patient to 1,300 units in 21 days; Example Blue Plan allows 1,250",
+          [Line(modifiers=("JZ", "KX"), units="260", charge="13643.24", date=f"2026110{d}") for d in (5, 6)],
+          member="BLUE0001", **BLUE),
+    Claim("P-U009-CYCLE-A", "(first claim of the patient: days 1-3; goes out)",
+          [Line(modifiers=("JZ",), units="100", charge="5247.40", date=f"2026110{d}") for d in (2, 3, 4)],
+          member="CYCLE001"),
+    Claim("P-U009-CYCLE-B", "days 4-6: a sixth administration day within 21 days",
+          [Line(modifiers=("JZ",), units="100", charge="5247.40", date=f"2026110{d}") for d in (5, 6, 7)],
+          member="CYCLE001"),
     Claim("P-S001-SHARED-A", "subscriber loop shared with P-S001-SHARED-B has DMG03 Q, not a gender code",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], dmg="Q"),
     Claim("P-S001-SHARED-B", "under the same subscriber loop as P-S001-SHARED-A",
@@ -296,8 +335,12 @@ CLEAN_837I = SampleFile("clean_837i.837", "837I", "Clean institutional (outpatie
 DEFECTS_837I = SampleFile("defects_837i.837", "837I", "Institutional claims with one defect each", [
     Claim("I-C008-REVENUE-0250", "J9032 under revenue code 0250 (packaged drugs), not 0636",
           [Line(modifiers=("JZ",), units="200", charge="10494.80", revenue="0250")]),
-    Claim("I-D002-NO-INDICATION", "J9032 on a claim whose only diagnosis is multiple myeloma",
+    Claim("I-D002-NO-INDICATION", "J9032 on a claim whose only diagnosis is a B-cell lymphoma",
+          [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C8330",)),
+    Claim("I-D004-MYELOMA-ONLY", "J9032 on a claim whose only diagnosis is multiple myeloma",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C9000",)),
+    Claim("I-M007-340B-NOT-ASKED", "TB (340B) for a payer that does not ask for 340B modifiers",
+          [Line(modifiers=("JZ", "TB"), units="200", charge="10494.80")]),
     Claim("I-U003-MG-AS-UNITS", "2000 units for 2,000 mg: milligrams entered as units",
           [Line(modifiers=("JZ",), units="2000", charge="10494.80", ndc=BELINOSTAT_NDC, quantity="2000")]),
     Claim("I-B001-TOTAL", "CLM02 does not add up", [Line(modifiers=("JZ",), units="200", charge="10494.80")],
@@ -318,8 +361,8 @@ def write_samples() -> None:
 
 def scrubber_says(sample: SampleFile) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "scrubber", "scrub", str(SAMPLES / sample.name), "--out", out],
-                       capture_output=True, check=False)
+        subprocess.run([sys.executable, "-m", "scrubber", "scrub", str(SAMPLES / sample.name), "--out", out,
+                        "--today", TODAY], capture_output=True, check=False)
         report = json.loads((Path(out) / f"{Path(sample.name).stem}.report.json").read_text())
     return {c["claim_id"]: c for c in report["claims"]}
 

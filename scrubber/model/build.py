@@ -28,8 +28,17 @@ _DIAGNOSIS_ROLES = {
 class HLNode:
     """One HL loop (billing provider 20, subscriber 22, patient 23) and what hangs under it."""
 
-    __slots__ = ("position", "number", "parent_number", "level", "end", "_parent", "children", "claims",
-                 "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_parent",
+        "children",
+        "claims",
+        "end",
+        "level",
+        "number",
+        "parent_number",
+        "position",
+    )
 
     def __init__(self, position: int, number: str, parent_number: str, level: str) -> None:
         self.position = position
@@ -181,11 +190,7 @@ class _Builder:
             party["payer_class"] = self.field(seg, elements, seg_id, 9)
         elif seg_id == "NM1":
             self.entity = elements[1] if len(elements) > 1 else ""
-            person = Party(
-                last_name=self.field(seg, elements, seg_id, 3),
-                first_name=self.field(seg, elements, seg_id, 4),
-                identifier=self.field(seg, elements, seg_id, 9),
-            )
+            person = self.party(seg, elements)
             if self.entity == "85":
                 party["billing_provider"] = person
             elif self.entity == "IL":
@@ -198,6 +203,14 @@ class _Builder:
             holder = {"IL": "subscriber", "QC": "patient"}.get(self.entity)
             if holder and holder in party:
                 party[holder].birth_date = self.field(seg, elements, seg_id, 2)  # type: ignore[attr-defined]
+
+    def party(self, seg: Segment, elements: list[str]) -> Party:
+        return Party(
+            last_name=self.field(seg, elements, "NM1", 3),
+            first_name=self.field(seg, elements, "NM1", 4),
+            id_qualifier=self.field(seg, elements, "NM1", 8),
+            identifier=self.field(seg, elements, "NM1", 9),
+        )
 
     # -- claims ---------------------------------------------------------------------------
 
@@ -244,8 +257,16 @@ class _Builder:
             claim.lines.append(self.line)
             self.loop = "2400"
             return
+        if seg_id == "NM1" and self.loop in ("2300", "2300-sub"):
+            self.loop = "2300-sub"
+            entity = _element(elements, 1)
+            if entity == "82":
+                claim.rendering_provider = self.party(seg, elements)
+            elif entity == "71":
+                claim.attending_provider = self.party(seg, elements)
+            return
         if self.loop == "2300":
-            if seg_id in ("NM1", "SBR"):
+            if seg_id == "SBR":
                 self.loop = "2300-sub"
             elif seg_id == "HI":
                 self.diagnoses(claim, seg, elements)
@@ -261,7 +282,11 @@ class _Builder:
         line = self.line
         if line is None:
             return
-        if self.loop in ("2400", "2410") and seg_id in ("NM1", "SVD", "LQ"):
+        if self.loop in ("2400", "2410", "2400-sub") and seg_id == "NM1":
+            self.loop = "2400-sub"
+            if _element(elements, 1) == "82":
+                line.rendering_provider = self.party(seg, elements)
+        elif self.loop in ("2400", "2410") and seg_id in ("SVD", "LQ"):
             self.loop = "2400-sub"
         elif self.loop == "2400":
             self.line_segment(line, seg, elements, seg_id)
@@ -308,6 +333,7 @@ class _Builder:
             modifier = self.field(seg, elements, seg_id, pos, comp)
             if modifier is not None:
                 line.modifiers.append(modifier)
+        line.description = self.field(seg, elements, seg_id, pos, 7)
 
     def diagnoses(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         for pos in range(1, len(elements)):

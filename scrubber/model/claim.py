@@ -78,7 +78,14 @@ class Party:
     last_name: Field | None = None
     first_name: Field | None = None
     identifier: Field | None = None  # NM109: NPI for providers, member id for subscribers
+    id_qualifier: Field | None = None  # NM108: XX when NM109 is an NPI
     birth_date: Field | None = None  # DMG02
+
+    @property
+    def npi(self) -> Field | None:
+        if self.id_qualifier is not None and self.id_qualifier.value == "XX":
+            return self.identifier
+        return None
 
 
 @dataclass(slots=True)
@@ -109,6 +116,7 @@ class ServiceLine:
     qualifier: Field | None = None  # SV101-01 / SV202-01
     code: Field | None = None  # SV101-02 / SV202-02
     modifiers: list[Field] = field(default_factory=list)
+    description: Field | None = None  # SV101-07 / SV202-07
     charge: Field | None = None  # SV102 / SV203
     unit_basis: Field | None = None  # SV103 / SV204
     units: Field | None = None  # SV104 / SV205
@@ -121,6 +129,7 @@ class ServiceLine:
     ndc_unit: Field | None = None  # CTP05-01
     procedure_segment: Segment | None = None  # the SV1 or SV2
     procedure_seg_id: str | None = None
+    rendering_provider: Party | None = None  # NM1*82 at 2420A
 
     @property
     def line_number(self) -> int | None:
@@ -158,6 +167,8 @@ class Claim:
     billing_provider: Party = field(default_factory=Party)
     subscriber: Party = field(default_factory=Party)
     patient: Party | None = None
+    rendering_provider: Party | None = None  # NM1*82 at 2310B (837P)
+    attending_provider: Party | None = None  # NM1*71 at 2310A (837I)
     payer_class: Field | None = None  # SBR09 of the subscriber loop
     payer_id: Field | None = None  # NM109 of NM1*PR (2010BB)
     statement_dates: DateRange | None = None  # DTP*434 (837I)
@@ -181,6 +192,25 @@ class Claim:
         if self.statement_dates is not None:
             return self.statement_dates.start
         return None
+
+    @property
+    def patient_key(self) -> tuple[str, ...]:
+        """Who the claim is for, across claims: subscriber id, patient name and birth date."""
+        person = self.patient or self.subscriber
+
+        def value(found: Field | None) -> str:
+            return found.value.upper() if found is not None else ""
+
+        return (value(self.subscriber.identifier), value(person.last_name), value(person.first_name),
+                value(person.birth_date))
+
+    @property
+    def payer_class_code(self) -> str | None:
+        return self.payer_class.value if self.payer_class is not None else None
+
+    @property
+    def payer_id_code(self) -> str | None:
+        return self.payer_id.value if self.payer_id is not None else None
 
     @property
     def coded_diagnoses(self) -> list[Diagnosis]:

@@ -7,6 +7,7 @@ file cannot be read as an 837; the caller then discards whatever outputs it had 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from ..errors import InputError
 from ..model.build import TransactionLayout, build_transaction
 from ..model.claim import Claim
 from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
-from ..rules.findings import Finding
+from ..rules.findings import ClaimContext, Finding
+from ..rules.history import RunHistory
+from ..rules.history_checks import doses_of
 from ..rules.ruleset import RuleSet
 from ..x12.envelope import EnvelopeReader, Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
 from ..x12.ig import GuideValidator, StructuralError
@@ -52,19 +55,34 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+@dataclass
+class RunContext:
+    """What lasts across the files of one run: the claims seen so far, and the date of the run."""
+
+    history: RunHistory
+    today: dt.date
+
+    @classmethod
+    def new(cls, today: dt.date | None = None) -> RunContext:
+        return cls(RunHistory(), today or dt.date.today())
+
+
 def scrub_stream(
     source: BinaryIO,
     rules: RuleSet,
     outputs: Outputs,
     mode: FixMode = FixMode.SAFE,
     progress: Progress | None = None,
+    run: RunContext | None = None,
 ) -> ScrubRun:
-    """Scrub one 837 from `source` into `outputs`; raises InputError when it is not one."""
+    """Scrub one 837 from `source` into `outputs`; raises InputError when it is not one.
+    Pass the same `run` to several calls to check claims across files (quantity limits)."""
     with _fewer_collections():
-        return _scrub(source, rules, outputs, mode, progress)
+        return _scrub(source, rules, outputs, mode, progress, run or RunContext.new())
 
 
-def _scrub(source: BinaryIO, rules: RuleSet, outputs: Outputs, mode: FixMode, progress: Progress | None) -> ScrubRun:
+def _scrub(source: BinaryIO, rules: RuleSet, outputs: Outputs, mode: FixMode, progress: Progress | None,
+           run: RunContext) -> ScrubRun:
     reader = SegmentReader(source)
     d = reader.delimiters
     validator = GuideValidator(d)
@@ -79,7 +97,7 @@ def _scrub(source: BinaryIO, rules: RuleSet, outputs: Outputs, mode: FixMode, pr
             layout = build_transaction(event, d)
             errors = interchange_errors + group_errors + validator.take_errors()
             kept, replacements = [], {}
-            for result in _scrub_transaction(layout, errors, rules, mode):
+            for result in _scrub_transaction(layout, errors, rules, mode, run):
                 summary.add(result)
                 if outputs.report is not None:
                     outputs.report.claim(result)
@@ -145,7 +163,7 @@ def raw_problems(segments: list[Segment]) -> list[StructuralError]:
 
 
 def _scrub_transaction(layout: TransactionLayout, errors: list[StructuralError], rules: RuleSet,
-                       mode: FixMode) -> list[ClaimResult]:
+                       mode: FixMode, run: RunContext) -> Iterator[ClaimResult]:
     segments = layout.transaction.segments
     base = segments[0].index
     by_claim: dict[int, list[Finding]] = {}
@@ -154,10 +172,14 @@ def _scrub_transaction(layout: TransactionLayout, errors: list[StructuralError],
         inside = 0 <= position < len(segments)
         for claim in layout.scope(position) if inside else layout.claims:
             by_claim.setdefault(id(claim), []).append(_syntax_finding(error, layout, position, claim, rules))
-    return [
-        scrub_claim(claim, segments, rules, layout.delimiters, mode, by_claim.get(id(claim)))
-        for claim in layout.claims
-    ]
+    for claim in layout.claims:
+        policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
+        context = ClaimContext(rules, policy, run.history, run.today, layout.delimiters, base)
+        result = scrub_claim(claim, segments, context, mode, by_claim.get(id(claim)))
+        if result.final is not None:
+            # The next claims are held against this one (quantity over a window, cycles).
+            run.history.record(claim.patient_key, doses_of(result.final, rules))
+        yield result
 
 
 def _syntax_finding(error: StructuralError, layout: TransactionLayout, position: int, claim: Claim,
@@ -182,8 +204,8 @@ def _syntax_finding(error: StructuralError, layout: TransactionLayout, position:
             detail = f"{error.seg_id}: {detail}"
         message = rule.format(where=where, detail=detail)
     line = next((c.line_number for c in claim.lines if c.first <= position < (c.end or claim.end)), None)
-    return Finding(rule=rule, message=message, line=line, segment=error.segment, seg_id=error.seg_id or None,
-                   element=error.element, value=None)
+    return Finding(rule=rule, severity=rule.severity, message=message, line=line, segment=error.segment,
+                   seg_id=error.seg_id or None, element=error.element, value=None)
 
 
 def _no_claims(event: TransactionSet, errors: list[StructuralError]) -> dict[str, Any]:

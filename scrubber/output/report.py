@@ -19,7 +19,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "rule": finding.rule.id,
         "name": finding.rule.name,
         "category": finding.rule.category,
-        "severity": finding.rule.severity,
+        "severity": finding.severity,
         "message": finding.message,
         "line": finding.line,
         "segment": finding.segment,

@@ -11,8 +11,8 @@ RULES = ("A001",)
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    policy = rules.payers.for_class(claim.payer_class.value if claim.payer_class else None)
-    if policy is None or not policy.prior_auth_codes or claim.prior_auth:
+    policy = out.policy
+    if not policy.prior_auth_codes or claim.prior_auth:
         return
     for line in claim.lines:
         if is_hcpcs(line) and line.procedure in policy.prior_auth_codes and not line.prior_auth:

@@ -27,6 +27,7 @@ _SPEC = {
     "why": ("str", True),
     "location": ("str", True),
     "source": ("str", True),
+    "example": ("list[str]", True),
 }
 
 
@@ -43,6 +44,7 @@ class Rule:
     why: str
     location: str
     source: str
+    example: tuple[str, ...]
 
     def format(self, **values: object) -> str:
         return self.message.format(**values)
@@ -60,5 +62,5 @@ def load_catalog(path: Path) -> dict[str, Rule]:
                 raise RuleDataError(str(path), f"{rule_id}.{key}", f"one of {', '.join(allowed)}")
         if not 1 <= table["snip"] <= 7:
             raise RuleDataError(str(path), f"{rule_id}.snip", "a WEDI SNIP level from 1 to 7")
-        rules[rule_id] = Rule(id=rule_id, **table)
+        rules[rule_id] = Rule(id=rule_id, **{**table, "example": tuple(table["example"])})
     return rules

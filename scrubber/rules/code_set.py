@@ -9,7 +9,7 @@ from .findings import Findings
 from .lines import is_hcpcs, profiled_lines
 from .ruleset import RuleSet
 
-RULES = ("C001", "C002", "C003", "C004", "C005", "C006", "C007", "C008")
+RULES = ("C001", "C002", "C003", "C004", "C005", "C006", "C007", "C008", "C009")
 
 _ICD9_TO_ICD10 = {"BK": "ABK", "BF": "ABF", "BJ": "ABJ", "PR": "APR", "BN": "ABN"}
 
@@ -33,12 +33,17 @@ def _hcpcs(claim: Claim, line: ServiceLine, rules: RuleSet, out: Findings) -> No
         drug, drug_code = profiled
         if drug_code.valid_on(date):
             return
-        valid = f"from {drug_code.valid_from}" + (f" to {drug_code.valid_to}" if drug_code.valid_to else "")
-        instead = next((c.hcpcs for c in drug.codes if c.valid_on(date)), None)
-        hint = f": bill {instead} for that date" if instead else ""
-        if instead is None and drug_code.replaced_by:
-            hint = f": it was replaced by {drug_code.replaced_by}"
-        out.add("C001", line.code, line, code=code, date=date.isoformat(), valid=valid, instead=hint)
+        if drug.no_established_code_from and date >= drug.no_established_code_from:
+            history = ", ".join(f"{c.hcpcs} {c.dates}" for c in drug.codes)
+            out.add("C009", line.code, line, code=code, drug=drug.label, date=date.isoformat(),
+                    since=drug.no_established_code_from.isoformat(), history=history)
+            return
+        # Name the code for that date: the drug's own code history says which.
+        instead = [c.hcpcs for c in drug.codes if c.valid_on(date)]
+        hint = f": bill {' or '.join(instead)} for that date" if instead else ""
+        if not instead and drug_code.replaced_by:
+            hint = f": it was replaced by {' or '.join(drug_code.replaced_by)}"
+        out.add("C001", line.code, line, code=code, date=date.isoformat(), valid=drug_code.dates, instead=hint)
         return
     table = rules.hcpcs
     if not table.is_level_two(code):

@@ -1,13 +1,15 @@
-"""Diagnoses: pointers that name a diagnosis, and drug lines tied to the drug's indication."""
+"""Diagnoses: pointers that name a diagnosis, drug lines tied to the drug's indication, and the
+code that a claim's diagnoses say was really given."""
 
 from __future__ import annotations
 
 from ..model.claim import Claim, Diagnosis
 from .findings import Findings
-from .lines import DrugLine, profiled_lines
+from .lines import DrugLine, day, profiled_lines
+from .reference import Drug
 from .ruleset import RuleSet
 
-RULES = ("D001", "D002", "D003")
+RULES = ("D001", "D002", "D003", "D004")
 
 MAX_POINTERS = 4  # SV107-01 .. SV107-04
 
@@ -21,25 +23,53 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
                     out.add("D001", pointer, line, pointer=pointer.value, lx=line.line_number or "?",
                             count=len(pointable))
     # Indications are ICD-10-CM; a claim coded in ICD-9-CM is C007's business.
-    if not any(d.is_icd10 for d in claim.coded_diagnoses):
+    icd10 = [d for d in claim.coded_diagnoses if d.is_icd10]
+    if not icd10:
         return
     reported: set[str] = set()
     for item in profiled_lines(claim, rules):
-        indicated = [d for d in claim.coded_diagnoses if d.is_icd10 and item.drug.is_indicated_for(d.code.value)]
-        if not indicated:
-            if claim.is_institutional and item.drug.name in reported:
-                continue
-            reported.add(item.drug.name)
-            _missing(claim, item, out)
-        elif not claim.is_institutional:
-            _not_pointed(item, pointable, indicated, out)
+        if not item.drug.indication_codes:
+            continue  # no indication on file for this drug
+        extra = out.policy.extra_diagnoses(item.code.hcpcs)
+        indicated = [d for d in icd10 if item.drug.is_indicated_for(d.code.value, extra)]
+        if indicated:
+            if not claim.is_institutional:
+                _not_pointed(item, pointable, indicated, out)
+            continue
+        if claim.is_institutional and item.drug.name in reported:
+            continue  # the 837I has no line pointers: one finding per drug per claim
+        reported.add(item.drug.name)
+        other = rules.drugs.by_name(item.drug.confused_with) if item.drug.confused_with else None
+        if other is not None and any(other.is_indicated_for(d.code.value) for d in icd10):
+            _miscoded(claim, item, other, icd10, out)
+        else:
+            _missing(item, icd10, out)
 
 
-def _missing(claim: Claim, item: DrugLine, out: Findings) -> None:
-    codes = ", ".join(d.dotted for d in claim.coded_diagnoses)
+def _missing(item: DrugLine, icd10: list[Diagnosis], out: Findings) -> None:
+    codes = ", ".join(d.dotted for d in icd10)
     lead = f" (the claim has {codes})" if codes else ""
+    extra = out.policy.extra_diagnoses(item.code.hcpcs)
+    covered = item.drug.indication_list + (f", or for {out.policy.name}: {len(extra)} more" if extra else "")
     out.add("D002", item.line.code, item.line, code=item.line.procedure, drug=item.drug.name,
-            indication=item.drug.indication, codes=item.drug.indication_list, lead=lead)
+            indication=item.drug.indication, codes=covered, lead=lead)
+
+
+def _miscoded(claim: Claim, item: DrugLine, other: Drug, icd10: list[Diagnosis], out: Findings) -> None:
+    """J9032 with only myeloma diagnoses: belantamab's indication, the confusion to catch."""
+    date = item.date
+    code = other.code_on(date) if date is not None else None
+    if code is not None:
+        likely = code.hcpcs
+    else:
+        history = ", ".join(f"{c.hcpcs} {c.dates}" for c in other.codes)
+        if other.no_established_code_from and date is not None and date >= other.no_established_code_from:
+            likely = f"no established code for services from {other.no_established_code_from} ({history})"
+        else:
+            likely = f"no code on {day(date)} ({history})"
+    out.add("D004", item.line.code, item.line, code=item.line.procedure, drug=item.drug.name,
+            indication=item.drug.indication, diagnoses=", ".join(d.dotted for d in icd10),
+            other=other.name, other_indication=other.indication, likely=likely)
 
 
 def _not_pointed(item: DrugLine, pointable: dict[int, Diagnosis], indicated: list[Diagnosis], out: Findings) -> None:

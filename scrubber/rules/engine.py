@@ -14,12 +14,11 @@ from ..model.build import reread_claim
 from ..model.claim import Claim
 from ..x12.edit import set_element
 from ..x12.tokenizer import Delimiters, Segment
-from . import authorization, balancing, code_set, diagnosis, modifiers, ndc, units
-from .findings import Finding, Findings
-from .ruleset import RuleSet
+from . import authorization, balancing, code_set, dates, diagnosis, history_checks, modifiers, ndc, providers, units
+from .findings import ClaimContext, Finding, Findings
 
 # In the order they run; each module names the rule ids it reports.
-CHECKS = (balancing, code_set, units, modifiers, diagnosis, ndc, authorization)
+CHECKS = (dates, balancing, code_set, providers, units, history_checks, modifiers, diagnosis, ndc, authorization)
 
 MAX_PASSES = 10
 
@@ -43,21 +42,21 @@ class ClaimResult:
     findings: list[Finding]
     # Segments the fixes changed, by position in the transaction: only for a corrected claim.
     replacements: dict[int, Segment] = field(default_factory=dict)
+    final: Claim | None = None  # the claim as it goes out (after its fixes); None when rejected
 
 
-def check_claim(claim: Claim, rules: RuleSet, base_index: int, delimiters: Delimiters) -> list[Finding]:
+def check_claim(claim: Claim, context: ClaimContext) -> list[Finding]:
     """Every finding the rules make on the claim as it stands."""
-    out = Findings(rules, claim, base_index, delimiters)
+    out = Findings(context, claim)
     for module in CHECKS:
-        module.check(claim, rules, out)
+        module.check(claim, context.rules, out)
     return out.items
 
 
 def scrub_claim(
     claim: Claim,
     segments: list[Segment],
-    rules: RuleSet,
-    delimiters: Delimiters,
+    context: ClaimContext,
     mode: FixMode = FixMode.SAFE,
     structural: list[Finding] | None = None,
 ) -> ClaimResult:
@@ -66,12 +65,12 @@ def scrub_claim(
     `segments` is the whole transaction set the claim sits in; `structural` holds the
     syntax findings (implementation guide, raw input) that belong to the claim.
     """
-    base = segments[0].index
+    delimiters = context.delimiters
     structural = structural or []
     current = claim
     replacements: dict[int, Segment] = {}
     applied: list[Finding] = []
-    findings = check_claim(current, rules, base, delimiters)
+    findings = check_claim(current, context)
     for _ in range(MAX_PASSES):
         if mode is FixMode.NONE:
             break
@@ -81,7 +80,7 @@ def scrub_claim(
         applied.extend(fixes)
         own = [replacements.get(p, segments[p]) for p in range(claim.first, claim.end)]
         current = reread_claim(claim, own, delimiters)
-        findings = check_claim(current, rules, base, delimiters)
+        findings = check_claim(current, context)
     remaining_keys = {f.key for f in findings}
     # A fix whose finding is back after the re-check did not fix it: report what is left.
     fixed = [f for f in applied if f.key not in remaining_keys]
@@ -95,8 +94,8 @@ def scrub_claim(
             finding.fixed = False
         return ClaimResult(claim, REJECTED, _ordered(structural + fixed + findings))
     if fixed:
-        return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), replacements)
-    return ClaimResult(claim, ACCEPTED, _ordered(left))
+        return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), replacements, current)
+    return ClaimResult(claim, ACCEPTED, _ordered(left), final=current)
 
 
 def _apply(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from ..model.claim import Claim, Field, ServiceLine
 from ..x12.tokenizer import Delimiters, Segment
 from .catalog import Rule
+from .history import RunHistory
+from .reference import PayerPolicy
 from .ruleset import RuleSet
 
 
@@ -30,6 +33,7 @@ class Fix:
 @dataclass(slots=True)
 class Finding:
     rule: Rule
+    severity: str  # the rule's severity for this claim (a payer or a site may change it)
     message: str
     line: int | None  # LX01 of the service line, or None for the claim
     segment: int | None  # 1-based position of the segment in the file
@@ -41,7 +45,7 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
-        return self.rule.severity == "error"
+        return self.severity == "error"
 
     @property
     def key(self) -> tuple[str, int | None, str | None, int | None]:
@@ -49,14 +53,38 @@ class Finding:
 
 
 @dataclass
-class Findings:
-    """What the checks of one claim add to; formats each message from the catalog."""
+class ClaimContext:
+    """What the checks of a claim read besides the claim: the rules, the payer's policy, what
+    the run has seen so far, and today's date."""
 
     rules: RuleSet
-    claim: Claim
-    base_index: int  # file index of the transaction's ST, to turn a segment into a position
+    policy: PayerPolicy
+    history: RunHistory
+    today: dt.date
     delimiters: Delimiters
+    base_index: int  # file index of the transaction's ST, to turn a segment into a position
+
+
+@dataclass
+class Findings:
+    """What the checks of one claim add to; formats each message from the catalog, and leaves
+    out what a site or the payer turned off."""
+
+    context: ClaimContext
+    claim: Claim
     items: list[Finding] = field(default_factory=list)
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.context.rules
+
+    @property
+    def policy(self) -> PayerPolicy:
+        return self.context.policy
+
+    @property
+    def delimiters(self) -> Delimiters:
+        return self.context.delimiters
 
     def add(
         self,
@@ -69,11 +97,15 @@ class Findings:
         **values: object,
     ) -> None:
         rule = self.rules.rule(rule_id)
+        enabled, severity = self.rules.rule_state(rule_id, self.context.policy)
+        if not enabled:
+            return
         if at is not None:
             segment, seg_id = at.segment, at.seg_id
         self.items.append(
             Finding(
                 rule=rule,
+                severity=severity,
                 message=rule.format(**values),
                 line=line.line_number if line is not None else None,
                 segment=segment.index if segment is not None else None,
@@ -85,7 +117,7 @@ class Findings:
         )
 
     def position(self, segment: Segment) -> int:
-        return segment.index - self.base_index
+        return segment.index - self.context.base_index
 
     def set_value(self, at: Field, value: str, safety: str = "safe", shown: str | None = None) -> Fix:
         """A fix that writes `value` where `at` came from."""

@@ -1,4 +1,5 @@
-"""Modifiers on service lines: JW/JZ for Medicare, route, effective dates, repeats."""
+"""Modifiers on service lines: JW/JZ for Medicare, route, effective dates, repeats, payer
+requirements (KX, 340B) and the four-modifier limit."""
 
 from __future__ import annotations
 
@@ -7,23 +8,34 @@ from .findings import Findings
 from .lines import day, is_hcpcs, profiled_lines
 from .ruleset import RuleSet
 
-RULES = ("M001", "M002", "M003", "M004", "M005")
+RULES = ("M001", "M002", "M003", "M004", "M005", "M006", "M007", "M008")
+
+MAX_MODIFIERS = 4  # SV101-03..06 / SV202-03..06
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     for line in claim.lines:
-        if not is_hcpcs(line) or not line.modifiers:
+        if not is_hcpcs(line):
             continue
         codes = line.modifier_codes
+        if line.procedure in out.policy.kx_required_codes and "KX" not in codes:
+            out.add("M006", line.code, line, payer=out.policy.name, code=line.procedure)
+        if not line.modifiers:
+            continue
         _repeats(line, out)
+        _fifth(line, out)
         if "JW" in codes and "JZ" in codes:
             out.add("M002", line.modifiers[codes.index("JZ")], line, code=line.procedure)
         date = claim.line_date(line)
         for modifier in line.modifiers:
             known = rules.modifiers.get(modifier.value)
-            if known and known.valid_from and date is not None and date < known.valid_from:
+            if known is None:
+                continue
+            if known.valid_from and date is not None and date < known.valid_from:
                 out.add("M004", modifier, line, modifier=modifier.value, date=day(date),
                         valid_from=known.valid_from.isoformat())
+            if known.kind == "340b":
+                _340b(claim, line, modifier.value, out, modifier)
     _route(claim, rules, out)
     _jw_jz_required(claim, rules, out)
 
@@ -46,8 +58,26 @@ def _repeats(line: ServiceLine, out: Findings) -> None:
         seen.append(modifier.value)
 
 
+def _fifth(line: ServiceLine, out: Findings) -> None:
+    """A fifth modifier has no element of its own: it lands in the description (SV101-07)."""
+    extra = line.description
+    if len(line.modifiers) == MAX_MODIFIERS and extra is not None and len(extra.value) == 2 \
+            and extra.value.isalnum() and extra.value.isupper():
+        out.add("M008", extra, line, code=line.procedure, modifiers=":".join([*line.modifier_codes, extra.value]))
+
+
+def _340b(claim: Claim, line: ServiceLine, modifier: str, out: Findings, at) -> None:
+    if not claim.is_institutional:
+        out.add("M007", at, line, modifier=modifier, code=line.procedure, why="the 340B modifiers go on the 837I only")
+    elif not out.policy.modifiers_340b:
+        out.add("M007", at, line, modifier=modifier, code=line.procedure,
+                why=f"{out.policy.name} does not ask for 340B modifiers")
+
+
 def _route(claim: Claim, rules: RuleSet, out: Findings) -> None:
     for item in profiled_lines(claim, rules):
+        if not item.drug.route:
+            continue  # no route on file for this drug: nothing to hold the modifier against
         for modifier in item.line.modifiers:
             known = rules.modifiers.get(modifier.value)
             if known and known.kind == "route" and known.route not in item.drug.route:
@@ -56,15 +86,16 @@ def _route(claim: Claim, rules: RuleSet, out: Findings) -> None:
 
 
 def _jw_jz_required(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    policy = rules.payers.for_class(claim.payer_class.value if claim.payer_class else None)
-    if policy is None or policy.jw_jz_required_from is None:
+    required_from = out.policy.jw_jz_required_from
+    if required_from is None:
         return
     items = list(profiled_lines(claim, rules))
     discarded = {item.drug.name for item in items if item.is_discard}
     for item in items:
         codes = item.line.modifier_codes
-        if not item.drug.single_dose or item.date is None or item.date < policy.jw_jz_required_from:
+        if not item.drug.single_dose or item.date is None or item.date < required_from:
             continue
         if "JW" in codes or "JZ" in codes or item.drug.name in discarded:
             continue
-        out.add("M001", item.line.code, item.line, code=item.line.procedure, date=day(item.date))
+        out.add("M001", item.line.code, item.line, payer=out.policy.name, code=item.line.procedure,
+                date=day(item.date))

@@ -23,10 +23,10 @@ _HYPHENATED = (
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    policy = rules.payers.for_class(claim.payer_class.value if claim.payer_class else None)
+    policy = out.policy
     for line in claim.lines:
         if line.ndc is None and line.ndc_qualifier is None:
-            if policy is not None and policy.ndc_required and is_hcpcs(line) and bills_a_drug(line, rules):
+            if policy.ndc_required and is_hcpcs(line) and bills_a_drug(line, rules):
                 out.add("N004", line.code, line, payer=policy.name, code=line.procedure)
             continue
         ndc11 = _form(line, out)
@@ -68,7 +68,7 @@ def _other_drug(line: ServiceLine, ndc11: str, rules: RuleSet, out: Findings) ->
         drug, product = profiled
         if not product.verified:
             return
-        codes, name = drug.hcpcs_codes, f"{drug.name} ({drug.brand})"
+        codes, name = drug.hcpcs_codes, drug.label
     else:
         entries = rules.ndc_crosswalk.product(ndc11)
         # Only a drug the scrubber has a profile for is checked against the crosswalk:

@@ -6,22 +6,31 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from ..errors import RuleDataError
-from .schema import check_dates, check_table, read_toml
+from .layers import Merged, merge_keyed_array, merge_keyed_tables
+from .schema import check_dates, check_table
 
 # -- drugs ------------------------------------------------------------------------------------
 
 _DRUG_SPEC = {
     "name": ("str", True),
-    "brand": ("str", True),
-    "route": ("list[str]", True),
-    "single_dose": ("bool", True),
-    "indication": ("str", True),
-    "indication_codes": ("list[icd10-prefix]", True),
-    "indication_source": ("str", True),
+    "brand": ("str", False),
+    "route": ("list[str]", False),
+    "single_dose": ("bool", False),
+    "indication": ("str", False),
+    "indication_codes": ("list[icd10-prefix]", False),
+    "indication_source": ("str", False),
     "plausible_units_per_day": ("int", False),
     "plausible_units_basis": ("str", False),
+    "cycle_days": ("int", False),
+    "administration_days_per_cycle": ("int", False),
+    "cycle_source": ("str", False),
+    "confused_with": ("str", False),
+    "no_established_code_from": ("date", False),
+    "no_established_code_source": ("str", False),
+    "notes": ("str", False),
     "code": ("list[table]", True),
     "product": ("list[table]", False),
 }
@@ -31,7 +40,7 @@ _CODE_SPEC = {
     "billing_unit_mg": ("decimal", True),
     "valid_from": ("date", True),
     "valid_to": ("date", False),
-    "replaced_by": ("hcpcs", False),
+    "replaced_by": ("list[hcpcs]", False),
     "institutional_revenue_code": ("str", False),
     "source": ("str", True),
 }
@@ -54,7 +63,7 @@ class DrugCode:
     billing_unit_mg: Decimal
     valid_from: dt.date
     valid_to: dt.date | None
-    replaced_by: str | None
+    replaced_by: tuple[str, ...]
     institutional_revenue_code: str | None
     source: str
 
@@ -64,6 +73,10 @@ class DrugCode:
     @property
     def billing_unit(self) -> str:
         return f"{self.billing_unit_mg.normalize():f} mg"
+
+    @property
+    def dates(self) -> str:
+        return f"{self.valid_from} to {self.valid_to}" if self.valid_to else f"from {self.valid_from}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +97,27 @@ class DrugProduct:
 @dataclass(frozen=True, slots=True)
 class Drug:
     name: str
-    brand: str
+    brand: str | None
     route: tuple[str, ...]
     single_dose: bool
-    indication: str
+    indication: str | None
     indication_codes: tuple[str, ...]  # ICD-10-CM prefixes without dots
-    indication_source: str
+    indication_source: str | None
     plausible_units_per_day: int | None
     plausible_units_basis: str | None
+    cycle_days: int | None
+    administration_days_per_cycle: int | None
+    confused_with: str | None
+    no_established_code_from: dt.date | None
     codes: tuple[DrugCode, ...]
     products: tuple[DrugProduct, ...]
 
-    def is_indicated_for(self, icd10: str) -> bool:
-        return any(icd10.startswith(prefix) for prefix in self.indication_codes)
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.brand})" if self.brand else self.name
+
+    def is_indicated_for(self, icd10: str, extra: tuple[str, ...] = ()) -> bool:
+        return any(icd10.startswith(prefix) for prefix in self.indication_codes + extra)
 
     @property
     def indication_list(self) -> str:
@@ -106,14 +127,19 @@ class Drug:
     def hcpcs_codes(self) -> tuple[str, ...]:
         return tuple(c.hcpcs for c in self.codes)
 
+    def code_on(self, day: dt.date) -> DrugCode | None:
+        return next((c for c in self.codes if c.valid_on(day)), None)
+
     def vial_sizes(self) -> tuple[Decimal, ...]:
         """The verified vial sizes of the drug's products."""
         return tuple(sorted({p.vial_mg for p in self.products if p.vial_mg is not None and p.vial_verified}))
 
 
 class DrugCatalog:
-    def __init__(self, drugs: list[Drug]) -> None:
+    def __init__(self, drugs: list[Drug], merged: Merged | None = None) -> None:
         self.drugs = drugs
+        self.merged = merged or Merged()
+        self._by_name = {d.name: d for d in drugs}
         self._by_code: dict[str, tuple[Drug, DrugCode]] = {}
         self._by_product: dict[str, tuple[Drug, DrugProduct]] = {}
         for drug in drugs:
@@ -128,61 +154,79 @@ class DrugCatalog:
     def by_ndc(self, ndc11: str) -> tuple[Drug, DrugProduct] | None:
         return self._by_product.get(ndc11[:9])
 
+    def by_name(self, name: str) -> Drug | None:
+        return self._by_name.get(name)
 
-def load_drugs(path: Path) -> DrugCatalog:
-    data = read_toml(path)
-    check_table(path, "", data, {"drug": ("list[table]", True)})
+
+def load_drugs(layers: list[Path]) -> DrugCatalog:
+    merged = merge_keyed_array(layers, "drugs.toml", "drug", "name", _DRUG_SPEC)
     drugs = []
-    for i, table in enumerate(data["drug"]):
-        where = f"drug[{i}]"
-        check_table(path, where, table, _DRUG_SPEC)
-        codes = []
-        for j, code in enumerate(table["code"]):
-            check_table(path, f"{where}.code[{j}]", code, _CODE_SPEC)
-            check_dates(path, f"{where}.code[{j}]", code, "valid_from", "valid_to")
-            codes.append(
-                DrugCode(
-                    hcpcs=code["hcpcs"],
-                    descriptor=code["descriptor"],
-                    billing_unit_mg=Decimal(code["billing_unit_mg"]),
-                    valid_from=code["valid_from"],
-                    valid_to=code.get("valid_to"),
-                    replaced_by=code.get("replaced_by"),
-                    institutional_revenue_code=code.get("institutional_revenue_code"),
-                    source=code["source"],
-                )
-            )
-        products = []
-        for j, product in enumerate(table.get("product", [])):
-            check_table(path, f"{where}.product[{j}]", product, _PRODUCT_SPEC)
-            vial = product.get("vial_mg")
-            products.append(
-                DrugProduct(
-                    ndc=product["ndc"].replace("-", ""),
-                    labeler=product["labeler"],
-                    vial_mg=Decimal(vial) if vial else None,
-                    billing_units_per_package=product.get("billing_units_per_package"),
-                    verified=product["verified"],
-                    vial_verified=product.get("vial_verified", True),
-                    source=product["source"],
-                )
-            )
+    seen_codes: dict[str, str] = {}
+    for name, table in merged.entries.items():
+        path = merged.source_of(name, "code")
+        codes = tuple(_drug_code(path, name, j, code) for j, code in enumerate(table["code"]))
+        for code in codes:
+            if code.hcpcs in seen_codes:
+                expected = f"codes not already given to {seen_codes[code.hcpcs]!r} ({code.hcpcs})"
+                raise RuleDataError(str(path), f"drug {name!r}.code", expected)
+            seen_codes[code.hcpcs] = name
+        products_path = merged.sources.get((name, "product"), path)
+        products = tuple(_drug_product(products_path, name, j, p) for j, p in enumerate(table.get("product", [])))
         drugs.append(
             Drug(
-                name=table["name"],
-                brand=table["brand"],
-                route=tuple(table["route"]),
-                single_dose=table["single_dose"],
-                indication=table["indication"],
-                indication_codes=tuple(c.replace(".", "") for c in table["indication_codes"]),
-                indication_source=table["indication_source"],
+                name=name,
+                brand=table.get("brand"),
+                route=tuple(table.get("route", ())),
+                single_dose=table.get("single_dose", False),
+                indication=table.get("indication"),
+                indication_codes=tuple(c.replace(".", "") for c in table.get("indication_codes", ())),
+                indication_source=table.get("indication_source"),
                 plausible_units_per_day=table.get("plausible_units_per_day"),
                 plausible_units_basis=table.get("plausible_units_basis"),
-                codes=tuple(codes),
-                products=tuple(products),
+                cycle_days=table.get("cycle_days"),
+                administration_days_per_cycle=table.get("administration_days_per_cycle"),
+                confused_with=table.get("confused_with"),
+                no_established_code_from=table.get("no_established_code_from"),
+                codes=codes,
+                products=products,
             )
         )
-    return DrugCatalog(drugs)
+    catalog = DrugCatalog(drugs, merged)
+    for drug in drugs:
+        if drug.confused_with and catalog.by_name(drug.confused_with) is None:
+            raise RuleDataError(str(merged.source_of(drug.name, "confused_with")), f"drug {drug.name!r}.confused_with",
+                                "the name of another drug in drugs.toml")
+    return catalog
+
+
+def _drug_code(path: Path, name: str, j: int, code: Any) -> DrugCode:
+    where = f"drug {name!r}.code[{j}]"
+    check_table(path, where, code, _CODE_SPEC)
+    check_dates(path, where, code, "valid_from", "valid_to")
+    return DrugCode(
+        hcpcs=code["hcpcs"],
+        descriptor=code["descriptor"],
+        billing_unit_mg=Decimal(code["billing_unit_mg"]),
+        valid_from=code["valid_from"],
+        valid_to=code.get("valid_to"),
+        replaced_by=tuple(code.get("replaced_by", ())),
+        institutional_revenue_code=code.get("institutional_revenue_code"),
+        source=code["source"],
+    )
+
+
+def _drug_product(path: Path, name: str, j: int, product: Any) -> DrugProduct:
+    check_table(path, f"drug {name!r}.product[{j}]", product, _PRODUCT_SPEC)
+    vial = product.get("vial_mg")
+    return DrugProduct(
+        ndc=product["ndc"].replace("-", ""),
+        labeler=product["labeler"],
+        vial_mg=Decimal(vial) if vial else None,
+        billing_units_per_package=product.get("billing_units_per_package"),
+        verified=product["verified"],
+        vial_verified=product.get("vial_verified", True),
+        source=product["source"],
+    )
 
 
 # -- modifiers ---------------------------------------------------------------------------------
@@ -192,86 +236,165 @@ _MODIFIER_SPEC = {
     "kind": ("str", True),
     "route": ("str", False),
     "valid_from": ("date", False),
+    "claim_types": ("list[str]", False),
     "source": ("str", True),
 }
+_MODIFIER_KINDS = ("discard", "route", "policy", "340b")
 
 
 @dataclass(frozen=True, slots=True)
 class Modifier:
     code: str
     meaning: str
-    kind: str  # discard, route
+    kind: str  # discard, route, policy, 340b
     route: str | None
     valid_from: dt.date | None
     source: str
 
 
-def load_modifiers(path: Path) -> dict[str, Modifier]:
-    data = read_toml(path)
+def _modifier_code(path: Path, code: str) -> None:
+    if len(code) != 2 or not code.isalnum():
+        raise RuleDataError(str(path), code, "a two-character HCPCS modifier")
+
+
+def load_modifiers(layers: list[Path]) -> tuple[dict[str, Modifier], Merged]:
+    merged = merge_keyed_tables(layers, "modifiers.toml", _MODIFIER_SPEC, key_check=_modifier_code)
     modifiers = {}
-    for code, table in data.items():
-        if len(code) != 2 or not code.isalnum():
-            raise RuleDataError(str(path), code, "a two-character HCPCS modifier")
-        check_table(path, code, table, _MODIFIER_SPEC)
-        if table["kind"] not in ("discard", "route"):
-            raise RuleDataError(str(path), f"{code}.kind", "discard or route")
+    for code, table in merged.entries.items():
+        if table["kind"] not in _MODIFIER_KINDS:
+            expected = f"one of {', '.join(_MODIFIER_KINDS)}"
+            raise RuleDataError(str(merged.source_of(code, "kind")), f"{code}.kind", expected)
         modifiers[code] = Modifier(code, table["meaning"], table["kind"], table.get("route"),
                                    table.get("valid_from"), table["source"])
-    return modifiers
+    return modifiers, merged
 
 
 # -- payers ------------------------------------------------------------------------------------
 
 _PAYER_SPEC = {
     "name": ("str", True),
-    "classes": ("list[str]", True),
+    "classes": ("list[str]", False),
+    "payer_ids": ("list[str]", False),
     "jw_jz_required_from": ("date", False),
     "ndc_required": ("bool", False),
     "prior_auth_codes": ("list[hcpcs]", False),
+    "kx_required_codes": ("list[hcpcs]", False),
+    "quantity_limits": ("list[table]", False),
+    "covered_diagnoses": ("table", False),
+    "modifiers_340b": ("bool", False),
+    "max_professional_amount": ("decimal", False),
+    "severity": ("table", False),
+    "disabled": ("list[rule-id]", False),
     "source": ("str", True),
 }
+_LIMIT_SPEC = {"code": ("hcpcs", True), "units": ("int", True), "days": ("int", True), "source": ("str", False)}
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityLimit:
+    code: str
+    units: int
+    days: int
 
 
 @dataclass(frozen=True, slots=True)
 class PayerPolicy:
+    """What one payer (or payer class) requires. An empty policy requires nothing."""
+
     name: str
-    classes: tuple[str, ...]
-    jw_jz_required_from: dt.date | None
-    ndc_required: bool
-    prior_auth_codes: tuple[str, ...]
-    source: str
+    classes: tuple[str, ...] = ()
+    payer_ids: tuple[str, ...] = ()
+    jw_jz_required_from: dt.date | None = None
+    ndc_required: bool = False
+    prior_auth_codes: tuple[str, ...] = ()
+    kx_required_codes: tuple[str, ...] = ()
+    quantity_limits: tuple[QuantityLimit, ...] = ()
+    covered_diagnoses: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (hcpcs, ICD-10 prefixes without dots)
+    modifiers_340b: bool = False
+    max_professional_amount: Decimal | None = None
+    severity: tuple[tuple[str, str], ...] = ()
+    disabled: tuple[str, ...] = ()
+    source: str = ""
+
+    def extra_diagnoses(self, hcpcs: str) -> tuple[str, ...]:
+        return next((codes for code, codes in self.covered_diagnoses if code == hcpcs), ())
+
+    def over(self, base: PayerPolicy) -> PayerPolicy:
+        """This (payer id) policy laid over a payer-class policy: what this one sets wins."""
+        values = {}
+        for name in PayerPolicy.__slots__:  # type: ignore[attr-defined]
+            mine, theirs = getattr(self, name), getattr(base, name)
+            values[name] = mine if mine not in (None, False, (), "") else theirs
+        values["name"] = self.name
+        return PayerPolicy(**values)
+
+
+NO_POLICY = PayerPolicy(name="no payer policy")
 
 
 class PayerPolicies:
-    def __init__(self, policies: list[PayerPolicy]) -> None:
+    def __init__(self, policies: list[PayerPolicy], merged: Merged | None = None) -> None:
         self.policies = policies
+        self.merged = merged or Merged()
         self._by_class = {c: p for p in policies for c in p.classes}
+        self._by_id = {i: p for p in policies for i in p.payer_ids}
 
-    def for_class(self, payer_class: str | None) -> PayerPolicy | None:
-        return self._by_class.get(payer_class or "")
+    def for_claim(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
+        """The policy for a claim: by payer id (NM1*PR) first, laid over the payer class's (SBR09)."""
+        by_class = self._by_class.get(payer_class or "")
+        by_id = self._by_id.get(payer_id or "")
+        if by_id is not None and by_class is not None and by_id is not by_class:
+            return by_id.over(by_class)
+        return by_id or by_class or NO_POLICY
 
 
-def load_payers(path: Path) -> PayerPolicies:
-    data = read_toml(path)
-    check_table(path, "", data, {"payer": ("list[table]", True)})
+def load_payers(layers: list[Path]) -> PayerPolicies:
+    """The payer policies; their severity changes and disabled rules are checked by the rule set,
+    which knows the catalog."""
+    merged = merge_keyed_array(layers, "payers.toml", "payer", "name", _PAYER_SPEC)
     policies = []
-    seen: dict[str, str] = {}
-    for i, table in enumerate(data["payer"]):
-        where = f"payer[{i}]"
-        check_table(path, where, table, _PAYER_SPEC)
-        for payer_class in table["classes"]:
-            if payer_class in seen:
-                expected = f"classes not already given to {seen[payer_class]!r} ({payer_class})"
-                raise RuleDataError(str(path), f"{where}.classes", expected)
-            seen[payer_class] = table["name"]
+    claimed: dict[tuple[str, str], str] = {}
+    for name, table in merged.entries.items():
+        def where(key: str, _name: str = name) -> tuple[str, str]:
+            return str(merged.sources.get((_name, key), merged.source_of(_name, "name"))), f"payer {_name!r}.{key}"
+
+        if not table.get("classes") and not table.get("payer_ids"):
+            raise RuleDataError(*where("classes"), "payer classes (SBR09) or payer ids (NM1*PR) the policy is for")
+        for kind in ("classes", "payer_ids"):
+            for value in table.get(kind, []):
+                if (kind, value) in claimed and claimed[(kind, value)] != name:
+                    expected = f"{kind} not already given to {claimed[(kind, value)]!r} ({value})"
+                    raise RuleDataError(*where(kind), expected)
+                claimed[(kind, value)] = name
+        limits = []
+        for i, limit in enumerate(table.get("quantity_limits", [])):
+            path, key = where("quantity_limits")
+            check_table(path, f"{key}[{i}]", limit, _LIMIT_SPEC)
+            limits.append(QuantityLimit(limit["code"], limit["units"], limit["days"]))
+        covered = []
+        for code, prefixes in table.get("covered_diagnoses", {}).items():
+            path, key = where("covered_diagnoses")
+            check_table(path, key, {"codes": code, "prefixes": prefixes},
+                        {"codes": ("hcpcs", True), "prefixes": ("list[icd10-prefix]", True)})
+            covered.append((code, tuple(p.replace(".", "") for p in prefixes)))
+        severity = tuple(table.get("severity", {}).items())
+        amount = table.get("max_professional_amount")
         policies.append(
             PayerPolicy(
-                name=table["name"],
-                classes=tuple(table["classes"]),
+                name=name,
+                classes=tuple(table.get("classes", ())),
+                payer_ids=tuple(table.get("payer_ids", ())),
                 jw_jz_required_from=table.get("jw_jz_required_from"),
                 ndc_required=table.get("ndc_required", False),
                 prior_auth_codes=tuple(table.get("prior_auth_codes", ())),
+                kx_required_codes=tuple(table.get("kx_required_codes", ())),
+                quantity_limits=tuple(limits),
+                covered_diagnoses=tuple(covered),
+                modifiers_340b=table.get("modifiers_340b", False),
+                max_professional_amount=Decimal(amount) if amount else None,
+                severity=severity,
+                disabled=tuple(table.get("disabled", ())),
                 source=table["source"],
             )
         )
-    return PayerPolicies(policies)
+    return PayerPolicies(policies, merged)

@@ -15,6 +15,7 @@ from ..errors import RuleDataError
 _HCPCS = re.compile(r"^[A-Z0-9][0-9]{3}[A-Z0-9]$")
 _ICD10_PREFIX = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{0,4})?$")
 _NDC_542 = re.compile(r"^\d{5}-\d{4}-\d{2}$")
+_RULE_ID = re.compile(r"^[A-Z][0-9]{3}$")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -32,16 +33,18 @@ def read_toml(path: Path) -> dict[str, Any]:
 Spec = Mapping[str, tuple[str, bool]]
 
 
-def check_table(path: Path | str, where: str, table: Any, spec: Spec) -> None:
+def check_table(path: Path | str, where: str, table: Any, spec: Spec, *, partial: bool = False) -> None:
+    """Check a table against its spec. `partial`: a change to an entry an earlier layer made,
+    which names only the keys it changes, so required keys may be missing."""
     if not isinstance(table, dict):
-        raise RuleDataError(str(path), where, "a table")
+        raise RuleDataError(str(path), where or "(file)", "a table")
     for key in table:
         if key not in spec:
             allowed = ", ".join(sorted(spec))
             raise RuleDataError(str(path), _join(where, key), f"a known key (one of: {allowed})")
     for key, (kind, required) in spec.items():
         if key not in table:
-            if required:
+            if required and not partial:
                 raise RuleDataError(str(path), _join(where, key), f"a {kind} (the key is required)")
             continue
         _check_value(str(path), _join(where, key), table[key], kind)
@@ -69,6 +72,8 @@ def _check_value(path: str, key: str, value: Any, kind: str) -> None:
         "icd10-prefix": lambda v: isinstance(v, str) and bool(_ICD10_PREFIX.match(v)),
         "ndc": lambda v: isinstance(v, str) and bool(_NDC_542.match(v)),
         "table": lambda v: isinstance(v, dict),
+        "rule-id": lambda v: isinstance(v, str) and bool(_RULE_ID.match(v)),
+        "severity": lambda v: v in ("error", "warning"),
     }[kind]
     if not ok(value):
         expected = {
@@ -81,6 +86,8 @@ def _check_value(path: str, key: str, value: Any, kind: str) -> None:
             "icd10-prefix": "an ICD-10-CM code or prefix with its dot (e.g. C84.4)",
             "ndc": "an 11-digit NDC in 5-4-2 form with hyphens (e.g. 72893-0002-01)",
             "table": "a table",
+            "rule-id": "a rule id (one capital letter and three digits, e.g. U003)",
+            "severity": '"error" or "warning"',
         }[kind]
         raise RuleDataError(path, key, f"{expected}, not {value!r}")
 

@@ -1,0 +1,69 @@
+"""Checks across a patient's claims in the run: quantity over a window, cycle frequency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from ..model.claim import Claim
+from .findings import Findings
+from .history import Dose
+from .lines import day, profiled_lines, units_of
+from .ruleset import RuleSet
+
+RULES = ("U008", "U009")
+
+
+def doses_of(claim: Claim, rules: RuleSet) -> list[Dose]:
+    """The doses of a claim that the run remembers (profiled drugs with a date and units)."""
+    doses = []
+    for item in profiled_lines(claim, rules):
+        units = units_of(item.line)
+        if item.date is not None and units is not None and units > 0:
+            doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id))
+    return doses
+
+
+def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
+    mine = doses_of(claim, rules)
+    if not mine:
+        return
+    before = out.context.history.doses(claim.patient_key)
+    _quantity_limits(claim, rules, out, before, mine)
+    _cycles(claim, rules, out, before, mine)
+
+
+def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
+    items = {id(i.line): i for i in profiled_lines(claim, rules)}
+    for limit in out.policy.quantity_limits:
+        for item in items.values():
+            if item.code.hcpcs != limit.code or item.date is None:
+                continue
+            start = item.date - dt.timedelta(days=limit.days - 1)
+            # Units of the code for this patient from the window's first day to this line's date,
+            # on earlier claims and on this claim's lines up to and including this one.
+            earlier = [d for d in before if d.code == limit.code and start <= d.date <= item.date]
+            own = [d for d in mine if d.code == limit.code and start <= d.date <= item.date]
+            total = sum((d.units for d in earlier + own), Decimal(0))
+            if total > limit.units:
+                claims = sorted({d.claim_id for d in earlier})
+                out.add("U008", item.line.units, item.line, payer=out.policy.name, code=limit.code,
+                        total=f"{total.normalize():f}", limit=limit.units, days=limit.days,
+                        start=start.isoformat(), end=item.date.isoformat(),
+                        claims=", ".join(claims) if claims else "this claim alone")
+                return  # one finding per limit and claim
+
+
+def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
+    for item in profiled_lines(claim, rules):
+        drug = item.drug
+        if drug.cycle_days is None or drug.administration_days_per_cycle is None or item.date is None:
+            continue
+        if item.is_discard:
+            continue  # a discard line is not another administration
+        start = item.date - dt.timedelta(days=drug.cycle_days - 1)
+        days = sorted({d.date for d in before + mine if d.drug == drug.name and start <= d.date <= item.date})
+        if len(days) > drug.administration_days_per_cycle:
+            out.add("U009", item.line.code, item.line, drug=drug.name, count=len(days), cycle=drug.cycle_days,
+                    allowed=drug.administration_days_per_cycle, start=start.isoformat(), end=day(item.date))
+            return

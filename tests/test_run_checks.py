@@ -1,0 +1,103 @@
+"""Checks that look beyond one claim (the run's history) or beyond the claim file (the calendar,
+a newer code file), and the NPI check digit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, SAMPLES, TODAY
+
+from scrubber import JsonReport, Outputs, RunContext, load_rules, scrub_stream
+from scrubber.rules.providers import npi_is_valid
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("make_samples_run", ROOT / "tools" / "make_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = _tool()
+
+
+def one_claim_file(claim_id: str, control: int) -> bytes:
+    """A file holding only one of the defect sample claims."""
+    claim = next(c for c in TOOL.DEFECTS_837P.claims if c.claim_id == claim_id)
+    sample = TOOL.SampleFile(f"{claim_id}.837", "837P", claim_id, [claim])
+    return TOOL.render(sample, control).encode("latin-1")
+
+
+def scrub_in(run: RunContext, data: bytes) -> dict:
+    text = io.StringIO()
+    report = JsonReport(text, "x", {})
+    result = scrub_stream(io.BytesIO(data), load_rules(), Outputs(io.BytesIO(), report), run=run)
+    report.finish(result.summary)
+    return json.loads(text.getvalue())
+
+
+def test_the_quantity_window_spans_the_files_of_one_run():
+    first, second = one_claim_file("P-U008-WINDOW-A", 201), one_claim_file("P-U008-WINDOW-B", 202)
+    run = RunContext.new(TODAY)
+    assert scrub_in(run, first)["claims"][0]["disposition"] == "accepted"
+    claim = scrub_in(run, second)["claims"][0]
+    assert [f["rule"] for f in claim["findings"]] == ["U008"]
+    assert "1300" in claim["findings"][0]["message"] and "P-U008-WINDOW-A" in claim["findings"][0]["message"]
+    # Alone, the second file is within the limit: the window needs the first.
+    assert scrub_in(RunContext.new(TODAY), second)["claims"][0]["disposition"] == "accepted"
+
+
+def test_a_rejected_claim_does_not_count_towards_the_window():
+    first = one_claim_file("P-U008-WINDOW-A", 203).replace(b"REF*G1*PA20261101~\n", b"")  # A001: rejected
+    run = RunContext.new(TODAY)
+    assert scrub_in(run, first)["claims"][0]["disposition"] == "rejected"
+    assert scrub_in(run, one_claim_file("P-U008-WINDOW-B", 204))["claims"][0]["findings"] == []
+
+
+def test_two_inputs_of_one_cli_run_share_the_history(tmp_path):
+    (tmp_path / "a.837").write_bytes(one_claim_file("P-U009-CYCLE-A", 205))
+    (tmp_path / "b.837").write_bytes(one_claim_file("P-U009-CYCLE-B", 206))
+    subprocess.run([sys.executable, "-m", "scrubber", "scrub", "a.837", "b.837", "--out", "out", "--today",
+                    "2026-11-27"], cwd=tmp_path, capture_output=True, check=False)
+    report = json.loads((tmp_path / "out" / "b.report.json").read_text())
+    assert [f["rule"] for f in report["claims"][0]["findings"]] == ["U009"]
+
+
+def test_service_dates_are_held_against_the_day_given(tmp_path):
+    data = one_claim_file("P-S005-AFTER-CREATION", 207)
+    assert scrub_in(RunContext.new(dt.date(2026, 11, 23)), data)["claims"][0]["findings"][0]["rule"] == "S004"
+    assert scrub_in(RunContext.new(dt.date(2026, 11, 30)), data)["claims"][0]["findings"][0]["rule"] == "S005"
+
+
+@pytest.mark.parametrize(("npi", "valid"), [("1234567893", True), ("1245319599", True), ("1234567890", False),
+                                            ("123456789", False), ("12345678AB", False), ("1999996666", False)])
+def test_npi_check_digit(npi, valid):
+    assert npi_is_valid(npi) is valid
+
+
+def test_a_newer_icd10_code_file(tmp_path):
+    """With the FY2027 file (made up here from the packaged list plus C84.4B), C84.4B is known."""
+    from scrubber.rules.code_tables import packaged_icd10_code_list
+
+    codes = packaged_icd10_code_list().read_text() + "\nC844B Peripheral T-cell lymphoma, made up for the test\n"
+    newer = tmp_path / "icd10cm-codes-2027.txt"
+    newer.write_text(codes)
+    out = tmp_path / "out"
+    base = [sys.executable, "-m", "scrubber", "scrub", str(SAMPLES / "defects_837p.837"), "--out", str(out),
+            "--today", "2026-11-27"]
+    subprocess.run([*base, "--icd10-codes", str(newer)], capture_output=True, check=False)
+    report = json.loads((out / "defects_837p.report.json").read_text())
+    claim = next(c for c in report["claims"] if c["claim_id"] == "P-C006-NEWER-CODE")
+    assert claim["findings"] == []
+    assert report["scrubber"]["code_tables"]["icd10cm"] == "ICD-10-CM FY2027 (icd10cm-codes-2027.txt)"
+    unnamed = tmp_path / "codes.txt"
+    unnamed.write_text(codes)
+    done = subprocess.run([*base, "--icd10-codes", str(unnamed)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "fiscal year" in done.stderr
