@@ -89,7 +89,7 @@ def child(mode: str, path: str, claims: int) -> dict:
         if not valid:
             raise SystemExit(f"pyx12 says {path} is not valid: the benchmark file must be clean")
     elif mode == "scrubber":
-        from scrubber import JsonReport, Outputs, load_rules, scrub_stream
+        from scrubber import ClaimFileWriter, JsonReport, load_rules, scrub_stream
 
         result["rss_after_import_mib"] = _peak_rss_mib()
         with tempfile.TemporaryDirectory(prefix="scrubber-bench-") as out:
@@ -99,13 +99,10 @@ def child(mode: str, path: str, claims: int) -> dict:
             with open(path, "rb") as source, \
                     open(os.path.join(out, "corrected.837"), "wb") as corrected, \
                     open(os.path.join(out, "report.json"), "w", encoding="utf-8") as text:
-                report = JsonReport(text, path, {})
-                run = scrub_stream(source, rules, Outputs(corrected, report))
-                report.finish(run.summary)
+                summary = scrub_stream(source, rules, [ClaimFileWriter(corrected), JsonReport(text, path, {})])
             seconds = time.perf_counter() - t0
             result["corrected_bytes"] = os.path.getsize(os.path.join(out, "corrected.837"))
             result["report_bytes"] = os.path.getsize(os.path.join(out, "report.json"))
-        summary = run.summary
         if summary.claims != claims or summary.accepted != claims:
             raise SystemExit(
                 f"the scrubber did not accept every claim of {path}: expected {claims} claims, all "

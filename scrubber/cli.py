@@ -23,8 +23,10 @@ import click
 
 from .errors import InputError, RuleDataError
 from .output.atomic import AtomicFile
-from .output.pipeline import Outputs, RunContext, scrub_stream
-from .output.report import JsonReport, Summary
+from .output.corrected import ClaimFileWriter
+from .output.pipeline import RunContext, scrub_stream
+from .output.report import JsonReport
+from .output.summary import Summary
 from .output.ruledocs import catalog_rows, config_text, rule_page
 from .rules.catalog import CATEGORIES
 from .rules.engine import FixMode
@@ -189,10 +191,7 @@ def scrub(inputs: tuple[Path, ...], out_dir: Path, no_fix: bool, unsafe_fixes: b
         if outcome is None:
             exit_code = EXIT_INPUT
             continue
-        for key in ("claims", "accepted", "corrected", "rejected"):
-            setattr(totals, key, getattr(totals, key) + getattr(outcome, key))
-        totals.by_rule.update(outcome.by_rule)
-        totals.messages.update(outcome.messages)
+        totals.merge(outcome)
         if outcome.rejected and exit_code == EXIT_OK:
             exit_code = EXIT_REJECTED
     if len(inputs) > 1:
@@ -207,9 +206,9 @@ def _scrub_one(path: Path, corrected_path: Path, report_path: Path, rules: RuleS
     progress = _Progress(path.name, path.stat().st_size)
     try:
         with path.open("rb") as source:
-            report = JsonReport(report_file.file, str(path), meta)
-            run = scrub_stream(source, rules, Outputs(corrected.file, report), mode, progress, run_context)
-            report.finish(run.summary)
+            writer = ClaimFileWriter(corrected.file)
+            sinks = [writer, JsonReport(report_file.file, str(path), meta)]
+            summary = scrub_stream(source, rules, sinks, mode, progress, run_context)
     except InputError as exc:
         corrected.discard()
         report_file.discard()
@@ -221,15 +220,14 @@ def _scrub_one(path: Path, corrected_path: Path, report_path: Path, rules: RuleS
         report_file.discard()
         raise
     progress.close()
-    if run.claims_written:
+    if writer.claims_written:
         corrected.commit()
     else:
         corrected.discard()
     report_file.commit()
-    summary = run.summary
     click.echo(f"{path}: {_counts(summary)}")
-    if run.claims_written:
-        click.echo(f"  corrected file: {corrected_path} ({run.claims_written} claims)")
+    if writer.claims_written:
+        click.echo(f"  corrected file: {corrected_path} ({writer.claims_written} claims)")
     else:
         click.echo("  corrected file: none written (no claim can go out)")
     click.echo(f"  report: {report_path}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scrubber import FixMode, JsonReport, Outputs, RunContext, load_rules, scrub_stream
+import scrubber
+from scrubber import FixMode, RunContext, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edi_samples"
@@ -36,6 +36,7 @@ def rules():
 class Scrubbed:
     report: dict
     corrected: bytes | None  # None when no claim could go out
+    rejected: bytes | None = None  # None when no claim was rejected
 
     def claim(self, claim_id: str) -> dict:
         matches = [c for c in self.report["claims"] if c["claim_id"] == claim_id]
@@ -46,13 +47,9 @@ class Scrubbed:
         return {f["rule"] for f in self.claim(claim_id)["findings"]}
 
 
-def scrub_bytes(data: bytes, rules, mode: FixMode = FixMode.SAFE, name: str = "input.837") -> Scrubbed:
-    corrected = io.BytesIO()
-    text = io.StringIO()
-    report = JsonReport(text, name, {"name": "scrubber"})
-    run = scrub_stream(io.BytesIO(data), rules, Outputs(corrected, report), mode, run=RunContext.new(TODAY))
-    report.finish(run.summary)
-    return Scrubbed(json.loads(text.getvalue()), corrected.getvalue() if run.claims_written else None)
+def scrub_bytes(data: bytes, rules, mode: FixMode = FixMode.SAFE) -> Scrubbed:
+    result = scrubber.scrub(data, rules=rules, fix=mode, run=RunContext.new(TODAY))
+    return Scrubbed(result.report, result.corrected, result.rejected)
 
 
 @pytest.fixture(scope="session")

@@ -10,17 +10,21 @@ import scrubber
 
 def test_public_names_are_exactly_these():
     assert sorted(scrubber.__all__) == [
+        "ClaimFileWriter",
+        "ClaimOutcome",
         "FixMode",
         "InputError",
         "JsonReport",
-        "Outputs",
+        "Result",
         "RuleDataError",
         "RuleSet",
         "RunContext",
-        "ScrubRun",
         "ScrubberError",
+        "Sink",
         "Summary",
+        "TransactionBatch",
         "load_rules",
+        "scrub",
         "scrub_stream",
     ]
     for name in scrubber.__all__:

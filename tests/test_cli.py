@@ -89,8 +89,8 @@ def test_no_corrected_file_when_nothing_can_go_out(tmp_path):
 
 
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
-    def interrupted(source, rules, outputs, mode, progress):
-        outputs.corrected.write(b"ISA*half a file")
+    def interrupted(source, rules, sinks, mode, progress, run):
+        sinks[0]._stream.write(b"ISA*half a file")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_module, "scrub_stream", interrupted)

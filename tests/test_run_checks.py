@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import sys
 import pytest
 from conftest import ROOT, SAMPLES, TODAY
 
-from scrubber import JsonReport, Outputs, RunContext, load_rules, scrub_stream
+from scrubber import RunContext, load_rules, scrub
 from scrubber.rules.providers import npi_is_valid
 
 
@@ -36,11 +35,7 @@ def one_claim_file(claim_id: str, control: int) -> bytes:
 
 
 def scrub_in(run: RunContext, data: bytes) -> dict:
-    text = io.StringIO()
-    report = JsonReport(text, "x", {})
-    result = scrub_stream(io.BytesIO(data), load_rules(), Outputs(io.BytesIO(), report), run=run)
-    report.finish(result.summary)
-    return json.loads(text.getvalue())
+    return scrub(data, rules=load_rules(), run=run).report
 
 
 def test_the_quantity_window_spans_the_files_of_one_run():

@@ -1,4 +1,5 @@
-"""Write an 837 that holds a chosen subset of the input's claims, streaming.
+"""Write an 837 that holds a chosen subset of the input's claims, streaming: the claims that go
+out (the corrected file), or the rejected ones as they came (the rejected file).
 
 Claims are kept or dropped whole; an HL loop stays when a kept claim hangs under it. HL
 numbers are renumbered with their parent pointers, and SE01, GE01 and IEA01 recomputed;
@@ -12,23 +13,32 @@ from typing import BinaryIO
 
 from ..model.build import HLNode, TransactionLayout
 from ..model.claim import Claim
+from ..rules.engine import REJECTED
 from ..x12.edit import set_element
 from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd
 from ..x12.tokenizer import Delimiters, Segment
+from .sink import Sink, TransactionBatch
+from .summary import Summary
 
 
-class ClaimFileWriter:
-    """Feed the envelope events in order; `claims_written` tells whether anything went out."""
+class ClaimFileWriter(Sink):
+    """An 837 of the claims that go out (`rejected=False`, with their fixes) or of the rejected
+    claims as they came (`rejected=True`). `claims_written` tells whether anything was written."""
 
-    def __init__(self, stream: BinaryIO, prefix: str, delimiters: Delimiters) -> None:
+    def __init__(self, stream: BinaryIO, *, rejected: bool = False) -> None:
         self._stream = stream
-        self._prefix = prefix
-        self._d = delimiters
+        self._rejected = rejected
+        self._prefix = ""
+        self._d: Delimiters | None = None
         self._pending: list[Segment] = []  # ISA / GS not yet written: they wait for a claim
         self._sets_in_group = 0
         self._groups_in_interchange = 0
         self.claims_written = 0
         self.bytes_written = 0
+
+    def begin(self, prefix: str, delimiters: Delimiters) -> None:
+        self._prefix = prefix
+        self._d = delimiters
 
     def _write(self, segment: Segment) -> None:
         if self.bytes_written == 0 and self._prefix:
@@ -48,10 +58,18 @@ class ClaimFileWriter:
         self._pending.append(event.header)
         self._sets_in_group = 0
 
-    def transaction(self, layout: TransactionLayout, kept: list[Claim], replacements: dict[int, Segment]) -> None:
+    def transaction(self, batch: TransactionBatch) -> None:
+        if self._rejected:
+            kept = [r.claim for r in batch.results if r.disposition == REJECTED]
+            replacements: dict[int, Segment] = {}  # a rejected claim goes back as it came
+        else:
+            kept = [r.claim for r in batch.results if r.disposition != REJECTED]
+            replacements = {p: s for r in batch.results for p, s in r.replacements.items()}
+        if kept:
+            self.write_claims(batch.layout, kept, replacements)
+
+    def write_claims(self, layout: TransactionLayout, kept: list[Claim], replacements: dict[int, Segment]) -> None:
         """Write the transaction set with only the `kept` claims (with their fixed segments)."""
-        if not kept:
-            return
         for header in self._pending:
             self._write(header)
             if header.text.startswith("GS"):
@@ -90,7 +108,7 @@ class ClaimFileWriter:
             return
         self._write(_with_count(event.trailer, self._groups_in_interchange, self._d))
 
-    def finish(self, trailer: str) -> None:
+    def finish(self, summary: Summary, trailer: str) -> None:
         if self.bytes_written and trailer:
             self._put(trailer)
 

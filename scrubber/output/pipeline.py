@@ -24,22 +24,22 @@ from ..rules.ruleset import RuleSet
 from ..x12.envelope import EnvelopeReader, Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
 from ..x12.ig import GuideValidator, StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
-from .corrected import ClaimFileWriter
-from .report import JsonReport, Summary
+from .sink import Sink, TransactionBatch
+from .summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, claims scrubbed)
 
 
 @dataclass
-class Outputs:
-    corrected: BinaryIO | None = None
-    report: JsonReport | None = None
+class RunContext:
+    """What lasts across the files of one run: the claims seen so far, and the date of the run."""
 
+    history: RunHistory
+    today: dt.date
 
-@dataclass
-class ScrubRun:
-    summary: Summary
-    claims_written: int  # claims in the corrected file
+    @classmethod
+    def new(cls, today: dt.date | None = None) -> RunContext:
+        return cls(RunHistory(), today or dt.date.today())
 
 
 @contextlib.contextmanager
@@ -55,39 +55,32 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-@dataclass
-class RunContext:
-    """What lasts across the files of one run: the claims seen so far, and the date of the run."""
-
-    history: RunHistory
-    today: dt.date
-
-    @classmethod
-    def new(cls, today: dt.date | None = None) -> RunContext:
-        return cls(RunHistory(), today or dt.date.today())
-
-
 def scrub_stream(
     source: BinaryIO,
     rules: RuleSet,
-    outputs: Outputs,
+    sinks: list[Sink],
     mode: FixMode = FixMode.SAFE,
     progress: Progress | None = None,
     run: RunContext | None = None,
-) -> ScrubRun:
-    """Scrub one 837 from `source` into `outputs`; raises InputError when it is not one.
-    Pass the same `run` to several calls to check claims across files (quantity limits)."""
+) -> Summary:
+    """Scrub one 837 from `source`, handing every claim to the `sinks` (the outputs) in file order.
+
+    Raises InputError when the input is not an 837 the scrubber reads; the sinks have then been
+    fed part of it, and the caller discards what they wrote. Pass the same `run` to several calls
+    to check claims across files (quantity limits, cycles).
+    """
     with _fewer_collections():
-        return _scrub(source, rules, outputs, mode, progress, run or RunContext.new())
+        return _scrub(source, rules, sinks, mode, progress, run or RunContext.new())
 
 
-def _scrub(source: BinaryIO, rules: RuleSet, outputs: Outputs, mode: FixMode, progress: Progress | None,
-           run: RunContext) -> ScrubRun:
+def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, progress: Progress | None,
+           run: RunContext) -> Summary:
     reader = SegmentReader(source)
     d = reader.delimiters
     validator = GuideValidator(d)
     envelope = EnvelopeReader(reader, d, validator.feed)
-    writer = ClaimFileWriter(outputs.corrected, reader.prefix, d) if outputs.corrected else None
+    for sink in sinks:
+        sink.begin(reader.prefix, d)
     summary = Summary()
     # Problems on an ISA or GS stand in the way of every claim in that interchange or group.
     interchange_errors: list[StructuralError] = []
@@ -95,49 +88,52 @@ def _scrub(source: BinaryIO, rules: RuleSet, outputs: Outputs, mode: FixMode, pr
     for event in envelope:
         if isinstance(event, TransactionSet):
             layout = build_transaction(event, d)
-            errors = interchange_errors + group_errors + validator.take_errors()
-            kept, replacements = [], {}
-            for result in _scrub_transaction(layout, errors, rules, mode, run):
+            errors = validator.take_errors() + raw_problems(event.segments)
+            results = list(_scrub_transaction(layout, interchange_errors + group_errors + errors, rules, mode, run))
+            for result in results:
                 summary.add(result)
-                if outputs.report is not None:
-                    outputs.report.claim(result)
-                if result.disposition != REJECTED:
-                    kept.append(result.claim)
-                    replacements.update(result.replacements)
             if not layout.claims:
                 summary.errors.append(_no_claims(event, errors))
-            if writer is not None:
-                writer.transaction(layout, kept, replacements)
+            batch = TransactionBatch(layout, results, errors, interchange_errors + group_errors)
+            for sink in sinks:
+                sink.transaction(batch)
             # Let this transaction set go before the next one is read: memory holds one at a time.
-            del event, layout, errors, kept, replacements
+            del event, layout, errors, results, batch
             if progress is not None:
                 progress(reader.bytes_read, summary.claims)
-        elif isinstance(event, Interchange):
+            continue
+        if isinstance(event, Interchange):
             interchange_errors = raw_problems([event.header]) + validator.take_errors()
-            if writer is not None:
-                writer.interchange(event)
+            group_errors = []
         elif isinstance(event, Group):
             group_errors = raw_problems([event.header]) + validator.take_errors()
-            if writer is not None:
-                writer.group(event)
         else:
             _fail_on(validator.take_errors())
-            if writer is not None:
-                if isinstance(event, GroupEnd):
-                    writer.group_end(event)
-                elif isinstance(event, InterchangeEnd):
-                    writer.interchange_end(event)
+        for sink in sinks:
+            _deliver(sink, event)
     validator.finish()
     _fail_on(validator.take_errors())
-    written = writer.claims_written if writer is not None else 0
+    # A wrong count is fixed wherever claims go out: the writer recomputes every count.
+    goes_out = summary.accepted + summary.corrected > 0
     for note in envelope.notes:
         summary.errors.append(
             {"code": note.code, "message": note.message, "segment": note.segment, "offset": note.offset,
-             "fixed": written > 0}
+             "fixed": goes_out}
         )
-    if writer is not None:
-        writer.finish(reader.trailer)
-    return ScrubRun(summary, written)
+    for sink in sinks:
+        sink.finish(summary, reader.trailer)
+    return summary
+
+
+def _deliver(sink: Sink, event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
+    if isinstance(event, Interchange):
+        sink.interchange(event)
+    elif isinstance(event, Group):
+        sink.group(event)
+    elif isinstance(event, GroupEnd):
+        sink.group_end(event)
+    else:
+        sink.interchange_end(event)
 
 
 def _fail_on(errors: list[StructuralError]) -> None:
@@ -167,7 +163,7 @@ def _scrub_transaction(layout: TransactionLayout, errors: list[StructuralError],
     segments = layout.transaction.segments
     base = segments[0].index
     by_claim: dict[int, list[Finding]] = {}
-    for error in errors + raw_problems(segments):
+    for error in errors:
         position = error.segment - base
         inside = 0 <= position < len(segments)
         for claim in layout.scope(position) if inside else layout.claims:

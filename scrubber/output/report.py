@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..rules.engine import ClaimResult
 from ..rules.findings import Finding
+from .sink import Sink, TransactionBatch
+from .summary import Summary
 
 REPORT_VERSION = "1.0"
 
@@ -43,34 +43,7 @@ def claim_dict(result: ClaimResult) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Summary:
-    claims: int = 0
-    accepted: int = 0
-    corrected: int = 0
-    rejected: int = 0
-    by_rule: Counter[str] = field(default_factory=Counter)
-    messages: dict[str, str] = field(default_factory=dict)  # a rule's summary, for the CLI
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, result: ClaimResult) -> None:
-        self.claims += 1
-        setattr(self, result.disposition, getattr(self, result.disposition) + 1)
-        for finding in result.findings:
-            self.by_rule[finding.rule.id] += 1
-            self.messages.setdefault(finding.rule.id, finding.rule.summary)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "claims": self.claims,
-            "accepted": self.accepted,
-            "corrected": self.corrected,
-            "rejected": self.rejected,
-            "by_rule": dict(self.by_rule.most_common()),
-        }
-
-
-class JsonReport:
+class JsonReport(Sink):
     """Writes `{"report_version", "input", "scrubber", "claims": [...], "summary", "errors"}`
     with the claims streamed as they are scrubbed, so memory does not grow with the file."""
 
@@ -81,12 +54,16 @@ class JsonReport:
         text = json.dumps(head, indent=2)
         stream.write(text[:-2] + ',\n  "claims": [')
 
+    def transaction(self, batch: TransactionBatch) -> None:
+        for result in batch.results:
+            self.claim(result)
+
     def claim(self, result: ClaimResult) -> None:
         text = json.dumps(claim_dict(result), separators=(",", ":"))
         self._stream.write(("\n    " if self._first else ",\n    ") + text)
         self._first = False
 
-    def finish(self, summary: Summary) -> None:
+    def finish(self, summary: Summary, trailer: str = "") -> None:
         tail = {"summary": summary.as_dict(), "errors": summary.errors}
         body = json.dumps(tail, indent=2)
         self._stream.write(("\n  ],\n" if not self._first else "],\n") + body[2:] + "\n")
