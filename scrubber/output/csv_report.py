@@ -1,0 +1,46 @@
+"""The CSV report: one row per finding, for a spreadsheet.
+
+Written as UTF-8 with a byte-order mark, so spreadsheet programs read it as UTF-8 without being
+told; comma-separated, CRLF line ends, every field quoted when it needs to be. A cell that starts
+with =, +, -, @ (or a tab or carriage return) would be read as a formula: it gets a leading
+apostrophe, the usual neutraliser, so it shows as the text it is.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+from .report import finding_dict
+from .sink import Sink, TransactionBatch
+
+COLUMNS = ("input", "claim_id", "disposition", "transaction_set", "line", "segment", "segment_id", "element",
+           "rule", "name", "category", "severity", "message", "before", "after", "fix", "fixed")
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+class CsvReport(Sink):
+    """Open the stream with newline="" (the csv module writes the line ends)."""
+
+    def __init__(self, stream: TextIO, input_name: str) -> None:
+        self._input = input_name
+        stream.write("\ufeff")
+        self._writer = csv.writer(stream, lineterminator="\r\n")
+        self._writer.writerow(COLUMNS)
+        self.rows = 0
+
+    def transaction(self, batch: TransactionBatch) -> None:
+        for result in batch.results:
+            claim = {"input": self._input, "claim_id": result.claim.id, "disposition": result.disposition,
+                     "transaction_set": result.claim.transaction.control_number}
+            for finding in result.findings:
+                row = {**claim, **finding_dict(finding)}
+                row["fixed"] = "yes" if finding.fixed else "no"
+                self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
+                self.rows += 1
