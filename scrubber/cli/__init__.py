@@ -51,9 +51,9 @@ def cli() -> None:
     """Scrub X12 5010 837P and 837I claim files before they are sent."""
 
 
-from . import rules_commands, scrub_command  # noqa: E402  (they register their commands on `cli`)
+from . import rules_commands, scrub_command, watch_command  # noqa: E402  (they register their commands on `cli`)
 
-__all__ = ["cli", "main", "rules_commands", "scrub_command"]
+__all__ = ["cli", "main", "rules_commands", "scrub_command", "watch_command"]
 
 
 def main() -> None:

@@ -1,0 +1,99 @@
+"""`scrubber watch`: the drop-folder watcher, on local folders or an SFTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import click
+
+from ..output.files import DEFAULT_OUTPUTS
+from ..rules.engine import FixMode
+from ..watch import EventLog, Journal, Layout, LocalStorage, WatchOptions, Watcher
+from ..watch.storage import Storage
+from . import cli
+from .common import describe, load, rules_option
+from .scrub_command import _parse_outputs
+
+DEFAULT_STATE = Path("~/.local/state/scrubber")
+
+
+def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: EventLog) -> tuple[Storage, Path]:
+    """The storage for ROOT, and where its journal lives by default."""
+    if root.startswith("sftp://"):
+        from ..watch.sftp import SftpStorage  # paramiko loads only for remote mode
+
+        url = urlparse(root)
+        if not url.hostname or not url.username:
+            raise click.BadParameter("an SFTP root reads sftp://user@host[:port]/path", param_hint="ROOT")
+        storage = SftpStorage(url.hostname, url.port or 22, url.username, unquote(url.path) or ".",
+                              identity=identity, known_hosts=known_hosts, log=log)
+        # The journal stays on this machine: one per remote root.
+        key = hashlib.sha256(root.encode()).hexdigest()[:12]
+        return storage, DEFAULT_STATE.expanduser() / f"journal-{url.hostname}-{key}.sqlite"
+    local = Path(root)
+    local.mkdir(parents=True, exist_ok=True)
+    return LocalStorage(local), local / ".scrubber-journal.sqlite"
+
+
+@cli.command()
+@click.argument("root")
+@click.option("--once", is_flag=True, help="Process what is in the inbox now, then exit (for cron and tests).")
+@click.option("--settle", type=float, default=5.0, show_default=True,
+              help="Seconds a file's size and time must hold before it is taken.")
+@click.option("--stale", type=float, default=600.0, show_default=True,
+              help="Seconds after which a file that never became a whole interchange goes to error/.")
+@click.option("--poll", type=float, default=2.0, show_default=True, help="Seconds between looks at the inbox.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The journal (SQLite). Default: ROOT/.scrubber-journal.sqlite, or for an SFTP root "
+                   "~/.local/state/scrubber/journal-HOST-….sqlite on this machine.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per event on standard error, as text or JSON.")
+@click.option("--outputs", "outputs_value", metavar="LIST",
+              help=f"Which outputs to write for each file (default: {','.join(DEFAULT_OUTPUTS)}).")
+@click.option("--redact", is_flag=True, help="Leave patient names out of the HTML reports.")
+@click.option("--no-fix", is_flag=True, help="Report fixes without applying them.")
+@click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe fixes too.")
+@rules_option
+@click.option("--inbox", default="inbox", show_default=True, help="Folder names under ROOT, if not these.")
+@click.option("--work", default="work", show_default=True)
+@click.option("--outbox", default="outbox", show_default=True)
+@click.option("--archive", default="archive", show_default=True)
+@click.option("--error", "error_folder", default="error", show_default=True)
+@click.option("--identity", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SFTP: the private key to log in with (default: ssh's usual keys).")
+@click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SFTP: the known_hosts file the server's key must be in (default: ~/.ssh/known_hosts).")
+def watch(root: str, once: bool, settle: float, stale: float, poll: float, journal_path: Path | None,
+          log_format: str, outputs_value: str | None, redact: bool, no_fix: bool, unsafe_fixes: bool,
+          rule_dirs: tuple[Path, ...], inbox: str, work: str, outbox: str, archive: str, error_folder: str,
+          identity: Path | None, known_hosts: Path | None) -> None:
+    """Watch ROOT (a folder, or sftp://user@host:port/path) for claim files and scrub each once.
+
+    Files dropped in ROOT/inbox are taken when complete (unchanged for --settle seconds and a
+    whole interchange, ISA ... IEA), scrubbed, their outputs published into ROOT/outbox/<name>.<token>/
+    all at once, and the input archived in ROOT/archive/YYYYMMDD/. A file that cannot be scrubbed,
+    or that repeats one already scrubbed, goes to ROOT/error with a .reason.txt beside it. SIGTERM
+    or SIGINT finishes the file in hand and stops; a second one stops at once. Exit codes: 0
+    stopped, 2 a file could not be finished for an operational reason (it waits in work/), 130
+    stopped at once.
+    """
+    if no_fix and unsafe_fixes:
+        raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
+    rules = load(rule_dirs)
+    log = EventLog(sys.stderr, log_format)
+    storage, default_journal = _storage(root, identity, known_hosts, log)
+    journal = Journal((journal_path or default_journal).expanduser())
+    options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=_parse_outputs(outputs_value),
+                           mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
+                           redact=redact)
+    layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
+    watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
+    try:
+        code = watcher.run()
+    finally:
+        journal.close()
+        storage.close()
+    sys.exit(code)

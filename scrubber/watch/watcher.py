@@ -1,0 +1,387 @@
+"""The drop-folder watcher: files arrive in inbox/, get scrubbed once, results land in outbox/.
+
+A file goes inbox/ -> work/ (claimed by one atomic rename) -> its outputs staged beside it and
+published into outbox/ by one atomic rename of their folder -> the input into archive/YYYYMMDD/.
+A file that cannot be scrubbed goes to error/ with a reason file beside it. The journal records
+each step before or right after it happens, so after a crash at any point a restart finishes
+the job without losing a file or publishing it twice:
+
+- outputs half-written by the crash (a staging folder in work/) are removed;
+- a file in work/ is scrubbed again, unless its results are already in outbox/ (then archived);
+- where the journal says a file was being moved, the move is checked and finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO
+
+from ..errors import InputError
+from ..output.files import DEFAULT_OUTPUTS, OutputSet
+from ..output.pipeline import RunContext, scrub_stream
+from ..rules.engine import FixMode
+from ..rules.ruleset import RuleSet
+from .journal import CLAIMED, DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
+from .log import EventLog
+from .storage import Entry, Storage
+
+# Names uploaders give files still being written: never taken.
+PARTIAL_SUFFIXES = (".part", ".filepart", ".tmp", ".partial", ".crdownload", ".upload", "~")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RETRY_SECONDS = 30.0
+
+
+class Interrupted(BaseException):
+    """A second stop signal: stop now. What was in hand is taken up again at the next start."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folder names under the drop root."""
+
+    inbox: str = "inbox"
+    work: str = "work"
+    outbox: str = "outbox"
+    archive: str = "archive"
+    error: str = "error"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    settle: float = 5.0  # seconds a file's size and time must stay the same before it is taken
+    stale: float = 600.0  # seconds after which a file that never became a whole interchange goes to error/
+    poll: float = 2.0
+    once: bool = False
+    outputs: tuple[str, ...] = DEFAULT_OUTPUTS
+    mode: FixMode = FixMode.SAFE
+    redact: bool = False
+
+
+@dataclass
+class _Seen:
+    size: int
+    mtime: float
+    since: float  # monotonic time since which size and mtime have not changed
+
+
+def is_partial_name(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES)
+
+
+def safe_name(name: str) -> str:
+    """A file name for the outbox: no path, no leading dots, nothing a shell or a share dislikes."""
+    cleaned = _SAFE.sub("_", PurePosixPath(name).name).lstrip(".")
+    return cleaned or "input"
+
+
+def interchange_state(head: bytes, tail: bytes, size: int) -> str:
+    """"complete" (ISA ... IEA), "incomplete" (an X12 start, no end yet) or "not_x12"."""
+    if size == 0:
+        return "incomplete"
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not start.startswith(b"ISA"[: len(start)]):
+        return "not_x12"
+    if len(start) < 106:
+        return "incomplete"
+    element, terminator = start[3:4], start[105:106]
+    body = tail.rstrip(b" \t\r\n")
+    if terminator not in (b"\r", b"\n"):
+        body = body.rstrip(b"\r\n")
+    if not body.endswith(terminator):
+        return "incomplete"
+    last = body[:-1].rsplit(terminator, 1)[-1].lstrip(b" \t\r\n")
+    return "complete" if last.startswith(b"IEA" + element) else "incomplete"
+
+
+class Watcher:
+    def __init__(self, storage: Storage, journal: Journal, rules: RuleSet, log: EventLog,
+                 scrubber: dict[str, Any], layout: Layout = Layout(), options: WatchOptions = WatchOptions(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.storage = storage
+        self.journal = journal
+        self.rules = rules
+        self.log = log
+        self.scrubber = scrubber
+        self.layout = layout
+        self.options = options
+        self.clock = clock
+        self.stopping = False
+        self.failures = 0  # files left in work/ for an operational problem (outbox not writable...)
+        self._wake = threading.Event()
+        self._seen: dict[str, _Seen] = {}
+        self._retry_at: dict[str, float] = {}
+        self._waiting_logged: set[str] = set()
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Watch until stopped (or, with `once`, process what is there); returns an exit code."""
+        restore = self._install_signals()
+        try:
+            try:
+                self.prepare()
+            except OSError as exc:
+                self.log.event("cannot start", root=self.storage.describe(),
+                               problem=f"{type(exc).__name__}: {exc}")
+                return 2
+            if self.options.once:
+                self.scan()
+                self._sleep(self.options.settle)
+                self.cycle()
+            else:
+                while not self.stopping:
+                    self.cycle()
+                    self._sleep(self.options.poll)
+        except Interrupted:
+            self.log.event("stopped", how="at once, on a second signal; work in hand resumes at the next start")
+            return 130
+        finally:
+            restore()
+        self.log.event("stopped", **self.journal.counts())
+        return 2 if self.failures else 0
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._wake.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if not self.stopping:
+            self._wake.wait(seconds)
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handle(signum: int, _frame: Any) -> None:
+            if self.stopping:
+                raise Interrupted
+            self.log.event("stopping", signal=signal.Signals(signum).name,
+                           how="finishing the file in hand; a second signal stops at once")
+            self.stop()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(s, h) for s, h in previous.items()]  # type: ignore[func-returns-value]
+
+    # -- start-up: finish what a crash left ---------------------------------------------------------
+
+    def prepare(self) -> None:
+        layout = self.layout
+        for folder in (layout.inbox, layout.work, layout.outbox, layout.archive, layout.error):
+            self.storage.makedirs(folder)
+        self.log.event("started", root=self.storage.describe(), journal=str(self.journal.path))
+        for entry in self.storage.list(layout.work):
+            if entry.is_dir and entry.name.endswith(".out"):
+                self.storage.remove_tree(f"{layout.work}/{entry.name}")
+                self.log.event("removed", what="half-written outputs of an interrupted scrub", folder=entry.name)
+        for record in self.journal.unfinished():
+            if not self.storage.exists(self._work_path(record.token, record.name)):
+                self._settle_move(record)
+        self._resume_work()
+
+    def _resume_work(self) -> None:
+        """Files in work/: left by a crash, or by an earlier attempt that could not finish."""
+        now = self.clock()
+        for entry in self.storage.list(self.layout.work):
+            if entry.is_dir or "__" not in entry.name:
+                continue
+            token, name = entry.name.split("__", 1)
+            if self._retry_at.get(token, 0) > now or self.stopping:
+                continue
+            if self.journal.get(token) is None:
+                self.journal.claimed(token, name, entry.size)
+            self.log.event("resumed", file=name, token=token)
+            self._process_safely(token, name)
+
+    def _settle_move(self, record: Record) -> None:
+        """The input of an unfinished record is no longer in work/: see where the move got to."""
+        if record.place and self.storage.exists(record.place):
+            state = DONE if record.state == PUBLISHED else ERROR
+            self.journal.update(record.token, state=state)
+            self.log.event("recovered", file=record.name, token=record.token, state=state, place=record.place)
+        else:
+            self.journal.update(record.token, state=ERROR, detail="the input left work/ outside the watcher")
+            self.log.event("lost", file=record.name, token=record.token,
+                           detail="not in work/ and not where the journal says it went")
+
+    # -- one pass over the inbox ---------------------------------------------------------------
+
+    def scan(self) -> list[tuple[Entry, _Seen]]:
+        """Look at the inbox; return the files whose size and time have held for the settle time."""
+        now = self.clock()
+        settled, present = [], set()
+        for entry in self.storage.list(self.layout.inbox):
+            if entry.is_dir or is_partial_name(entry.name):
+                continue
+            present.add(entry.name)
+            seen = self._seen.get(entry.name)
+            if seen is None or (seen.size, seen.mtime) != (entry.size, entry.mtime):
+                self._seen[entry.name] = seen = _Seen(entry.size, entry.mtime, now)
+            if now - seen.since >= self.options.settle:
+                settled.append((entry, seen))
+        for name in set(self._seen) - present:
+            del self._seen[name]
+            self._waiting_logged.discard(name)
+        return settled
+
+    def cycle(self) -> None:
+        self._resume_work()
+        for entry, seen in sorted(self.scan(), key=lambda pair: (pair[0].mtime, pair[0].name)):
+            if self.stopping:
+                return
+            path = f"{self.layout.inbox}/{entry.name}"
+            try:
+                state = interchange_state(self.storage.read_range(path, 0, 256),
+                                          self.storage.read_range(path, max(entry.size - 512, 0), 512), entry.size)
+            except FileNotFoundError:
+                continue
+            if state == "complete":
+                self.take(entry, seen)
+            elif state == "not_x12":
+                self.take(entry, seen, fault="not an X12 interchange: it does not start with ISA")
+            elif self.clock() - seen.since >= self.options.stale:
+                what = "an empty file" if entry.size == 0 else "an interchange that never ended (no IEA)"
+                self.take(entry, seen, fault=f"{what}, unchanged for {self.options.stale:g} s: the upload "
+                                             "never completed")
+            elif entry.name not in self._waiting_logged:
+                self._waiting_logged.add(entry.name)
+                self.log.event("waiting", file=entry.name, bytes=entry.size,
+                               detail="settled but not a whole interchange yet (no IEA at the end)")
+
+    # -- one file ----------------------------------------------------------------------------------
+
+    def take(self, entry: Entry, seen: _Seen, fault: str | None = None) -> None:
+        token = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        try:
+            self.storage.rename(f"{self.layout.inbox}/{entry.name}", self._work_path(token, entry.name))
+        except FileNotFoundError:
+            return  # gone meanwhile: another watcher, or the sender took it back
+        self.journal.claimed(token, entry.name, entry.size)
+        self._seen.pop(entry.name, None)
+        self.log.event("taken", file=entry.name, token=token, bytes=entry.size,
+                       settled_for=round(self.clock() - seen.since, 2))
+        self._process_safely(token, entry.name, fault)
+
+    def _process_safely(self, token: str, name: str, fault: str | None = None) -> None:
+        try:
+            self.process(token, name, fault)
+        except OSError as exc:
+            # Operational (outbox not writable, disk full, connection lost): the input stays in
+            # work/ and is tried again later; nothing half-done is left in the outbox.
+            self.storage.remove_tree(self._stage_path(token))
+            self.failures += 1
+            self._retry_at[token] = self.clock() + _RETRY_SECONDS
+            self.log.event("retry later", file=name, token=token, problem=f"{type(exc).__name__}: {exc}",
+                           state=f"left in {self.layout.work}/")
+
+    def process(self, token: str, name: str, fault: str | None = None) -> None:
+        result = f"{safe_name(name)}.{token}"
+        if self.storage.exists(f"{self.layout.outbox}/{result}"):
+            # Published before a crash: only the archiving was left to do.
+            self.journal.update(token, state=PUBLISHED, result=result)
+            self._archive(token, name)
+            return
+        if fault is not None:
+            self._reject(token, name, fault)
+            return
+        stream, temporary = self.storage.fetch(self._work_path(token, name))
+        try:
+            digest = _sha256(stream)
+            self.journal.update(token, sha256=digest)
+            earlier = self.journal.scrubbed_before(digest, token)
+            if earlier is not None:
+                self._duplicate(token, name, earlier)
+                return
+            stream.seek(0)
+            published = self._scrub(token, name, stream, result)
+        finally:
+            stream.close()
+            if temporary:
+                os.unlink(stream.name)
+        if published:
+            self._archive(token, name)
+
+    def _scrub(self, token: str, name: str, stream: BinaryIO, result: str) -> bool:
+        """Scrub and publish the results; False when the file went to error/ instead."""
+        stage_path = self._stage_path(token)
+        staged = self.storage.stage(stage_path)
+        stem = PurePosixPath(safe_name(name))
+        files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, name, self.scrubber,
+                          self.options.redact)
+        try:
+            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode,
+                                   run=RunContext.new())
+        except InputError as exc:
+            files.discard()
+            self.storage.remove_tree(stage_path)
+            self._reject(token, name, f"cannot scrub: {exc}")
+            return False
+        except Exception:
+            files.discard()
+            self.storage.remove_tree(stage_path)
+            raise
+        written = files.commit()
+        self.storage.publish(staged, stage_path, f"{self.layout.outbox}/{result}")
+        counts = f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, " \
+                 f"{summary.rejected} rejected"
+        self.journal.update(token, state=PUBLISHED, result=result, detail=counts)
+        self.log.event("published", file=name, token=token, outbox=f"{self.layout.outbox}/{result}",
+                       outputs=",".join(written), claims=summary.claims, accepted=summary.accepted,
+                       corrected=summary.corrected, rejected=summary.rejected)
+        return True
+
+    def _archive(self, token: str, name: str) -> None:
+        folder = f"{self.layout.archive}/{dt.datetime.now(dt.timezone.utc):%Y%m%d}"
+        self.storage.makedirs(folder)
+        place = self._free(folder, name, token)
+        self.journal.update(token, place=place)  # before the move: a crash in between is found again
+        self.storage.rename(self._work_path(token, name), place)
+        self.journal.update(token, state=DONE)
+        self.log.event("archived", file=name, token=token, place=place)
+
+    def _reject(self, token: str, name: str, reason: str) -> None:
+        place = self._free(self.layout.error, name, token)
+        self.storage.write_text(f"{place}.reason.txt", f"{name}: {reason}\n")
+        self.journal.update(token, place=place, detail=reason)
+        self.storage.rename(self._work_path(token, name), place)
+        self.journal.update(token, state=ERROR)
+        self.log.event("error", file=name, token=token, place=place, reason=reason)
+
+    def _duplicate(self, token: str, name: str, earlier: Record) -> None:
+        place = self._free(self.layout.error, name, token)
+        reason = (f"duplicate: the same content as {earlier.name!r}, taken {earlier.claimed_at}, whose results "
+                  f"are in {self.layout.outbox}/{earlier.result}; not scrubbed again")
+        self.storage.write_text(f"{place}.reason.txt", f"{name}: {reason}\n")
+        self.journal.update(token, place=place, detail=reason)
+        self.storage.rename(self._work_path(token, name), place)
+        self.journal.update(token, state=DUPLICATE)
+        self.log.event("duplicate", file=name, token=token, place=place, same_as=earlier.token)
+
+    # -- names -----------------------------------------------------------------------------------
+
+    def _work_path(self, token: str, name: str) -> str:
+        return f"{self.layout.work}/{token}__{name}"
+
+    def _stage_path(self, token: str) -> str:
+        return f"{self.layout.work}/{token}.out"
+
+    def _free(self, folder: str, name: str, token: str) -> str:
+        """A name in `folder` that nothing holds yet: the file's own, or with the token added."""
+        plain = f"{folder}/{name}"
+        return plain if not self.storage.exists(plain) else f"{folder}/{name}.{token}"
+
+
+def _sha256(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
