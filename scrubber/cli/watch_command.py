@@ -20,6 +20,10 @@ from .scrub_command import _parse_outputs
 DEFAULT_STATE = Path("~/.local/state/scrubber")
 
 
+class WatchSetupProblem(click.ClickException):
+    exit_code = 2
+
+
 def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: EventLog) -> tuple[Storage, Path]:
     """The storage for ROOT, and where its journal lives by default."""
     if root.startswith("sftp://"):
@@ -28,8 +32,12 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
         url = urlparse(root)
         if not url.hostname or not url.username:
             raise click.BadParameter("an SFTP root reads sftp://user@host[:port]/path", param_hint="ROOT")
-        storage = SftpStorage(url.hostname, url.port or 22, url.username, unquote(url.path) or ".",
-                              identity=identity, known_hosts=known_hosts, log=log)
+        try:
+            storage = SftpStorage(url.hostname, url.port or 22, url.username, unquote(url.path) or ".",
+                                  identity=identity, known_hosts=known_hosts, log=log)
+        except Exception as exc:  # paramiko's and the socket's: say what, where, and stop
+            log.event("cannot start", root=root, problem=f"{type(exc).__name__}: {exc}")
+            raise WatchSetupProblem(f"cannot connect to {root}: {type(exc).__name__}: {exc}") from None
         # The journal stays on this machine: one per remote root.
         key = hashlib.sha256(root.encode()).hexdigest()[:12]
         return storage, DEFAULT_STATE.expanduser() / f"journal-{url.hostname}-{key}.sqlite"

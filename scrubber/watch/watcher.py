@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import threading
 import time
@@ -135,12 +136,12 @@ class Watcher:
                                problem=f"{type(exc).__name__}: {exc}")
                 return 2
             if self.options.once:
-                self.scan()
+                self._guarded(self.scan)
                 self._sleep(self.options.settle)
-                self.cycle()
+                self._guarded(self.cycle)
             else:
                 while not self.stopping:
-                    self.cycle()
+                    self._guarded(self.cycle)
                     self._sleep(self.options.poll)
         except Interrupted:
             self.log.event("stopped", how="at once, on a second signal; work in hand resumes at the next start")
@@ -149,6 +150,15 @@ class Watcher:
             restore()
         self.log.event("stopped", **self.journal.counts())
         return 2 if self.failures else 0
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """One look at the folders; if they cannot be reached (a server down, a disk gone), say so
+        and try again at the next poll."""
+        try:
+            step()
+        except OSError as exc:
+            self.failures += 1
+            self.log.event("retry later", root=self.storage.describe(), problem=f"{type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         self.stopping = True
@@ -322,12 +332,12 @@ class Watcher:
                                    run=RunContext.new())
         except InputError as exc:
             files.discard()
-            self.storage.remove_tree(stage_path)
+            self._unstage(staged, stage_path)
             self._reject(token, name, f"cannot scrub: {exc}")
             return False
-        except Exception:
+        except BaseException:
             files.discard()
-            self.storage.remove_tree(stage_path)
+            self._unstage(staged, stage_path)
             raise
         written = files.commit()
         self.storage.publish(staged, stage_path, f"{self.layout.outbox}/{result}")
@@ -365,6 +375,10 @@ class Watcher:
         self.storage.rename(self._work_path(token, name), place)
         self.journal.update(token, state=DUPLICATE)
         self.log.event("duplicate", file=name, token=token, place=place, same_as=earlier.token)
+
+    def _unstage(self, staged: os.PathLike[str], stage_path: str) -> None:
+        shutil.rmtree(staged, ignore_errors=True)  # the local folder (for a remote root, a copy)
+        self.storage.remove_tree(stage_path)
 
     # -- names -----------------------------------------------------------------------------------
 

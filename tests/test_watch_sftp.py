@@ -1,0 +1,126 @@
+"""The watcher against a real OpenSSH server on loopback: files uploaded with the real sftp
+client, slowly and in pieces, are taken only when complete; remote mode scrubs them on the server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import SAMPLES
+from sshd_server import sshd as sshd_fixture  # noqa: F401  (the fixture, registered as "sshd")
+
+DEFECTS_P = (SAMPLES / "defects_837p.837").read_bytes()
+CLEAN_I = (SAMPLES / "clean_837i.837").read_bytes()
+
+
+def url(server) -> str:
+    return f"sftp://{server.username}@{server.host}:{server.port}{server.root}"
+
+
+def watch_args(server, *more: str) -> list[str]:
+    return [sys.executable, "-m", "scrubber", "watch", url(server), "--identity", str(server.private_key),
+            "--known-hosts", str(server.known_hosts), "--journal", str(server.directory / "journal.sqlite"),
+            "--settle", "0.5", "--poll", "0.2", "--outputs", "corrected,rejected,json", *more]
+
+
+def remote_files(server, folder: str) -> list[str]:
+    base = server.root / folder
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) if base.exists() else []
+
+
+def upload(server, local: Path, remote: str, **options) -> None:
+    server.sftp([f"-mkdir {'inbox'}", f'put "{local}" "{remote}"'], **options)
+
+
+def test_remote_mode_scrubs_files_on_the_server(sshd, tmp_path):
+    local = tmp_path / "defects.837"
+    local.write_bytes(DEFECTS_P)
+    upload(sshd, local, "inbox/defects.837")
+    done = subprocess.run(watch_args(sshd, "--once"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outbox = remote_files(sshd, "outbox")
+    assert len(outbox) == 3 and all(p.startswith("defects.837.") for p in outbox)
+    [report] = [p for p in outbox if p.endswith(".json")]
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+    assert [p.split("/")[1] for p in remote_files(sshd, "archive")] == ["defects.837"]
+    assert remote_files(sshd, "inbox") == [] and remote_files(sshd, "work") == []
+
+
+def test_a_file_uploaded_in_pieces_is_taken_only_when_complete(sshd, tmp_path):
+    local = tmp_path / "claims.837"
+    local.write_bytes(DEFECTS_P[: len(DEFECTS_P) // 2])
+    upload(sshd, local, "inbox/claims.837")
+    first = subprocess.run(watch_args(sshd, "--once"), capture_output=True, text=True, timeout=120)
+    assert "waiting file=claims.837" in first.stderr
+    assert remote_files(sshd, "inbox") == ["claims.837"] and remote_files(sshd, "outbox") == []
+    local.write_bytes(DEFECTS_P)
+    sshd.server = None
+    sshd.sftp([f'reput "{local}" "inbox/claims.837"'])
+    second = subprocess.run(watch_args(sshd, "--once"), capture_output=True, text=True, timeout=120)
+    assert "published file=claims.837" in second.stderr
+    [report] = [p for p in remote_files(sshd, "outbox") if p.endswith(".json")]
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+
+
+def test_a_slow_upload_is_not_taken_half_way(sshd, tmp_path):
+    """A throttled upload of a large file while the watcher runs: it waits for the whole of it."""
+    big = DEFECTS_P.replace(b"SE*", b"SE*", 1)
+    local = tmp_path / "slow.837"
+    local.write_bytes(big)
+    sshd.sftp(["-mkdir inbox"])
+    watcher = subprocess.Popen(watch_args(sshd), stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        uploader = threading.Thread(target=sshd.sftp, args=([f'put "{local}" "inbox/slow.837"'],),
+                                    kwargs={"limit_kbit": 40})
+        started = time.monotonic()
+        uploader.start()
+        uploader.join(timeout=120)
+        upload_seconds = time.monotonic() - started
+        deadline = time.monotonic() + 60
+        while not remote_files(sshd, "archive") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.terminate()
+        _, err = watcher.communicate(timeout=60)
+    assert upload_seconds > 1.5, "the upload was meant to be slow"
+    assert remote_files(sshd, "error") == [], err
+    [report] = [p for p in remote_files(sshd, "outbox") if p.endswith(".json")]
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+    assert err.count("taken file=slow.837") == 1
+
+
+def test_the_host_key_is_checked(sshd, tmp_path):
+    other = tmp_path / "known_hosts"
+    other.write_text(f"[{sshd.host}]:{sshd.port} ssh-ed25519 "
+                     "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    args = watch_args(sshd, "--once")
+    args[args.index("--known-hosts") + 1] = str(other)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "host key" in done.stderr.lower()
+
+
+def test_a_dropped_connection_is_retried(sshd, tmp_path):
+    local = tmp_path / "after.837"
+    local.write_bytes(CLEAN_I)
+    sshd.sftp(["-mkdir inbox"])
+    watcher = subprocess.Popen(watch_args(sshd), stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        sshd.stop()  # the server goes away under the watcher...
+        time.sleep(2.0)
+        assert sshd._launch()  # ...and comes back on the same port, with the same keys
+        upload(sshd, local, "inbox/after.837")
+        deadline = time.monotonic() + 90
+        while not remote_files(sshd, "archive") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        watcher.terminate()
+        _, err = watcher.communicate(timeout=60)
+    assert "connection lost" in err, err
+    assert [p.split("/")[1] for p in remote_files(sshd, "archive")] == ["after.837"], err
