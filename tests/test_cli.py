@@ -173,7 +173,8 @@ def test_json_summary(tmp_path):
 
 
 def test_choosing_outputs(tmp_path):
-    done = run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path), "--outputs", "rejected,csv")
+    assert run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path), "--outputs", "rejected,csv"
+               ).returncode == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["defects_837p.rejected.837", "defects_837p.report.csv"]
     assert run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path), "--outputs", "pdf").returncode == 2
 

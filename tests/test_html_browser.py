@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, TODAY
 
 import scrubber
-from conftest import SAMPLES, TODAY
 from scrubber.output.html_report import HtmlReport
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -6,10 +6,10 @@ import csv
 import io
 
 import pytest
-
-import scrubber
 from conftest import SAMPLES, TODAY
 from pyx12_check import pyx12_valid
+
+import scrubber
 from scrubber.output.csv_report import CsvReport, neutralise
 from scrubber.output.html_report import HtmlReport
 

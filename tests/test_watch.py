@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES
 
 CLEAN_I = (SAMPLES / "clean_837i.837").read_bytes()
@@ -263,4 +262,4 @@ def test_killed_at_random_points_every_file_is_scrubbed_exactly_once(tmp_path):
         assert report["summary"]["claims"] == inputs[name].count(b"CLM*")
     archived = [p.split("/")[1] for p in files(tmp_path, "archive")]
     assert sorted(archived) == sorted(inputs)
-    assert not [p for p in (tmp_path).rglob("*.tmp")]
+    assert not list(tmp_path.rglob("*.tmp"))

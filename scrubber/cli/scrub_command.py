@@ -197,7 +197,7 @@ class _Job:
 
     def scrub_stdin(self, out_dir: Path | None, report_path: Path | None) -> InputOutcome:
         # The corrected file goes to standard output, but only once it is whole: spooled till then.
-        spool = tempfile.TemporaryFile() if "corrected" in self.kinds else None
+        spool = tempfile.TemporaryFile() if "corrected" in self.kinds else None  # noqa: SIM115 (closed below)
         others = tuple(k for k in self.kinds if k != "corrected" and not (k == "json" and report_path is not None))
         files = OutputSet(out_dir, "stdin", ".837", others, STDIN, self.meta, self.redact) if out_dir else None
         report = self._report_file(report_path, STDIN)

@@ -11,7 +11,7 @@ import click
 
 from ..output.files import DEFAULT_OUTPUTS
 from ..rules.engine import FixMode
-from ..watch import EventLog, Journal, Layout, LocalStorage, WatchOptions, Watcher
+from ..watch import EventLog, Journal, Layout, LocalStorage, Watcher, WatchOptions
 from ..watch.storage import Storage
 from . import cli
 from .common import describe, load, rules_option

@@ -41,7 +41,8 @@ h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
 .cards { display: flex; gap: .75rem; flex-wrap: wrap; margin: 1rem 0; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; min-width: 9rem; }
 .card b { display: block; font-size: 1.6rem; }
-.card.rejected b { color: var(--bad); } .card.corrected b { color: var(--fixed); } .card.accepted b { color: var(--good); }
+.card.rejected b { color: var(--bad); } .card.corrected b { color: var(--fixed); }
+.card.accepted b { color: var(--good); }
 .charts { display: flex; gap: 2rem; flex-wrap: wrap; margin: 1rem 0 1.5rem; }
 figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .25rem; }
 svg text { font: 12px system-ui, sans-serif; fill: var(--ink); }
@@ -115,17 +116,19 @@ def claim_body(result: ClaimResult, number: int, redact: bool) -> etree._Element
                 E.th({"class": "disposition"}, result.disposition),
                 E.th({"colspan": "2"}, where))
     rows = [head]
-    for finding in result.findings:
-        rows.append(E.tr(
+    rows.extend(
+        E.tr(
             {"class": f"finding {finding.severity}" + (" fixed" if finding.fixed else "")},
             E.td(str(finding.line) if finding.line is not None else "claim"),
             E.td(E.span({"title": finding.rule.summary}, f"{finding.rule.id} {finding.rule.name}")),
             E.td({"class": f"severity-{finding.severity}"}, finding.severity),
             E.td(" ".join(str(p) for p in (finding.segment and f"segment {finding.segment}", finding.element) if p)),
-            E.td({"class": "value"}, finding.value if finding.value is not None else "–"),
+            E.td({"class": "value"}, finding.value if finding.value is not None else "-"),
             E.td(finding.message),
             _fix_cell(finding),
-        ))
+        )
+        for finding in result.findings
+    )
     if not result.findings:
         rows.append(E.tr(E.td({"colspan": "7", "class": "none"}, "no findings")))
     return E.tbody({"class": f"claim {result.disposition}", "id": f"claim-{number}"}, *rows)
@@ -160,7 +163,7 @@ class HtmlReport(Sink):
         self._input = input_name
         self._scrubber = scrubber
         self._redact = redact
-        self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115 (closed at finish)
         self._claims = 0
         self._by_category: Counter[str] = Counter()
         self._by_rule: Counter[str] = Counter()

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from ..errors import InputError
 from ..model.build import TransactionLayout, build_transaction
 from ..model.claim import Claim
-from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
+from ..rules.engine import ClaimResult, FixMode, scrub_claim
 from ..rules.findings import ClaimContext, Finding
 from ..rules.history import RunHistory
 from ..rules.history_checks import doses_of

@@ -3,6 +3,6 @@
 from .journal import Journal
 from .log import EventLog
 from .storage import LocalStorage, Storage
-from .watcher import Layout, WatchOptions, Watcher
+from .watcher import Layout, Watcher, WatchOptions
 
 __all__ = ["EventLog", "Journal", "Layout", "LocalStorage", "Storage", "WatchOptions", "Watcher"]

@@ -15,7 +15,7 @@ class EventLog:
         self._json = fmt == "json"
 
     def event(self, name: str, **fields: Any) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         if self._json:
             line = json.dumps({"ts": stamp, "event": name, **fields}, default=str)
         else:

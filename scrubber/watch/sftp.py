@@ -8,6 +8,7 @@ source, which the watcher reads as "done" or "try later"), so no file is ever ha
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -101,7 +102,7 @@ class SftpStorage:
             try:
                 if closing is not None:
                     closing.close()
-            except Exception:  # noqa: BLE001  (closing a broken connection may fail in any way)
+            except Exception:
                 pass
         self._sftp = self._client = None
 
@@ -158,7 +159,7 @@ class SftpStorage:
         except BaseException:
             os.unlink(local)
             raise
-        return open(local, "rb"), True  # noqa: SIM115  (the watcher closes and deletes it)
+        return open(local, "rb"), True
 
     def rename(self, source: str, target: str) -> None:
         # SFTP's own rename refuses to replace an existing target, which is what the watcher wants.
@@ -167,10 +168,8 @@ class SftpStorage:
         self._call(lambda sftp: sftp.rename(self._path(source), self._path(target)))
 
     def remove(self, path: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._call(lambda sftp: sftp.remove(self._path(path)))
-        except FileNotFoundError:
-            pass
 
     def remove_tree(self, folder: str) -> None:
         try:
@@ -183,10 +182,8 @@ class SftpStorage:
                 self.remove_tree(child)
             else:
                 self.remove(child)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._call(lambda sftp: sftp.rmdir(self._path(folder)))
-        except FileNotFoundError:
-            pass
 
     def write_text(self, path: str, text: str) -> None:
         temporary = f"{path}.tmp"

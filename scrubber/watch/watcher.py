@@ -32,7 +32,7 @@ from ..output.files import DEFAULT_OUTPUTS, OutputSet
 from ..output.pipeline import RunContext, scrub_stream
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
-from .journal import CLAIMED, DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
+from .journal import DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
 from .log import EventLog
 from .storage import Entry, Storage
 
@@ -270,7 +270,7 @@ class Watcher:
     # -- one file ----------------------------------------------------------------------------------
 
     def take(self, entry: Entry, seen: _Seen, fault: str | None = None) -> None:
-        token = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        token = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
         try:
             self.storage.rename(f"{self.layout.inbox}/{entry.name}", self._work_path(token, entry.name))
         except FileNotFoundError:
@@ -350,7 +350,7 @@ class Watcher:
         return True
 
     def _archive(self, token: str, name: str) -> None:
-        folder = f"{self.layout.archive}/{dt.datetime.now(dt.timezone.utc):%Y%m%d}"
+        folder = f"{self.layout.archive}/{dt.datetime.now(dt.UTC):%Y%m%d}"
         self.storage.makedirs(folder)
         place = self._free(folder, name, token)
         self.journal.update(token, place=place)  # before the move: a crash in between is found again
