@@ -55,12 +55,13 @@ def main() -> int:
         path = Path(work) / "claims.837"
         subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), str(args.claims), str(path)],
                        check=True, capture_output=True)
-        # Make a tenth of the claims rejectable (units 0), so the rejected file has something in it.
+        # Make one drug line in ten rejectable (units 0), so the rejected file and the reports have
+        # something in them.
         data = path.read_bytes()
         lines = data.split(b"~\n")
         changed, seen = [], 0
         for line in lines:
-            if line.startswith(b"SV1*") and b"*UN*" in line:
+            if line.startswith(b"SV1*HC:J9032") and b"*UN*" in line:
                 seen += 1
                 if seen % 10 == 0:
                     head, _, rest = line.partition(b"*UN*")
@@ -81,7 +82,7 @@ def main() -> int:
     for kind in KINDS:
         seconds = statistics.median(r["seconds"] for r in rows[kind])
         size = rows[kind][0]["bytes"]
-        print(f"| {kind} | {seconds - base:+.2f} | {(seconds - base) / base:+.1%} | {size / 1e6:.2f} MB |")
+        print(f"| {kind} | {seconds - base:+.2f} | {(seconds - base) / base:+.1%} | {size / 1e3:,.0f} kB |")
     return 0
 
 

@@ -23,10 +23,9 @@ from ..model.build import HLNode, TransactionLayout
 from ..model.claim import Claim, Party, parse_date
 from ..rules.engine import REJECTED, ClaimResult
 from ..rules.findings import Finding
-from ..x12.envelope import Group, Interchange
 from ..x12.tokenizer import Delimiters
-from .ack999 import AckEnvelope, x12_text
-from .sink import Sink, TransactionBatch
+from .ack999 import EnvelopedAck, x12_text
+from .sink import TransactionBatch
 from .summary import Summary
 
 VERSION_277CA = "005010X214"
@@ -568,7 +567,7 @@ def _period(start: dt.date, end: dt.date) -> list[str]:
     return ["RD8", f"{start:%Y%m%d}-{end:%Y%m%d}"]
 
 
-class Ack277CA(Sink):
+class Ack277CA(EnvelopedAck):
     """A 277CA Claim Acknowledgment (005010X214) of the whole input, written to `stream` at
     `finish()`: one ST*277 per input transaction set that has claims, and in it exactly one
     claim status (STC in loop 2200D, TRN02 = CLM01) per claim.
@@ -581,18 +580,8 @@ class Ack277CA(Sink):
 
     def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,
                  created: dt.datetime | None = None) -> None:
-        self._stream = stream
-        self._envelope = AckEnvelope(control_number, created)
+        super().__init__(stream, control_number=control_number, created=created)
         self._batches: list[BatchStatus] = []
-
-    def begin(self, prefix: str, delimiters: Delimiters) -> None:
-        self._envelope.begin(delimiters)
-
-    def interchange(self, event: Interchange) -> None:
-        self._envelope.interchange(event)
-
-    def group(self, event: Group) -> None:
-        self._envelope.group(event)
 
     def transaction(self, batch: TransactionBatch) -> None:
         d = self._envelope.d

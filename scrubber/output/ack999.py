@@ -470,9 +470,28 @@ def _control_number(value: int | str) -> str:
     return f"{int(text):09d}"
 
 
+class EnvelopedAck(Sink):
+    """What the two acknowledgments share: they answer the input's envelope (AckEnvelope), held
+    until `finish()`."""
+
+    def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,
+                 created: dt.datetime | None = None) -> None:
+        self._stream = stream
+        self._envelope = AckEnvelope(control_number, created)
+
+    def begin(self, prefix: str, delimiters: Delimiters) -> None:
+        self._envelope.begin(delimiters)
+
+    def interchange(self, event: Interchange) -> None:
+        self._envelope.interchange(event)
+
+    def group(self, event: Group) -> None:
+        self._envelope.group(event)
+
+
 # -- the renderer ---------------------------------------------------------------------------
 
-class Ack999(Sink):
+class Ack999(EnvelopedAck):
     """A 999 Implementation Acknowledgment (005010X231A1) of the whole input, written to `stream`
     at `finish()`.
 
@@ -488,18 +507,11 @@ class Ack999(Sink):
 
     def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,
                  created: dt.datetime | None = None) -> None:
-        self._stream = stream
-        self._envelope = AckEnvelope(control_number, created)
+        super().__init__(stream, control_number=control_number, created=created)
         self._groups: list[GroupAck] = []
 
-    def begin(self, prefix: str, delimiters: Delimiters) -> None:
-        self._envelope.begin(delimiters)
-
-    def interchange(self, event: Interchange) -> None:
-        self._envelope.interchange(event)
-
     def group(self, event: Group) -> None:
-        self._envelope.group(event)
+        super().group(event)
         d = self._envelope.d
         assert d is not None
         gs = event.header.elements(d)

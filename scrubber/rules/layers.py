@@ -7,7 +7,7 @@ layer's file is checked as it is read, with its own path in the message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,18 @@ class Merged:
         return self.sources[(identity, key)]
 
 
+def _layer_files(layers: list[Path], filename: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each layer's `filename` that exists, read."""
+    for directory in layers:
+        path = directory / filename
+        if path.is_file():
+            yield path, read_toml(path)
+
+
 def merge_keyed_array(layers: list[Path], filename: str, array: str, identity: str, spec: Spec) -> Merged:
     """Merge `[[array]]` tables across layers, matched on their `identity` key."""
     merged = Merged()
-    for directory in layers:
-        path = directory / filename
-        if not path.is_file():
-            continue
-        data = read_toml(path)
+    for path, data in _layer_files(layers, filename):
         check_table(path, "", data, {array: ("list[table]", True)})
         for i, table in enumerate(data[array]):
             where = f"{array}[{i}]"
@@ -49,11 +53,7 @@ def merge_keyed_array(layers: list[Path], filename: str, array: str, identity: s
 def merge_keyed_tables(layers: list[Path], filename: str, spec: Spec, *, key_check: Any = None) -> Merged:
     """Merge top-level `[name]` tables across layers (modifiers by code, code tables by name)."""
     merged = Merged()
-    for directory in layers:
-        path = directory / filename
-        if not path.is_file():
-            continue
-        data = read_toml(path)
+    for path, data in _layer_files(layers, filename):
         for name, table in data.items():
             if key_check is not None:
                 key_check(path, name)
@@ -80,11 +80,7 @@ def read_settings(layers: list[Path], spec: Spec, rule_ids: set[str], locked: tu
     disabled: set[str] = set()
     severity: dict[str, str] = {}
     sources: dict[str, Path] = {}
-    for directory in layers:
-        path = directory / "settings.toml"
-        if not path.is_file():
-            continue
-        data = read_toml(path)
+    for path, data in _layer_files(layers, "settings.toml"):
         check_table(path, "", data, spec)
         check_overrides(path, data.get("severity", {}), data.get("disabled", []), rule_ids, locked)
         for rule_id in data.get("disabled", []):
