@@ -57,8 +57,10 @@ def test_a_result_or_one_clear_file_level_error(path: Path, scrub, report_schema
     assert summary["claims"] == summary["accepted"] + summary["corrected"] + summary["rejected"]
     if summary["accepted"] == summary["claims"]:
         assert result.corrected == data, "a file whose claims are all accepted comes out identical"
-    if result.corrected is not None and pyx12_valid(data):
-        assert pyx12_valid(result.corrected), "a file that passed pyx12 must still pass once corrected"
+    if pyx12_valid(data):
+        for output in (result.corrected, result.rejected):
+            if output is not None:
+                assert pyx12_valid(output), "a file that passed pyx12 must still pass once split"
     if result.corrected is None:
         assert summary["accepted"] + summary["corrected"] == 0
 

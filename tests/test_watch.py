@@ -130,6 +130,24 @@ def _read_only(folder: Path, on: bool) -> None:
         pytest.skip(f"cannot make a folder read-only for root here (chattr: {done.stderr.decode().strip()})")
 
 
+def test_names_that_look_like_paths_stay_inside_the_root(tmp_path):
+    """A file name cannot hold "/", but it can spell one: %2F, backslashes, leading dots."""
+    root = tmp_path / "root"
+    names = ["up%2F..%2F..%2Fescape.837", "up\\..\\..\\escape.837", "a..b.837"]
+    for n, name in enumerate(names):
+        drop(root, name, variant(CLEAN_I, 500 + n))
+    # Names starting with a dot (.., ..%2F...) are dot-files: never taken, like an uploader's temporaries.
+    drop(root, "..%2Fescape.837", CLEAN_I)
+    drop(root, "..hidden.837", CLEAN_I)
+    done = watch(root)
+    assert done.returncode == 0, done.stderr
+    assert files(root, "inbox") == ["..%2Fescape.837", "..hidden.837"]
+    folders = {p.split("/")[0] for p in files(root, "outbox")}
+    assert len(folders) == 3 and all(not f.startswith(".") and "/" not in f and "\\" not in f for f in folders)
+    assert sorted(p.split("/")[1] for p in files(root, "archive")) == sorted(names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing written beside the root
+
+
 def test_a_read_only_outbox_leaves_the_file_in_work(tmp_path):
     drop(tmp_path, "clean.837", CLEAN_I)
     (tmp_path / "outbox").mkdir()
