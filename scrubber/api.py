@@ -72,19 +72,25 @@ def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode =
     """
     mode = fix if isinstance(fix, FixMode) else FixMode.SAFE if fix else FixMode.NONE
     rules = rules or load_rules()
+    own_run = run is None
+    run = run or RunContext.new()
     name = str(source) if isinstance(source, str | os.PathLike) else "<bytes>" if isinstance(source, bytes) \
         else getattr(source, "name", "<stream>")
     corrected, rejected, text = io.BytesIO(), io.BytesIO(), io.StringIO()
     corrected_writer, rejected_writer = ClaimFileWriter(corrected), ClaimFileWriter(rejected, rejected=True)
     collector = _Collector()
     sinks = [corrected_writer, rejected_writer, JsonReport(text, name, {"name": "scrubber"}), collector]
-    if isinstance(source, bytes):
-        summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run)
-    elif isinstance(source, str | os.PathLike):
-        with Path(source).open("rb") as stream:
-            summary = scrub_stream(stream, rules, sinks, mode, run=run)
-    else:
-        summary = scrub_stream(source, rules, sinks, mode, run=run)
+    try:
+        if isinstance(source, bytes):
+            summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run)
+        elif isinstance(source, str | os.PathLike):
+            with Path(source).open("rb") as stream:
+                summary = scrub_stream(stream, rules, sinks, mode, run=run)
+        else:
+            summary = scrub_stream(source, rules, sinks, mode, run=run)
+    finally:
+        if own_run:
+            run.close()
     return Result(
         corrected=corrected.getvalue() if corrected_writer.claims_written else None,
         rejected=rejected.getvalue() if rejected_writer.claims_written else None,

@@ -165,10 +165,13 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
-    if stdin_mode:
-        outcomes = [job.scrub_stdin(out_dir, report_path)]
-    else:
-        outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
+    try:
+        if stdin_mode:
+            outcomes = [job.scrub_stdin(out_dir, report_path)]
+        else:
+            outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
+    finally:
+        job.run.close()
     exit_code = _exit_code(outcomes)
     if summary_format == "json":
         click.echo(json.dumps(_json_summary(outcomes, exit_code), indent=2), err=stdin_mode)

@@ -41,6 +41,9 @@ class RunContext:
     def new(cls, today: dt.date | None = None) -> RunContext:
         return cls(RunHistory(), today or dt.date.today())
 
+    def close(self) -> None:
+        self.history.close()
+
 
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:

@@ -327,9 +327,9 @@ class Watcher:
         stem = PurePosixPath(safe_name(name))
         files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, name, self.scrubber,
                           self.options.redact)
+        run = RunContext.new()  # in watch mode the checks across claims look within one file
         try:
-            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode,
-                                   run=RunContext.new())
+            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run)
         except InputError as exc:
             files.discard()
             self._unstage(staged, stage_path)
@@ -339,6 +339,8 @@ class Watcher:
             files.discard()
             self._unstage(staged, stage_path)
             raise
+        finally:
+            run.close()
         written = files.commit()
         self.storage.publish(staged, stage_path, f"{self.layout.outbox}/{result}")
         counts = f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, " \
