@@ -73,7 +73,7 @@ class InputOutcome:
     error: dict[str, Any] | None = None
 
 
-def _parse_outputs(value: str | None) -> tuple[str, ...]:
+def parse_outputs(value: str | None) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_OUTPUTS
     kinds = tuple(dict.fromkeys(k.strip().lower() for k in value.split(",") if k.strip()))
@@ -139,7 +139,7 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     run (quantity limits, cycles). Exit codes: 0 no claim rejected, 1 a claim rejected, 2 usage
     error or invalid rule data, 3 an input could not be read as an 837.
     """
-    kinds = _parse_outputs(outputs_value)
+    kinds = parse_outputs(outputs_value)
     stdin_mode = inputs == (STDIN,)
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")

@@ -15,7 +15,7 @@ from ..watch import EventLog, Journal, Layout, LocalStorage, Watcher, WatchOptio
 from ..watch.storage import Storage
 from . import cli
 from .common import describe, load, rules_option
-from .scrub_command import _parse_outputs
+from .scrub_command import parse_outputs
 
 DEFAULT_STATE = Path("~/.local/state/scrubber")
 
@@ -94,7 +94,7 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     log = EventLog(sys.stderr, log_format)
     storage, default_journal = _storage(root, identity, known_hosts, log)
     journal = Journal((journal_path or default_journal).expanduser())
-    options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=_parse_outputs(outputs_value),
+    options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
                            redact=redact)
     layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
