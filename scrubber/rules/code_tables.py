@@ -6,6 +6,7 @@ from "not a code in this (older) table".
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import importlib.util
@@ -101,6 +102,7 @@ class Icd10Table:
                 if prefix in codes:
                     headers.add(prefix)
         self._headers = headers
+        self._sorted: list[str] | None = None
 
     @classmethod
     def from_code_list(cls, path: Path, version: str, valid_from: dt.date, valid_through: dt.date) -> Icd10Table:
@@ -127,8 +129,14 @@ class Icd10Table:
         return code in self._codes and code not in self._headers
 
     def example_subcode(self, code: str) -> str | None:
-        for candidate in sorted(self._codes):
-            if candidate.startswith(code) and candidate != code and candidate not in self._headers:
+        """The first billable code under `code`, for a message. The codes are sorted once, on
+        first use, and searched by bisection: C004 can fire on every claim of a large file."""
+        if self._sorted is None:
+            self._sorted = sorted(self._codes)
+        for candidate in self._sorted[bisect.bisect_right(self._sorted, code):]:
+            if not candidate.startswith(code):
+                return None
+            if candidate not in self._headers:
                 return candidate
         return None
 

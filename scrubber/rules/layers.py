@@ -103,10 +103,6 @@ def describe_layer(path: Path, builtin: Path) -> str:
         return str(path)
 
 
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def check_overrides(path: Path | str, severity: Mapping[str, Any], disabled: list[str], rule_ids: set[str],
                     locked: tuple[str, ...]) -> None:
     """Severity changes and rules turned off name catalog rules, and leave the locked ones alone."""

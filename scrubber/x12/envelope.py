@@ -63,7 +63,6 @@ class EnvelopeNote:
     message: str
     segment: int
     offset: int
-    fixable: bool = True
 
 
 @dataclass
