@@ -4,7 +4,7 @@
     result = scrubber.scrub("claims.837")          # in memory: files, findings, summary
     result.corrected, result.rejected, result.summary.rejected, result.findings
 
-For large files, `scrub_stream` hands each transaction set to renderers (sinks) as it goes.
+For large files, `scrub_stream` hands each claim to renderers (sinks) as it goes.
 """
 
 from .api import ClaimOutcome, Result, scrub
@@ -12,7 +12,7 @@ from .errors import InputError, RuleDataError, ScrubberError
 from .output.corrected import ClaimFileWriter
 from .output.pipeline import RunContext, scrub_stream
 from .output.report import JsonReport
-from .output.sink import Sink, TransactionBatch
+from .output.sink import ScrubbedClaim, Sink, TransactionClosed
 from .output.summary import Summary
 from .rules.engine import FixMode
 from .rules.ruleset import RuleSet, load_rules
@@ -27,10 +27,11 @@ __all__ = [
     "RuleDataError",
     "RuleSet",
     "RunContext",
+    "ScrubbedClaim",
     "ScrubberError",
     "Sink",
     "Summary",
-    "TransactionBatch",
+    "TransactionClosed",
     "load_rules",
     "scrub",
     "scrub_stream",

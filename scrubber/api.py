@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from .output.corrected import ClaimFileWriter
 from .output.pipeline import RunContext, scrub_stream
 from .output.report import JsonReport
-from .output.sink import Sink, TransactionBatch
+from .output.sink import ScrubbedClaim, Sink
 from .output.summary import Summary
 from .rules.engine import FixMode
 from .rules.findings import Finding
@@ -56,10 +56,10 @@ class _Collector(Sink):
     def __init__(self) -> None:
         self.claims: list[ClaimOutcome] = []
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            self.claims.append(ClaimOutcome(result.claim.id, result.disposition,
-                                            result.claim.transaction.control_number, result.findings))
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        self.claims.append(ClaimOutcome(result.claim.id, result.disposition,
+                                        result.claim.transaction.control_number, result.findings))
 
 
 def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode = True,

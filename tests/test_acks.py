@@ -19,7 +19,7 @@ from test_corpus import REFUSED
 import scrubber
 from scrubber.output.ack277 import REASONS, STATUS_WORDING, Ack277CA
 from scrubber.output.ack999 import Ack999
-from scrubber.output.sink import Sink, TransactionBatch
+from scrubber.output.sink import ScrubbedClaim, Sink, TransactionClosed
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.837"))
 CREATED = dt.datetime(2026, 11, 27, 9, 30)
@@ -39,13 +39,15 @@ class _Recorder(Sink):
 
     def __init__(self) -> None:
         self.sets: list[SetSeen] = []
+        self._claims: list[tuple[str, str, list[tuple[str, str]]]] = []
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        claims = [
-            (r.claim.id, r.disposition, [(f.rule.id, f.severity) for f in r.findings if not f.fixed])
-            for r in batch.results
-        ]
-        self.sets.append(SetSeen(batch.layout.transaction.control_number, bool(batch.all_errors), claims))
+    def claim(self, item: ScrubbedClaim) -> None:
+        r = item.result
+        self._claims.append((r.claim.id, r.disposition, [(f.rule.id, f.severity) for f in r.findings if not f.fixed]))
+
+    def transaction_end(self, event: TransactionClosed) -> None:
+        self.sets.append(SetSeen(event.transaction.control_number, bool(event.all_errors), self._claims))
+        self._claims = []
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ..errors import InputError, RuleDataError
 from ..output.atomic import AtomicFile
 from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
 from ..output.pipeline import RunContext, scrub_stream
-from ..output.sink import Sink, TransactionBatch
+from ..output.sink import ScrubbedClaim, Sink
 from ..output.summary import Summary
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
@@ -56,13 +56,13 @@ class LintLines(Sink):
     def __init__(self, name: str, to_stderr: bool) -> None:
         self._name, self._err = name, to_stderr
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            for f in result.findings:
-                notes = [f"claim {result.claim.id}"] + (["fixed"] if f.fixed else []) + \
-                    ([] if f.severity == "error" else [f.severity])
-                where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
-                click.echo(f"{self._name}:{where}: {f.rule.id} {f.message} [{', '.join(notes)}]", err=self._err)
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        for f in result.findings:
+            notes = [f"claim {result.claim.id}"] + (["fixed"] if f.fixed else []) + \
+                ([] if f.severity == "error" else [f.severity])
+            where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
+            click.echo(f"{self._name}:{where}: {f.rule.id} {f.message} [{', '.join(notes)}]", err=self._err)
 
 
 @dataclass

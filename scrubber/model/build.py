@@ -8,9 +8,6 @@ runs from LX to the next LX.
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
-
 from ..x12.envelope import TransactionSet
 from ..x12.tokenizer import Delimiters, Segment
 from .claim import Claim, DateRange, Diagnosis, Field, Party, ServiceLine, TransactionContext
@@ -26,102 +23,122 @@ _DIAGNOSIS_ROLES = {
 
 
 class HLNode:
-    """One HL loop (billing provider 20, subscriber 22, patient 23) and what hangs under it."""
+    """One HL loop (billing provider 20, subscriber 22, patient 23): its own segments (from the HL
+    to its first claim or child loop) and what its parties say.
 
-    __slots__ = (
-        "__weakref__",
-        "_parent",
-        "children",
-        "claims",
-        "end",
-        "level",
-        "number",
-        "parent_number",
-        "position",
-    )
+    Only the loops above the claim being read are held: a loop is `closed` once a segment shows
+    its subtree has ended (an HL that is not its descendant, or the SE), and then let go.
+    """
 
-    def __init__(self, position: int, number: str, parent_number: str, level: str) -> None:
+    __slots__ = ("closed", "depth", "errors", "level", "number", "parent", "parent_number", "party", "position",
+                 "segments", "top")
+
+    def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
         self.position = position
         self.number = number
         self.parent_number = parent_number
         self.level = level
-        self.end = 0  # end of the HL's own segments (where its first claim or child HL starts)
-        # The parent is held weakly: without a cycle, a finished transaction set is freed at
-        # once by reference counting instead of waiting for the garbage collector.
-        self._parent: weakref.ref[HLNode] | None = None
-        self.children: list[HLNode] = []
-        self.claims: list[Claim] = []
+        # A reference upwards only: nothing points down, so a finished subtree is freed at once
+        # by reference counting.
+        self.parent = parent
+        self.depth: int = parent.depth + 1 if parent is not None else 0
+        self.top: HLNode = parent.top if parent is not None else self  # the outermost loop above
+        self.segments: list[Segment] = []
+        self.closed = False
+        # What the HL chain says: the subscriber loop's SBR09 and payer apply to its claims.
+        self.party: dict[str, object] = dict(parent.party) if parent is not None else {}
+        self.errors: list[object] = []  # structural problems in its own segments (set by the pipeline)
 
     @property
-    def parent(self) -> HLNode | None:
-        return self._parent() if self._parent is not None else None
+    def end(self) -> int:
+        """Position after the loop's own segments."""
+        return self.position + len(self.segments)
 
-    @parent.setter
-    def parent(self, node: HLNode | None) -> None:
-        self._parent = weakref.ref(node) if node is not None else None
-
-    def all_claims(self) -> list[Claim]:
-        found = list(self.claims)
-        for child in self.children:
-            found.extend(child.all_claims())
+    def chain(self) -> list[HLNode]:
+        """This loop and those above it, outermost first."""
+        found: list[HLNode] = []
+        node: HLNode | None = self
+        while node is not None:
+            found.append(node)
+            node = node.parent
+        found.reverse()
         return found
 
-
-@dataclass(eq=False)
-class TransactionLayout:
-    """A transaction set's segments, its HL tree and its claims, with who owns each segment."""
-
-    transaction: TransactionSet
-    delimiters: Delimiters
-    context: TransactionContext
-    hls: list[HLNode]
-    claims: list[Claim]
-    _owner: list[object]
-
-    def owner_at(self, position: int) -> Claim | HLNode | None:
-        """The claim or HL loop a segment belongs to (None: the transaction header or trailer)."""
-        return self._owner[position]  # type: ignore[return-value]
-
-    def scope(self, position: int) -> list[Claim]:
-        """The claims a problem in the segment at `position` stands in the way of."""
-        owner = self._owner[position] if 0 <= position < len(self._owner) else None
-        if isinstance(owner, Claim):
-            return [owner]
-        if isinstance(owner, HLNode):
-            return owner.all_claims()
-        return list(self.claims)
-
-    def loop_of(self, position: int) -> str:
-        """A short name for the loop that owns a segment, for messages."""
-        owner = self._owner[position] if 0 <= position < len(self._owner) else None
-        if isinstance(owner, Claim):
-            return "claim"
-        if isinstance(owner, HLNode):
-            return {"20": "billing provider", "22": "subscriber", "23": "patient"}.get(
-                owner.level, "HL"
-            ) + f" loop (HL {owner.number})"
-        return "transaction header"
+    def __repr__(self) -> str:
+        return f"HLNode({self.number!r}, level={self.level!r}, at={self.position})"
 
 
-class _Builder:
+class TransactionReader:
+    """Reads the claims of one transaction set as its segments stream by, one at a time.
+
+    `feed` each segment after the ST (positions count from the ST, which is 0); it returns the
+    claim that segment closed, if any; `finish` at the SE. Memory holds the transaction header,
+    the HL loops above the current claim and the current claim: never the whole set.
+    """
+
     def __init__(self, transaction: TransactionSet, d: Delimiters) -> None:
-        self.t = transaction
+        self.transaction = transaction
         self.d = d
         version = transaction.group.version
         self.context = TransactionContext(
             kind=version.kind, version=version.found, control_number=transaction.control_number
         )
-        self.hls: list[HLNode] = []
-        self.hl_by_number: dict[str, HLNode] = {}
-        self.claims: list[Claim] = []
-        self.owner: list[object] = []
+        self.header: list[Segment] = [transaction.header]  # ST up to the first HL (or claim)
+        self.position = 1
+        self.stack: list[HLNode] = []  # the open HL loops, outermost first
         self.hl: HLNode | None = None
         self.claim: Claim | None = None
         self.line: ServiceLine | None = None
+        self.claims_read = 0
+        self.hls_read = 0
         self.loop = "header"  # header, hl, 2300, 2300-sub, 2400, 2410, 2400-sub
         self.entity = ""  # NM101 of the current NM1 loop
-        # What the HL chain says: the subscriber loop's SBR09 and payer apply to its claims.
-        self.hl_party: dict[int, dict[str, object]] = {}
+
+    def feed(self, seg: Segment) -> Claim | None:
+        position = self.position
+        self.position += 1
+        elements = seg.elements(self.d)
+        seg_id = elements[0]
+        if seg_id[:1] in (" ", "\t"):
+            # Leading spaces are the guide's error (the validator reports it), not another
+            # segment: an indented CLM still starts a claim, so it is counted and delivered.
+            seg_id = seg_id.lstrip(" \t")
+            elements = [seg_id, *elements[1:]]
+        if seg_id == "HL":
+            done = self.close_claim(position)
+            self.start_hl(position, seg, elements)
+            return done
+        if seg_id == "CLM":
+            # A CLM before any HL is still a claim: the guide's errors reject it, but it is counted
+            # and delivered (in the rejected file), never lost among the header's segments.
+            done = self.close_claim(position)
+            self.start_claim(position, seg, elements)
+            return done
+        if self.claim is not None:
+            self.claim.segments.append(seg)
+            self.claim_segment(position, seg, elements, seg_id)
+        elif self.hl is not None:
+            self.hl.segments.append(seg)
+            self.hl_segment(seg, elements, seg_id)
+        else:
+            self.header.append(seg)
+            if seg_id == "BHT":
+                self.context.creation_date = self.field(seg, elements, seg_id, 4)
+        return None
+
+    def finish(self, position: int) -> Claim | None:
+        """The SE at `position`: close what is open; returns the last claim, if one was open."""
+        done = self.close_claim(position)
+        for node in self.stack:
+            node.closed = True
+        self.stack = []
+        self.hl = None
+        return done
+
+    @property
+    def owner(self) -> Claim | HLNode | None:
+        """Who the segment fed last belongs to: a claim, an HL loop, or the header (None)."""
+        return self.claim or self.hl
 
     def field(self, seg: Segment, elements: list[str], seg_id: str, pos: int, comp: int | None = None) -> Field | None:
         if pos >= len(elements):
@@ -136,56 +153,34 @@ class _Builder:
             return None
         return Field(value, seg, seg_id, pos, comp)
 
-    def build(self) -> TransactionLayout:
-        for position, seg in enumerate(self.t.segments):
-            elements = seg.elements(self.d)
-            seg_id = elements[0]
-            if seg_id == "HL":
-                self.start_hl(position, seg, elements)
-            elif seg_id == "CLM" and self.loop != "header":
-                self.start_claim(position, seg, elements)
-            elif seg_id == "SE":
-                self.close_claim(position)
-                self.close_hl(position)
-                self.loop = "trailer"
-            elif self.claim is not None:
-                self.claim_segment(position, seg, elements, seg_id)
-            elif self.hl is not None:
-                self.hl_segment(seg, elements, seg_id)
-            elif seg_id == "BHT":
-                self.context.creation_date = self.field(seg, elements, seg_id, 4)
-            self.owner.append(self.claim or self.hl)
-        end = len(self.t.segments)
-        self.close_claim(end)
-        self.close_hl(end)
-        return TransactionLayout(self.t, self.d, self.context, self.hls, self.claims, self.owner)
-
     # -- HL loops -------------------------------------------------------------------------
 
     def start_hl(self, position: int, seg: Segment, elements: list[str]) -> None:
-        self.close_claim(position)
-        self.close_hl(position)
         number = elements[1] if len(elements) > 1 else ""
         parent_number = elements[2] if len(elements) > 2 else ""
-        level = elements[3] if len(elements) > 3 else ""
-        node = HLNode(position, number, parent_number, level)
-        node.parent = self.hl_by_number.get(parent_number) if parent_number else None
-        if node.parent is not None:
-            node.parent.children.append(node)
-        self.hls.append(node)
-        self.hl_by_number.setdefault(number, node)
-        inherited = dict(self.hl_party.get(id(node.parent), {})) if node.parent else {}
-        self.hl_party[id(node)] = inherited
+        # In X12 a child loop follows its parent, so its parent is one of the open loops: close
+        # the loops below it. An HL02 naming no open loop makes a top-level loop.
+        stack = self.stack
+        if parent_number and any(node.number == parent_number for node in reversed(stack)):
+            while stack[-1].number != parent_number:
+                stack.pop().closed = True
+            parent: HLNode | None = stack[-1]
+        else:
+            for node in stack:
+                node.closed = True
+            stack.clear()
+            parent = None
+        node = HLNode(position, number, parent_number, elements[3] if len(elements) > 3 else "", parent)
+        node.segments.append(seg)
+        stack.append(node)
+        self.hls_read += 1
         self.hl = node
         self.loop = "hl"
         self.entity = ""
 
-    def close_hl(self, position: int) -> None:
-        if self.hl is not None and self.hl.end == 0:
-            self.hl.end = position
-
     def hl_segment(self, seg: Segment, elements: list[str], seg_id: str) -> None:
-        party = self.hl_party[id(self.hl)]
+        assert self.hl is not None
+        party = self.hl.party
         if seg_id == "SBR":
             party["payer_class"] = self.field(seg, elements, seg_id, 9)
         elif seg_id == "NM1":
@@ -215,37 +210,33 @@ class _Builder:
     # -- claims ---------------------------------------------------------------------------
 
     def start_claim(self, position: int, seg: Segment, elements: list[str]) -> None:
-        self.close_claim(position)
-        self.close_hl(position)
         claim = Claim(self.context, position)
+        claim.segments.append(seg)
         claim.claim_id = self.field(seg, elements, "CLM", 1)
         claim.total_charge = self.field(seg, elements, "CLM", 2)
         node = self.hl
         if node is not None:
-            party = self.hl_party[id(node)]
+            party = node.party
             claim.payer_class = party.get("payer_class")  # type: ignore[assignment]
             claim.payer_id = party.get("payer_id")  # type: ignore[assignment]
             claim.billing_provider = party.get("billing_provider") or Party()  # type: ignore[assignment]
             claim.subscriber = party.get("subscriber") or Party()  # type: ignore[assignment]
             claim.patient = party.get("patient")  # type: ignore[assignment]
-            path = []
-            while node is not None:
-                path.append(node.position)
-                node = node.parent
-            claim.hl_path = tuple(reversed(path))
-            self.hl.claims.append(claim)
-        self.claims.append(claim)
+            claim.hl = node
+        self.claims_read += 1
         self.claim = claim
         self.line = None
         self.loop = "2300"
 
-    def close_claim(self, position: int) -> None:
+    def close_claim(self, position: int) -> Claim | None:
         if self.line is not None:
             self.line.end = position
             self.line = None
-        if self.claim is not None:
-            self.claim.end = position
+        claim = self.claim
+        if claim is not None:
+            claim.end = position
             self.claim = None
+        return claim
 
     def claim_segment(self, position: int, seg: Segment, elements: list[str], seg_id: str) -> None:
         claim = self.claim
@@ -354,24 +345,20 @@ def _element(elements: list[str], position: int) -> str:
     return elements[position] if position < len(elements) else ""
 
 
-def build_transaction(transaction: TransactionSet, delimiters: Delimiters) -> TransactionLayout:
-    """Read the claims of one transaction set."""
-    return _Builder(transaction, delimiters).build()
-
-
 def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) -> Claim:
     """Read a claim again from (edited) segments, keeping what its HL loops said.
 
     `segments` are the claim's own, from its CLM up to its end.
     """
-    builder = _Builder.__new__(_Builder)
+    builder = TransactionReader.__new__(TransactionReader)
     builder.d = delimiters
     builder.context = claim.transaction
     builder.loop = "2300"
     builder.line = None
     fresh = Claim(claim.transaction, claim.first)
-    for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl_path"):
+    for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl"):
         setattr(fresh, name, getattr(claim, name))
+    fresh.segments = list(segments)
     clm = segments[0].elements(delimiters)
     fresh.claim_id = builder.field(segments[0], clm, "CLM", 1)
     fresh.total_charge = builder.field(segments[0], clm, "CLM", 2)
@@ -381,3 +368,23 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
         builder.claim_segment(claim.first + offset, seg, elements, elements[0])
     builder.close_claim(claim.end)
     return fresh
+
+
+class ClaimSegments:
+    """A claim's own segments, indexed by their position in the transaction set (what findings'
+    fixes name): the rules and fixes see the claim, never the rest of the set."""
+
+    __slots__ = ("_first", "_segments")
+
+    def __init__(self, claim: Claim) -> None:
+        self._first = claim.first
+        self._segments = claim.segments
+
+    def __getitem__(self, position: int) -> Segment:
+        at = position - self._first
+        if not 0 <= at < len(self._segments):
+            raise IndexError(f"segment position {position} is outside the claim")
+        return self._segments[at]
+
+    def __len__(self) -> int:
+        return self._first + len(self._segments)

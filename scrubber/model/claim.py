@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from ..x12.tokenizer import Segment
+
+if TYPE_CHECKING:
+    from .build import HLNode
 
 
 class Field:
@@ -44,9 +48,15 @@ class Field:
         return f"{self.ref}={self.value!r}@{self.segment.index}"
 
 
+def is_digits(text: str) -> bool:
+    """Only the ASCII digits 0-9: str.isdigit also takes superscripts such as Latin-1's ² and ³,
+    which int() then refuses, and which no X12 number may hold."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_date(value: str) -> dt.date | None:
     """A CCYYMMDD date, or None when it is not one."""
-    if len(value) != 8 or not value.isdigit():
+    if len(value) != 8 or not is_digits(value):
         return None
     try:
         return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
@@ -175,7 +185,8 @@ class Claim:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2300
     lines: list[ServiceLine] = field(default_factory=list)
-    hl_path: tuple[int, ...] = ()  # positions of the HL segments above the claim
+    hl: HLNode | None = None  # the HL loop the claim hangs under (its parents above it)
+    segments: list[Segment] = field(default_factory=list)  # its own, from the CLM to its end
 
     @property
     def id(self) -> str:

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO
 
-from ..model.build import HLNode, TransactionLayout
-from ..model.claim import Claim, Party, parse_date
+from ..model.build import HLNode
+from ..model.claim import Claim, Party, is_digits, parse_date
 from ..rules.engine import REJECTED, ClaimResult
 from ..rules.findings import Finding
 from ..x12.tokenizer import Delimiters
 from .ack999 import EnvelopedAck, x12_text
-from .sink import TransactionBatch
+from .sink import ScrubbedClaim, TransactionClosed
 from .summary import Summary
 
 VERSION_277CA = "005010X214"
@@ -236,34 +236,32 @@ def claim_reason(result: ClaimResult) -> tuple[Finding | None, Reason]:
 
 
 class _BatchReader:
-    """Reads what the 277CA needs from one scrubbed transaction set."""
+    """Reads what the 277CA needs from one scrubbed transaction set, claim by claim."""
 
-    def __init__(self, batch: TransactionBatch, d: Delimiters, today: dt.date) -> None:
-        self.layout: TransactionLayout = batch.layout
-        self.segments = batch.layout.transaction.segments
+    def __init__(self, first: ScrubbedClaim, d: Delimiters, today: dt.date) -> None:
         self.d = d
         self.today = today
-        self.batch = batch
-
-    def read(self) -> BatchStatus:
+        self.header = first.header
         header = self._header_parties()
-        status = BatchStatus(source=header["40"], submitter=header["41"], batch_id=self._batch_id())
-        providers: dict[int, int] = {}
-        for result, provider in zip(self.batch.results, self._providers_of_claims(), strict=True):
-            if id(provider) not in providers:
-                providers[id(provider)] = len(status.providers)
-                status.providers.append(self._provider(provider))
-            status.claims.append(self._claim(result, providers[id(provider)]))
-        return status
+        self.status = BatchStatus(source=header["40"], submitter=header["41"],
+                                  batch_id=self._batch_id(first.transaction.control_number))
+        self._providers: dict[int, int] = {}  # billing provider loop (its position) -> index in status
+        self._current: HLNode | None = None  # the billing provider loop read last
+
+    def add(self, item: ScrubbedClaim) -> None:
+        provider = self._provider_of(item.hl)
+        key = provider.position if provider is not None else -1
+        if key not in self._providers:
+            self._providers[key] = len(self.status.providers)
+            self.status.providers.append(self._provider(provider))
+        self.status.claims.append(self._claim(item, self._providers[key]))
 
     # -- the header: submitter (1000A) and receiver (1000B) ---------------------------------
 
     def _header_parties(self) -> dict[str, NameRecord]:
         found: dict[str, list[str]] = {}
-        for seg in self.segments:
+        for seg in self.header:
             elements = seg.elements(self.d)
-            if elements[0] == "HL":
-                break
             if elements[0] == "NM1" and len(elements) > 1 and elements[1] in ("40", "41"):
                 found.setdefault(elements[1], elements)
         receiver = found.get("40", [])
@@ -276,38 +274,29 @@ class _BatchReader:
                              self._text(_at(submitter, 9), _ID_LENGTH) or UNKNOWN),
         }
 
-    def _batch_id(self) -> str:
-        for seg in self.segments[:3]:
+    def _batch_id(self, control_number: str) -> str:
+        for seg in self.header[:3]:
             elements = seg.elements(self.d)
             if elements[0] == "BHT" and _at(elements, 3):
                 return self._text(elements[3], _REF_LENGTH)
-        return self._text(self.layout.transaction.control_number, _REF_LENGTH) or UNKNOWN
+        return self._text(control_number, _REF_LENGTH) or UNKNOWN
 
     # -- billing providers (2010AA) --------------------------------------------------------
 
-    def _providers_of_claims(self) -> list[HLNode | None]:
-        """Each claim's billing provider: the HL 20 loop it hangs under. Where the HL tree is
-        broken (an HL02 naming no HL), the billing provider loop read last before the claim,
-        as a reader of the file in order would take it."""
-        providers: list[HLNode | None] = []
-        by_position = {node.position: node for node in self.layout.hls}
-        current: HLNode | None = None
-        hls = iter(self.layout.hls)
-        node = next(hls, None)
-        for claim in self.layout.claims:
-            while node is not None and node.position < claim.first:
-                if node.level == "20":
-                    current = node
-                node = next(hls, None)
-            top = by_position.get(claim.hl_path[0]) if claim.hl_path else None
-            providers.append(top if top is not None and top.level == "20" else current)
-        return providers
+    def _provider_of(self, node: HLNode | None) -> HLNode | None:
+        """A claim's billing provider: the HL 20 loop it hangs under. Where the HL tree is
+        broken (an HL02 naming no open HL), the billing provider loop read last before it."""
+        top = node.top if node is not None else None
+        if top is not None and top.level == "20":
+            self._current = top
+            return top
+        return self._current
 
     def _provider(self, node: HLNode | None) -> NameRecord:
         nm1: list[str] = []
         tax_id = ""
         if node is not None:
-            for seg in self.segments[node.position + 1:node.end]:
+            for seg in node.segments[1:]:
                 elements = seg.elements(self.d)
                 if elements[0] == "NM1" and _at(elements, 1) == "85" and not nm1:
                     nm1 = elements
@@ -321,7 +310,8 @@ class _BatchReader:
 
     # -- claims ---------------------------------------------------------------------------
 
-    def _claim(self, result: ClaimResult, provider: int) -> ClaimStatus:
+    def _claim(self, item: ScrubbedClaim, provider: int) -> ClaimStatus:
+        result = item.result
         claim = result.claim
         accepted = result.disposition != REJECTED
         codes: tuple[str, ...] = (ACCEPTED_FOR_PROCESSING,)
@@ -330,7 +320,7 @@ class _BatchReader:
             finding, reason = claim_reason(result)
             codes, entity = reason.codes, reason.entity
             if entity == NPI_ENTITY:
-                entity = self._npi_entity(finding)
+                entity = self._npi_entity(finding, item)
             if finding is not None:
                 message = self._text(f"{finding.rule.id} {finding.message}", _MESSAGE_LENGTH)
         start, end = self._service_period(claim)
@@ -346,18 +336,19 @@ class _BatchReader:
             bill_type=self._bill_type(claim),
             clearinghouse_id=self._clearinghouse_id(claim),
             provider=provider,
-            patient_key=(provider, str(claim.hl_path[-1] if claim.hl_path else claim.first)),
+            patient_key=(provider, str(claim.hl.position if claim.hl is not None else claim.first)),
             patient=self._patient(claim),
         )
 
-    def _npi_entity(self, finding: Finding | None) -> str:
+    def _npi_entity(self, finding: Finding | None, item: ScrubbedClaim) -> str:
         """The entity whose NPI is wrong: the NM101 of the NM1 the finding points at."""
         if finding is not None and finding.segment is not None:
-            position = finding.segment - self.segments[0].index
-            if 0 <= position < len(self.segments):
-                entity = _at(self.segments[position].elements(self.d), 1)
-                if entity in _CLAIM_ENTITY_CODES:
-                    return entity
+            loops = item.hl.chain() if item.hl is not None else []
+            for segments in (item.result.claim.segments, *(loop.segments for loop in loops)):
+                at = finding.segment - segments[0].index if segments else -1
+                if 0 <= at < len(segments):
+                    entity = _at(segments[at].elements(self.d), 1)
+                    return entity if entity in _CLAIM_ENTITY_CODES else PROVIDER
         return PROVIDER
 
     def _patient(self, claim: Claim) -> NameRecord:
@@ -398,14 +389,14 @@ class _BatchReader:
             return None
         place = _at(claim.claim_id.segment.elements(self.d), 5).split(self.d.component)
         facility, frequency = _at(place, 0), _at(place, 2)
-        if facility.isdigit() and frequency.isdigit():
+        if is_digits(facility) and is_digits(frequency):
             return facility + frequency
         return None
 
     def _clearinghouse_id(self, claim: Claim) -> str | None:
         """REF*D9 of the claim (2300): a clearinghouse's claim id, given back in the 277CA."""
         end = claim.lines[0].first if claim.lines else claim.end
-        for seg in self.segments[claim.first:end]:
+        for seg in claim.segments[:end - claim.first]:
             elements = seg.elements(self.d)
             if elements[0] == "REF" and _at(elements, 1) == "D9" and _at(elements, 2):
                 return self._text(elements[2], _REF_LENGTH)
@@ -505,9 +496,11 @@ class _TransactionWriter:
         receiver = self._hl(source, "21", "1")
         self.body.append(self.batch.submitter.elements("41", names=3))
         self._status_level(_RECEIVER_LEVEL, self.batch.claims)
+        by_provider: dict[int, list[ClaimStatus]] = {}
+        for claim in self.batch.claims:
+            by_provider.setdefault(claim.provider, []).append(claim)
         for index, provider in enumerate(self.batch.providers):
-            claims = [c for c in self.batch.claims if c.provider == index]
-            self._provider(receiver, provider, claims)
+            self._provider(receiver, provider, by_provider.get(index, []))
         return self.body
 
     def _hl(self, parent: str, level: str, child: str | None) -> str:
@@ -582,12 +575,19 @@ class Ack277CA(EnvelopedAck):
                  created: dt.datetime | None = None) -> None:
         super().__init__(stream, control_number=control_number, created=created)
         self._batches: list[BatchStatus] = []
+        self._reading: _BatchReader | None = None
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        d = self._envelope.d
-        assert d is not None
-        if batch.results:
-            self._batches.append(_BatchReader(batch, d, self._envelope.created.date()).read())
+    def claim(self, item: ScrubbedClaim) -> None:
+        if self._reading is None:
+            d = self._envelope.d
+            assert d is not None
+            self._reading = _BatchReader(item, d, self._envelope.created.date())
+        self._reading.add(item)
+
+    def transaction_end(self, event: TransactionClosed) -> None:
+        if self._reading is not None:
+            self._batches.append(self._reading.status)
+            self._reading = None
 
     def finish(self, summary: Summary, trailer: str) -> None:
         if not self._envelope.ready or not self._batches:

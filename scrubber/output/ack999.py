@@ -2,7 +2,7 @@
 
 One ST*999 per functional group of the input, one AK2 per transaction set, an IK3 per segment in
 error and an IK4 per element in error, all from the errors pyx12 and the raw-input checks found
-(`TransactionBatch.errors` and `.envelope_errors`), with pyx12's own IK3/IK4 codes. A set with any
+(`TransactionClosed.errors` and `.envelope_errors`), with pyx12's own IK3/IK4 codes. A set with any
 such error is rejected (IK5 R); the scrubber's own rules (units, codes...) are the 277CA's business.
 
 The whole input gets one interchange, answered to its sender: sender and receiver swapped, the
@@ -23,10 +23,11 @@ from typing import BinaryIO
 
 import pyx12
 
+from ..model.claim import is_digits
 from ..x12.envelope import Group, Interchange
 from ..x12.ig import StructuralError
-from ..x12.tokenizer import Delimiters, Segment
-from .sink import Sink, TransactionBatch
+from ..x12.tokenizer import Delimiters
+from .sink import SetSegments, Sink, TransactionClosed
 from .summary import Summary
 
 VERSION_999 = "005010X231A1"
@@ -89,7 +90,7 @@ def _guide_names() -> _GuideNames:
             segment_ids.add(seg.get("xid", ""))
         for element in root.iter("element"):
             number = element.findtext("data_ele")
-            if number and number.isdigit():
+            if number and is_digits(number):
                 data_elements.setdefault(element.get("xid", ""), number)
         for loop in root.iter("loop"):
             first = loop.find("segment")
@@ -171,7 +172,7 @@ class GroupAck:
 class _SetNotes:
     """Collects the IK3/IK4 notes of one transaction set from its structural errors."""
 
-    def __init__(self, segments: list[Segment], d: Delimiters) -> None:
+    def __init__(self, segments: SetSegments, d: Delimiters) -> None:
         self._segments = segments
         self._d = d
         self._base = segments[0].index
@@ -231,7 +232,10 @@ class _SetNotes:
             note.codes.append(_UNRECOGNIZED)
 
     def _known_and_clean(self, index: int) -> bool:
-        raw = self._segments[index].text.split(self._d.element, 1)[0]
+        segment = self._segments.get(index)
+        if segment is None:
+            return False
+        raw = segment.text.split(self._d.element, 1)[0]
         return raw == raw.strip() and raw in self._guide.segment_ids
 
     def _element_error(self, error: StructuralError) -> None:
@@ -251,14 +255,14 @@ class _SetNotes:
     def _non_ascii(self, error: StructuralError) -> None:
         """S002: a byte outside ASCII, as IK4 code 6 on the element that holds it."""
         index = self._index(error.segment)
-        segment = self._segments[index]
+        segment = self._segments.get(index)
         seg_id = self._seg_id_at(index)
         note = self._note(index, seg_id, None)
         if note is None:
             return  # the byte is in the segment id itself: the IK5 reports it
         if _HAS_ELEMENT_ERRORS not in note.codes:
             note.codes.append(_HAS_ELEMENT_ERRORS)
-        if error.offset is None:
+        if error.offset is None or segment is None:
             return
         element, component = _element_at(segment.text, error.offset - segment.offset, self._d)
         if element == 0:
@@ -295,12 +299,16 @@ class _SetNotes:
     def _next_filled(self, index: int) -> int:
         """The first segment at or after `index` that is not empty (pyx12 skips empty ones)."""
         last = len(self._segments) - 1
-        while index < last and not self._segments[index].text.strip():
+        while index < last:
+            segment = self._segments.get(index)
+            if segment is None or segment.text.strip():
+                break
             index += 1
         return min(index, last)
 
     def _seg_id_at(self, index: int) -> str:
-        return self._segments[index].text.split(self._d.element, 1)[0].strip()
+        segment = self._segments.get(index)
+        return segment.text.split(self._d.element, 1)[0].strip() if segment is not None else ""
 
 
 def _element_at(text: str, at: int, d: Delimiters) -> tuple[int, int | None]:
@@ -315,28 +323,27 @@ def _element_at(text: str, at: int, d: Delimiters) -> tuple[int, int | None]:
     return element, text[start:at].count(d.component) + 1
 
 
-def _acknowledge_set(batch: TransactionBatch, d: Delimiters, gs08: str) -> SetAck:
+def _acknowledge_set(event: TransactionClosed, d: Delimiters, gs08: str) -> SetAck:
     """The AK2 ... IK5 of one transaction set, from its structural errors."""
-    segments = batch.layout.transaction.segments
-    notes = _SetNotes(segments, d)
-    for error in batch.errors:
+    notes = _SetNotes(event.segments, d)
+    for error in event.errors:
         notes.add(error)
-    header = segments[0].elements(d)
+    header = event.transaction.header.elements(d)
     st01 = header[1] if len(header) > 1 else ""
     st03 = header[3] if len(header) > 3 else ""
     return SetAck(
         st01=st01,
-        st02=batch.layout.transaction.control_number.strip(),
+        st02=event.transaction.control_number.strip(),
         version=st03 or gs08,
         segments=notes.notes(),
         set_codes=sorted(notes.set_codes, key=_code_order)[:5],
         # Problems on the set's ISA or GS stand in the way of the set too: never accepted then.
-        rejected=bool(batch.errors or batch.envelope_errors),
+        rejected=bool(event.errors or event.envelope_errors),
     )
 
 
 def _code_order(code: str) -> tuple[int, str]:
-    return (int(code), "") if code.isdigit() else (1000, code)
+    return (int(code), "") if is_digits(code) else (1000, code)
 
 
 def _group_codes(envelope_errors: list[StructuralError]) -> set[str]:
@@ -465,7 +472,7 @@ class AckEnvelope:
 
 def _control_number(value: int | str) -> str:
     text = str(value).strip()
-    if not text.isdigit() or not 0 < int(text) <= 999_999_999:
+    if not is_digits(text) or not 0 < int(text) <= 999_999_999:
         raise ValueError(f"an interchange control number is 1 to 999999999, not {value!r}")
     return f"{int(text):09d}"
 
@@ -517,12 +524,12 @@ class Ack999(EnvelopedAck):
         gs = event.header.elements(d)
         self._groups.append(GroupAck(gs01=_at(gs, 1), gs06=event.control_number.strip(), gs08=_at(gs, 8)))
 
-    def transaction(self, batch: TransactionBatch) -> None:
+    def transaction_end(self, event: TransactionClosed) -> None:
         d = self._envelope.d
         assert d is not None and self._groups
         group = self._groups[-1]
-        group.sets.append(_acknowledge_set(batch, d, group.gs08))
-        group.group_codes |= _group_codes(batch.envelope_errors)
+        group.sets.append(_acknowledge_set(event, d, group.gs08))
+        group.group_codes |= _group_codes(event.envelope_errors)
 
     def finish(self, summary: Summary, trailer: str) -> None:
         if not self._envelope.ready:

@@ -2,7 +2,9 @@
 out (the corrected file), or the rejected ones as they came (the rejected file).
 
 Claims are kept or dropped whole; an HL loop stays when a kept claim hangs under it. HL
-numbers are renumbered with their parent pointers, and SE01, GE01 and IEA01 recomputed;
+numbers are renumbered with their parent pointers (HL04 set to 0 where no child loop stays: the
+only output held back, from such an HL until its child loops are known), and SE01, GE01 and
+IEA01 recomputed;
 envelopes left empty are dropped. Every other byte is written as it came, so a file whose
 claims are all kept comes out identical (unless a count in it was wrong).
 """
@@ -11,13 +13,12 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from ..model.build import HLNode, TransactionLayout
-from ..model.claim import Claim
+from ..model.build import HLNode
 from ..rules.engine import REJECTED
 from ..x12.edit import set_element
 from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd
 from ..x12.tokenizer import Delimiters, Segment
-from .sink import Sink, TransactionBatch
+from .sink import ScrubbedClaim, Sink, TransactionClosed
 from .summary import Summary
 
 
@@ -35,6 +36,15 @@ class ClaimFileWriter(Sink):
         self._groups_in_interchange = 0
         self.claims_written = 0
         self.bytes_written = 0
+        # The transaction set being written: whether it is begun, its segments so far, the next
+        # HL number, the HL loops written above the current claim (with their new numbers), and
+        # the output held back while an HL04 waits to know whether a child loop stays.
+        self._in_set = False
+        self._set_count = 0
+        self._next_hl = 1
+        self._loops: list[tuple[HLNode, str]] = []
+        self._held: HLNode | None = None
+        self._hold: list[Segment] = []
 
     def begin(self, prefix: str, delimiters: Delimiters) -> None:
         self._prefix = prefix
@@ -58,43 +68,96 @@ class ClaimFileWriter(Sink):
         self._pending.append(event.header)
         self._sets_in_group = 0
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        if self._rejected:
-            kept = [r.claim for r in batch.results if r.disposition == REJECTED]
-            replacements: dict[int, Segment] = {}  # a rejected claim goes back as it came
-        else:
-            kept = [r.claim for r in batch.results if r.disposition != REJECTED]
-            replacements = {p: s for r in batch.results for p, s in r.replacements.items()}
-        if kept:
-            self.write_claims(batch.layout, kept, replacements)
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        node = result.claim.hl
+        kept = (result.disposition == REJECTED) == self._rejected
+        if self._held is not None:
+            held = self._held
+            if not _within(node, held):
+                self._release(has_children=False)  # its subtree ended without a kept child loop
+            elif kept and node is not held:
+                self._release(has_children=True)
+        if not kept:
+            return
+        if not self._in_set:
+            self._open_set(item)
+        self._write_loops(node)
+        claim = result.claim
+        # A rejected claim goes back as it came; one that goes out carries its fixes.
+        replacements = result.replacements if not self._rejected else {}
+        for position, segment in enumerate(claim.segments, start=claim.first):
+            self._emit(replacements.get(position, segment))
+        self.claims_written += 1
 
-    def write_claims(self, layout: TransactionLayout, kept: list[Claim], replacements: dict[int, Segment]) -> None:
-        """Write the transaction set with only the `kept` claims (with their fixed segments)."""
+    def _open_set(self, item: ScrubbedClaim) -> None:
         for header in self._pending:
             self._write(header)
             if header.text.startswith("GS"):
                 self._groups_in_interchange += 1
         self._pending = []
         self._sets_in_group += 1
-        keep_claims = {id(c) for c in kept}
-        hl_numbers = _renumber(layout.hls, keep_claims)
-        segments = layout.transaction.segments
-        written = 0
-        for position, segment in enumerate(segments[:-1]):
-            owner = layout.owner_at(position)
-            if isinstance(owner, Claim):
-                if id(owner) not in keep_claims:
-                    continue
-                segment = replacements.get(position, segment)
-            elif isinstance(owner, HLNode):
-                if owner not in hl_numbers:
-                    continue
-                if position == owner.position:
-                    segment = _hl_segment(segment, owner, hl_numbers, keep_claims, self._d)
+        self._in_set = True
+        self._set_count = 0
+        self._next_hl = 1
+        for segment in item.header:
+            self._emit(segment)
+
+    def _write_loops(self, node: HLNode | None) -> None:
+        """Write the HL loops above a kept claim that are not written yet, renumbered in input
+        order with their parent pointers."""
+        stack = self._loops
+        while stack and not _within(node, stack[-1][0]):
+            stack.pop()
+        missing = []
+        while node is not None and not (stack and node is stack[-1][0]):
+            missing.append(node)
+            node = node.parent
+        d = self._d
+        assert d is not None
+        for loop in reversed(missing):
+            number = str(self._next_hl)
+            self._next_hl += 1
+            wanted = {1: number}
+            if stack and loop.parent is stack[-1][0]:
+                wanted[2] = stack[-1][1]
+            hl = _with_elements(loop.segments[0], d, wanted)
+            stack.append((loop, number))
+            if loop is missing[0] and _element(hl, d, 4) == "1":
+                # Whether its child loops stay is known only once they have been read: hold
+                # the output from here until then.
+                self._held = loop
+                self._hold = [hl]
+                self._set_count += 1
+            else:
+                self._emit(hl)
+            for segment in loop.segments[1:]:
+                self._emit(segment)
+
+    def _release(self, has_children: bool) -> None:
+        hold, self._hold, self._held = self._hold, [], None
+        first = hold[0]
+        assert isinstance(first, Segment) and self._d is not None
+        self._write(first if has_children else _with_elements(first, self._d, {4: "0"}))
+        for segment in hold[1:]:
+            self._write(segment)  # type: ignore[arg-type]
+
+    def _emit(self, segment: Segment) -> None:
+        self._set_count += 1
+        if self._held is not None:
+            self._hold.append(segment)
+        else:
             self._write(segment)
-            written += 1
-        self._write(_with_count(segments[-1], written + 1, self._d))
-        self.claims_written += len(kept)
+
+    def transaction_end(self, event: TransactionClosed) -> None:
+        if not self._in_set:
+            return
+        if self._held is not None:
+            self._release(has_children=False)
+        assert self._d is not None
+        self._write(_with_count(event.trailer, self._set_count + 1, self._d))
+        self._in_set = False
+        self._loops = []
 
     def group_end(self, event: GroupEnd) -> None:
         if self._pending:
@@ -113,26 +176,22 @@ class ClaimFileWriter(Sink):
             self._put(trailer)
 
 
-def _renumber(hls: list[HLNode], keep_claims: set[int]) -> dict[HLNode, str]:
-    """New HL01 numbers, in input order, for the HL loops that still hold a kept claim."""
-    numbers: dict[HLNode, str] = {}
-    for node in hls:
-        if any(id(c) in keep_claims for c in node.all_claims()):
-            numbers[node] = str(len(numbers) + 1)
-    return numbers
+def _within(node: HLNode | None, ancestor: HLNode) -> bool:
+    """Whether `node` is `ancestor` or one of its descendants."""
+    while node is not None and node.depth > ancestor.depth:
+        node = node.parent
+    return node is ancestor
 
 
-def _hl_segment(segment: Segment, node: HLNode, numbers: dict[HLNode, str], keep_claims: set[int],
-                d: Delimiters) -> Segment:
+def _element(segment: Segment, d: Delimiters, position: int) -> str:
     elements = segment.elements(d)
+    return elements[position] if position < len(elements) else ""
+
+
+def _with_elements(segment: Segment, d: Delimiters, wanted: dict[int, str]) -> Segment:
     updated = segment
-    wanted = {1: numbers[node]}
-    if node.parent is not None and node.parent in numbers:
-        wanted[2] = numbers[node.parent]
-    if len(elements) > 4 and elements[4] == "1" and not any(child in numbers for child in node.children):
-        wanted[4] = "0"  # its child loops are gone
     for element, value in wanted.items():
-        if element >= len(elements) or elements[element] != value:
+        if _element(updated, d, element) != value:
             updated = set_element(updated, d, element, None, value)
     return updated
 

@@ -12,7 +12,8 @@ import csv
 from typing import TextIO
 
 from .report import finding_dict
-from .sink import Sink, TransactionBatch
+from .sink import ScrubbedClaim, Sink
+from .text import visible
 
 COLUMNS = ("input", "claim_id", "disposition", "transaction_set", "line", "segment", "segment_id", "element",
            "rule", "name", "category", "severity", "message", "before", "after", "fix", "fixed")
@@ -21,7 +22,9 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> str:
-    text = "" if value is None else str(value)
+    """A cell's text: control characters (a CR or LF would start a row of the sender's making in
+    some readers) shown as escapes, and a formula start neutralised."""
+    text = visible("" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -35,12 +38,12 @@ class CsvReport(Sink):
         self._writer.writerow(COLUMNS)
         self.rows = 0
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            claim = {"input": self._input, "claim_id": result.claim.id, "disposition": result.disposition,
-                     "transaction_set": result.claim.transaction.control_number}
-            for finding in result.findings:
-                row = {**claim, **finding_dict(finding)}
-                row["fixed"] = "yes" if finding.fixed else "no"
-                self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
-                self.rows += 1
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        claim = {"input": self._input, "claim_id": result.claim.id, "disposition": result.disposition,
+                 "transaction_set": result.claim.transaction.control_number}
+        for finding in result.findings:
+            row = {**claim, **finding_dict(finding)}
+            row["fixed"] = "yes" if finding.fixed else "no"
+            self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
+            self.rows += 1

@@ -18,14 +18,34 @@ from collections import Counter
 from typing import Any, BinaryIO
 
 from lxml import etree
-from lxml.builder import E
+from lxml.builder import ElementMaker
 
 from ..model.claim import Claim, Party
 from ..rules.catalog import CATEGORIES
 from ..rules.engine import ClaimResult
 from ..rules.findings import Finding
-from .sink import Sink, TransactionBatch
+from .sink import ScrubbedClaim, Sink
 from .summary import Summary
+from .text import visible
+
+
+def _add_text(element: etree._Element, text: str) -> None:
+    """Element text as lxml's builder adds it, with control characters shown as escapes: XML
+    cannot hold them (lxml raises), and a byte a sender slipped in must not stop the report."""
+    text = visible(text, keep_tab=True)
+    if len(element):
+        last = element[-1]
+        last.tail = (last.tail or "") + text
+    else:
+        element.text = (element.text or "") + text
+
+
+def _set_attributes(element: etree._Element, attributes: dict[str, str]) -> None:
+    for key, value in attributes.items():
+        element.set(key, visible(value, keep_tab=True))
+
+
+E = ElementMaker(typemap={str: _add_text, dict: _set_attributes})
 
 _MARKER = b"<!--claims-->"
 _DISPOSITIONS = ("rejected", "corrected", "accepted")
@@ -169,15 +189,15 @@ class HtmlReport(Sink):
         self._by_rule: Counter[str] = Counter()
         self._rule_names: dict[str, str] = {}
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            self._claims += 1
-            for finding in result.findings:
-                self._by_category[finding.rule.category] += 1
-                self._by_rule[finding.rule.id] += 1
-                self._rule_names[finding.rule.id] = finding.rule.name
-            self._spool.write(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
-                                             encoding="utf-8"))
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        self._claims += 1
+        for finding in result.findings:
+            self._by_category[finding.rule.category] += 1
+            self._by_rule[finding.rule.id] += 1
+            self._rule_names[finding.rule.id] = finding.rule.name
+        self._spool.write(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
+                                         encoding="utf-8"))
 
     def finish(self, summary: Summary, trailer: str = "") -> None:
         page = etree.tostring(self._page(summary), method="html", encoding="utf-8", doctype="<!DOCTYPE html>")

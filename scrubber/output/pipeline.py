@@ -1,33 +1,60 @@
-"""Scrub one claim file: read, validate, check, fix, and hand each claim to the outputs.
+"""Scrub one claim file: validate it, then read, check, fix and hand each claim to the outputs.
 
-One pass over the input, one transaction set in memory at a time. Raises InputError when the
-file cannot be read as an 837; the caller then discards whatever outputs it had begun.
+Two passes over the input, each a stream:
+
+1. the implementation-guide validation (pyx12's walker, SNIP 1-2) and the envelope checks read
+   the whole file first. An input that cannot be read as an 837 is refused here, before any
+   output is begun; the structural errors found are kept per transaction set in a temporary file.
+2. the claims are read one at a time, each with the structural errors that reach it (its own,
+   its HL loops', its transaction header's, its group's and interchange's), checked, fixed, and
+   handed to the sinks (the outputs) in file order.
+
+Knowing every error before the first claim goes out is what lets a claim stream: a problem
+that pyx12 notices only at a set's SE still stands in the way of that set's first claim.
+Memory holds one claim, the HL loops above it and the structural errors of one set.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import gc
+import hashlib
+import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..errors import InputError
-from ..model.build import TransactionLayout, build_transaction
+from ..model.build import ClaimSegments, HLNode, TransactionReader
 from ..model.claim import Claim
-from ..rules.engine import ClaimResult, FixMode, scrub_claim
+from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
 from ..rules.findings import ClaimContext, Finding
 from ..rules.history import RunHistory
 from ..rules.history_checks import doses_of
 from ..rules.ruleset import RuleSet
-from ..x12.envelope import EnvelopeReader, Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
+from ..x12.envelope import (
+    EnvelopeReader,
+    Group,
+    GroupEnd,
+    Interchange,
+    InterchangeEnd,
+    TransactionEnd,
+    TransactionSet,
+)
 from ..x12.ig import GuideValidator, StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
-from .sink import Sink, TransactionBatch
+from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, claims scrubbed)
+
+# Of a scrub's time, the validation pass takes about this share (pyx12's walker): progress
+# counts the two passes as one.
+_PASS1_SHARE = 0.85
 
 
 @dataclass
@@ -47,9 +74,8 @@ class RunContext:
 
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
-    """A transaction set keeps a few hundred thousand objects alive; with the default gen-0
-    threshold (700) the collector walks them thousands of times for nothing (the scrubber makes
-    no reference cycles), a tenth of the run. Collect less often while scrubbing."""
+    """The collector would walk the claim model's objects thousands of times for nothing (the
+    scrubber makes no reference cycles): collect less often while scrubbing."""
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], 10_000), *thresholds[1:])
     try:
@@ -68,64 +94,323 @@ def scrub_stream(
 ) -> Summary:
     """Scrub one 837 from `source`, handing every claim to the `sinks` (the outputs) in file order.
 
-    Raises InputError when the input is not an 837 the scrubber reads; the sinks have then been
-    fed part of it, and the caller discards what they wrote. Pass the same `run` to several calls
-    to check claims across files (quantity limits, cycles).
+    Raises InputError when the input is not an 837 the scrubber reads: then no sink has been
+    fed anything. A source that cannot seek (a pipe) is copied to a temporary file first. Pass
+    the same `run` to several calls to check claims across files (quantity limits, cycles).
     """
-    with _fewer_collections():
-        return _scrub(source, rules, sinks, mode, progress, run or RunContext.new())
+    with _fewer_collections(), _seekable(source) as stream:
+        return _scrub(stream, rules, sinks, mode, progress, run or RunContext.new())
+
+
+@contextlib.contextmanager
+def _seekable(source: BinaryIO) -> Iterator[BinaryIO]:
+    try:
+        seekable = source.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        yield source
+        return
+    with tempfile.TemporaryFile() as spool:
+        shutil.copyfileobj(source, spool, 1 << 20)
+        spool.seek(0)
+        yield spool
+
+
+class _HashingStream:
+    """Reads at most `limit` bytes of a stream and hashes them: the second pass must read the
+    very bytes the first one validated (a file still being written could have grown)."""
+
+    def __init__(self, stream: BinaryIO, limit: int | None = None) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.digest = hashlib.sha256()
+        self.read_so_far = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._limit is not None:
+            left = self._limit - self.read_so_far
+            size = left if size < 0 else min(size, left)
+            if size <= 0:
+                return b""
+        data = self._stream.read(size)
+        self.read_so_far += len(data)
+        self.digest.update(data)
+        return data
+
+
+class _ValidationLog:
+    """The first pass's structural errors, one record per interchange, group and transaction
+    set in file order, in a temporary file: memory holds the errors of one set at a time."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+
+    def write(self, record: Any) -> None:
+        pickle.dump(record, self._file, pickle.HIGHEST_PROTOCOL)
+
+    def rewind(self) -> None:
+        self._file.flush()
+        self._file.seek(0)
+
+    def read(self) -> Any:
+        return pickle.load(self._file)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class _SetCheck:
+    """What the first pass found in one transaction set."""
+
+    errors: list[StructuralError]
+    count: int  # segments from ST to SE
 
 
 def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, progress: Progress | None,
            run: RunContext) -> Summary:
-    reader = SegmentReader(source)
+    start = source.tell()
+    first = _HashingStream(source)
+    log = _ValidationLog()
+    try:
+        notes = _validate(first, log, progress)
+        source.seek(start)
+        second = _HashingStream(source, limit=first.read_so_far)
+        log.rewind()
+        summary = _Scrub(second, log, rules, sinks, mode, run, progress, first.read_so_far).run(notes)
+        if second.digest.digest() != first.digest.digest():
+            raise InputError("the input changed while it was being scrubbed (it is still being written?)",
+                             code="input.changed")
+        return summary
+    finally:
+        log.close()
+
+
+def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | None) -> list[Any]:
+    """Pass 1: the envelope and the implementation guide. Raises InputError for a file-level problem."""
+    reader = SegmentReader(source)  # type: ignore[arg-type]
     d = reader.delimiters
     validator = GuideValidator(d)
     envelope = EnvelopeReader(reader, d, validator.feed)
-    for sink in sinks:
-        sink.begin(reader.prefix, d)
-    summary = Summary()
-    # Problems on an ISA or GS stand in the way of every claim in that interchange or group.
-    interchange_errors: list[StructuralError] = []
-    group_errors: list[StructuralError] = []
+    raw: list[StructuralError] = []
+    sets = 0
     for event in envelope:
-        if isinstance(event, TransactionSet):
-            layout = build_transaction(event, d)
-            errors = validator.take_errors() + raw_problems(event.segments)
-            results = list(_scrub_transaction(layout, interchange_errors + group_errors + errors, rules, mode, run))
-            for result in results:
-                summary.add(result)
-            if not layout.claims:
-                summary.errors.append(_no_claims(event, errors))
-            batch = TransactionBatch(layout, results, errors, interchange_errors + group_errors)
-            for sink in sinks:
-                sink.transaction(batch)
-            # Let this transaction set go before the next one is read: memory holds one at a time.
-            del event, layout, errors, results, batch
-            if progress is not None:
-                progress(reader.bytes_read, summary.claims)
-            continue
-        if isinstance(event, Interchange):
-            interchange_errors = raw_problems([event.header]) + validator.take_errors()
-            group_errors = []
-        elif isinstance(event, Group):
-            group_errors = raw_problems([event.header]) + validator.take_errors()
+        if isinstance(event, Segment):
+            text = event.text
+            if not text.isascii() or not text.strip():
+                raw.extend(raw_problems([event]))
+        elif isinstance(event, TransactionSet):
+            raw = raw_problems([event.header])
+        elif isinstance(event, TransactionEnd):
+            raw.extend(raw_problems([event.trailer]))
+            log.write(_SetCheck(validator.take_errors() + raw, event.count))
+            raw = []
+            sets += 1
+            if progress is not None and sets % 8 == 0:
+                progress(int(reader.bytes_read * _PASS1_SHARE), 0)
+        elif isinstance(event, Interchange | Group):
+            log.write(raw_problems([event.header]) + validator.take_errors())
         else:
             _fail_on(validator.take_errors())
-        for sink in sinks:
-            _deliver(sink, event)
     validator.finish()
     _fail_on(validator.take_errors())
-    # A wrong count is fixed wherever claims go out: the writer recomputes every count.
-    goes_out = summary.accepted + summary.corrected > 0
-    for note in envelope.notes:
-        summary.errors.append(
-            {"code": note.code, "message": note.message, "segment": note.segment, "offset": note.offset,
-             "fixed": goes_out}
+    return list(envelope.notes)
+
+
+class _Scrub:
+    """Pass 2: the claims, one at a time."""
+
+    def __init__(self, source: _HashingStream, log: _ValidationLog, rules: RuleSet, sinks: list[Sink],
+                 mode: FixMode, run: RunContext, progress: Progress | None, size: int) -> None:
+        self.reader = SegmentReader(source)  # type: ignore[arg-type]
+        self.d = self.reader.delimiters
+        self.log = log
+        self.rules = rules
+        self.sinks = sinks
+        self.mode = mode
+        self.run_context = run
+        self.progress = progress
+        self.size = size
+        self.summary = Summary()
+        self.interchange_errors: list[StructuralError] = []
+        self.group_errors: list[StructuralError] = []
+
+    def run(self, notes: list[Any]) -> Summary:
+        sinks = self.sinks
+        for sink in sinks:
+            sink.begin(self.reader.prefix, self.d)
+        transaction: _OpenSet | None = None
+        for event in EnvelopeReader(self.reader, self.d):
+            if isinstance(event, Segment):
+                assert transaction is not None
+                claim = transaction.feed(event)
+                if claim is not None:
+                    self._deliver_claim(transaction, claim)
+                continue
+            if isinstance(event, TransactionSet):
+                check: _SetCheck = self.log.read()
+                transaction = _OpenSet(event, self.d, check, self.interchange_errors + self.group_errors)
+                continue
+            if isinstance(event, TransactionEnd):
+                assert transaction is not None
+                claim = transaction.finish(event)
+                if claim is not None:
+                    self._deliver_claim(transaction, claim)
+                self._close_set(transaction, event)
+                transaction = None
+                continue
+            if isinstance(event, Interchange):
+                self.interchange_errors = self.log.read()
+                self.group_errors = []
+            elif isinstance(event, Group):
+                self.group_errors = self.log.read()
+            for sink in sinks:
+                _deliver(sink, event)
+        # A wrong count is fixed wherever claims go out: the writer recomputes every count.
+        goes_out = self.summary.accepted + self.summary.corrected > 0
+        for note in notes:
+            self.summary.errors.append(
+                {"code": note.code, "message": note.message, "segment": note.segment, "offset": note.offset,
+                 "fixed": goes_out}
+            )
+        for sink in sinks:
+            sink.finish(self.summary, self.reader.trailer)
+        return self.summary
+
+    def _deliver_claim(self, transaction: _OpenSet, claim: Claim) -> None:
+        structural = transaction.errors_of(claim)
+        try:
+            result = self._check(transaction, claim, structural)
+        except Exception as exc:  # a fault in the rules must not take down the file: this claim is held back
+            item = Unattributed(claim.claim_id.segment.index if claim.claim_id else claim.segments[0].index,
+                                claim.id or None,
+                                f"internal error while checking the claim ({type(exc).__name__}); it was "
+                                "not delivered: report this to the scrubber's maintainers")
+            self.summary.add_unattributed(item)
+            for sink in self.sinks:
+                sink.unattributed(item)
+            return
+        self.summary.add(result)
+        scrubbed = ScrubbedClaim(result, transaction.transaction, transaction.reader.header,
+                                 [error for error, _ in structural])
+        for sink in self.sinks:
+            sink.claim(scrubbed)
+        if self.progress is not None and self.summary.claims % 256 == 0:
+            share = self.reader.bytes_read / self.size if self.size else 1.0
+            self.progress(int(self.size * (_PASS1_SHARE + (1 - _PASS1_SHARE) * share)), self.summary.claims)
+
+    def _check(self, transaction: _OpenSet, claim: Claim,
+               structural: list[tuple[StructuralError, str]]) -> ClaimResult:
+        rules = self.rules
+        run = self.run_context
+        findings = [_syntax_finding(error, where, claim, rules) for error, where in structural]
+        policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
+        context = ClaimContext(rules, policy, run.history, run.today, self.d, transaction.transaction.header.index)
+        result = scrub_claim(claim, ClaimSegments(claim), context, self.mode, findings or None)
+        if result.final is not None:
+            # The next claims are held against this one (quantity over a window, cycles).
+            run.history.record(claim.patient_key, doses_of(result.final, rules))
+        return result
+
+    def _close_set(self, transaction: _OpenSet, event: TransactionEnd) -> None:
+        errors = transaction.check.errors
+        if transaction.reader.claims_read == 0:
+            self.summary.errors.append(_no_claims(event, errors))
+        closed = TransactionClosed(
+            transaction=event.transaction,
+            trailer=event.trailer,
+            count=event.count,
+            errors=errors,
+            envelope_errors=transaction.envelope_errors,
+            segments=transaction.captured,
+            claims=transaction.reader.claims_read,
         )
-    for sink in sinks:
-        sink.finish(summary, reader.trailer)
-    return summary
+        for sink in self.sinks:
+            sink.transaction_end(closed)
+
+
+@dataclass
+class _OpenSet:
+    """A transaction set being read in pass 2, with the errors pass 1 found in it, each handed to
+    the loop (claim, HL loop, header) that holds it as the segments go by."""
+
+    transaction: TransactionSet
+    d: Any
+    check: _SetCheck
+    envelope_errors: list[StructuralError]
+    reader: TransactionReader = field(init=False)
+    by_position: dict[int, list[StructuralError]] = field(init=False)
+    shared: list[tuple[StructuralError, str]] = field(init=False)  # reach every claim of the set
+    claim_errors: list[tuple[StructuralError, str]] = field(init=False)  # the open claim's own
+    sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
+    captured: SetSegments = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = TransactionReader(self.transaction, self.d)
+        base = self.transaction.header.index
+        count = self.check.count
+        self.by_position = {}
+        self.shared = [(e, _ENVELOPE_WHERE) for e in self.envelope_errors]
+        for error in self.check.errors:
+            position = error.segment - base
+            if 0 < position < count - 1:
+                self.by_position.setdefault(position, []).append(error)
+            else:  # the ST, the SE, or outside the set: in the way of every claim
+                where = _HEADER_WHERE if 0 <= position < count else _ENVELOPE_WHERE
+                self.shared.append((error, where))
+        self.claim_errors = []
+        self.sealed = []
+        self.captured = SetSegments(count, self.check.errors, base)
+        self.captured.offer(0, self.transaction.header)
+
+    def feed(self, segment: Segment) -> Claim | None:
+        reader = self.reader
+        position = reader.position
+        done = reader.feed(segment)
+        if done is not None:
+            # The claim closed before this segment: what it gathered goes with it.
+            self._seal(done)
+        self.captured.offer(position, segment)
+        found = self.by_position.get(position)
+        if found:
+            owner = reader.owner
+            if isinstance(owner, Claim):
+                self.claim_errors.extend((e, "") for e in found)
+            elif isinstance(owner, HLNode):
+                where = f"in the {_loop_name(owner)}, shared with other claims: "
+                owner.errors.extend((e, where) for e in found)
+            else:
+                self.shared.extend((e, _HEADER_WHERE) for e in found)
+        return done
+
+    def finish(self, event: TransactionEnd) -> Claim | None:
+        self.captured.offer(event.count - 1, event.trailer)
+        done = self.reader.finish(event.count - 1)
+        if done is not None:
+            self._seal(done)
+        return done
+
+    def _seal(self, claim: Claim) -> None:
+        self.sealed, self.claim_errors = self.claim_errors, []
+
+    def errors_of(self, claim: Claim) -> list[tuple[StructuralError, str]]:
+        """The structural errors that stand in the way of `claim`: the set's, its HL loops', its own."""
+        found = list(self.shared)
+        if claim.hl is not None:
+            for node in claim.hl.chain():
+                found.extend(node.errors)  # type: ignore[arg-type]
+        found.extend(self.sealed)
+        return found
+
+
+_ENVELOPE_WHERE = "in the interchange or group header, shared by every claim in it: "
+_HEADER_WHERE = "in the transaction header, shared with other claims: "
+
+
+def _loop_name(node: HLNode) -> str:
+    name = {"20": "billing provider", "22": "subscriber", "23": "patient"}.get(node.level, "HL")
+    return f"{name} loop (HL {_shown(node.number)})"
 
 
 def _deliver(sink: Sink, event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
@@ -143,7 +428,7 @@ def _fail_on(errors: list[StructuralError]) -> None:
     """Problems found at GE, IEA or the end of the input come after the claims they would
     concern, so they can only fail the file (the envelope reader fails the usual ones first)."""
     for error in errors:
-        raise InputError(f"{error.seg_id}: {error.message}: the envelope cannot be trusted",
+        raise InputError(f"{_shown(error.seg_id)}: {error.message}: the envelope cannot be trusted",
                          code="envelope.invalid", segment=error.segment)
 
 
@@ -161,28 +446,16 @@ def raw_problems(segments: list[Segment]) -> list[StructuralError]:
     return found
 
 
-def _scrub_transaction(layout: TransactionLayout, errors: list[StructuralError], rules: RuleSet,
-                       mode: FixMode, run: RunContext) -> Iterator[ClaimResult]:
-    segments = layout.transaction.segments
-    base = segments[0].index
-    by_claim: dict[int, list[Finding]] = {}
-    for error in errors:
-        position = error.segment - base
-        inside = 0 <= position < len(segments)
-        for claim in layout.scope(position) if inside else layout.claims:
-            by_claim.setdefault(id(claim), []).append(_syntax_finding(error, layout, position, claim, rules))
-    for claim in layout.claims:
-        policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
-        context = ClaimContext(rules, policy, run.history, run.today, layout.delimiters, base)
-        result = scrub_claim(claim, segments, context, mode, by_claim.get(id(claim)))
-        if result.final is not None:
-            # The next claims are held against this one (quantity over a window, cycles).
-            run.history.record(claim.patient_key, doses_of(result.final, rules))
-        yield result
+def _shown(text: str) -> str:
+    """A segment id or value from the input, safe to put in a message: no line breaks or other
+    control characters (they would start a new line, or drive a terminal), no edge spaces."""
+    text = text.strip()
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def _syntax_finding(error: StructuralError, layout: TransactionLayout, position: int, claim: Claim,
-                    rules: RuleSet) -> Finding:
+def _syntax_finding(error: StructuralError, where: str, claim: Claim, rules: RuleSet) -> Finding:
     if error.code == "S002":
         rule = rules.rule("S002")
         message = rule.format(byte=error.byte, offset=error.offset)
@@ -191,27 +464,38 @@ def _syntax_finding(error: StructuralError, layout: TransactionLayout, position:
         message = rule.format(offset=error.offset)
     else:
         rule = rules.rule("S001")
-        inside = 0 <= position < len(layout.transaction.segments)
-        if inside and layout.owner_at(position) is claim:
-            where = ""
-        elif inside:
-            where = f"in the {layout.loop_of(position)}, shared with other claims: "
-        else:
-            where = "in the interchange or group header, shared by every claim in it: "
-        detail = error.message
-        if error.seg_id and error.seg_id not in detail:
-            detail = f"{error.seg_id}: {detail}"
+        detail = _shown(error.message)
+        seg_id = _shown(error.seg_id)
+        if seg_id and seg_id not in detail:
+            detail = f"{seg_id}: {detail}"
         message = rule.format(where=where, detail=detail)
-    line = next((c.line_number for c in claim.lines if c.first <= position < (c.end or claim.end)), None)
-    return Finding(rule=rule, severity=rule.severity, message=message, line=line, segment=error.segment,
-                   seg_id=error.seg_id or None, element=error.element, value=None)
+    return Finding(rule=rule, severity=rule.severity, message=message, line=_line_at(claim, error.segment),
+                   segment=error.segment, seg_id=_shown(error.seg_id) or None, element=error.element, value=None)
 
 
-def _no_claims(event: TransactionSet, errors: list[StructuralError]) -> dict[str, Any]:
-    detail = "; ".join(f"segment {e.segment} {e.seg_id}: {e.message}" for e in errors[:5])
+def _line_at(claim: Claim, segment: int) -> int | None:
+    """The number of the service line holding the segment at file index `segment`, if any."""
+    lines = claim.lines
+    if not lines or not claim.segments:
+        return None
+    position = segment - claim.segments[0].index + claim.first
+    # Lines are in segment order: a bisection, so a claim with many lines and many errors stays linear.
+    at = bisect.bisect_right(lines, position, key=lambda line: line.first) - 1
+    if at < 0:
+        return None
+    line = lines[at]
+    return line.line_number if position < (line.end or claim.end) else None
+
+
+def _no_claims(event: TransactionEnd, errors: list[StructuralError]) -> dict[str, Any]:
+    detail = "; ".join(f"segment {e.segment} {_shown(e.seg_id)}: {_shown(e.message)}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    message = f"transaction set {event.control_number} holds no claim (no CLM found)"
+    header = event.transaction.header
+    message = f"transaction set {_shown(event.transaction.control_number)} holds no claim (no CLM segment)"
     if errors:
         message += f"; implementation-guide errors: {detail}{more}"
-    return {"code": "transaction.no_claims", "message": message, "segment": event.segments[0].index,
-            "offset": event.segments[0].offset, "fixed": False}
+    return {"code": "transaction.no_claims", "message": message, "segment": header.index,
+            "offset": header.offset, "fixed": False}
+
+
+__all__ = ["REJECTED", "Progress", "RunContext", "raw_problems", "scrub_stream"]

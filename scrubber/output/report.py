@@ -8,10 +8,10 @@ from typing import Any, TextIO
 
 from ..rules.engine import ClaimResult
 from ..rules.findings import Finding
-from .sink import Sink, TransactionBatch
+from .sink import ScrubbedClaim, Sink
 from .summary import Summary
 
-REPORT_VERSION = "1.0"
+REPORT_VERSION = "1.1"
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
@@ -54,16 +54,16 @@ class JsonReport(Sink):
         text = json.dumps(head, indent=2)
         stream.write(text[:-2] + ',\n  "claims": [')
 
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            self.claim(result)
+    def claim(self, item: ScrubbedClaim) -> None:
+        self.write_claim(item.result)
 
-    def claim(self, result: ClaimResult) -> None:
+    def write_claim(self, result: ClaimResult) -> None:
         text = json.dumps(claim_dict(result), separators=(",", ":"))
         self._stream.write(("\n    " if self._first else ",\n    ") + text)
         self._first = False
 
     def finish(self, summary: Summary, trailer: str = "") -> None:
-        tail = {"summary": summary.as_dict(), "errors": summary.errors}
+        tail = {"summary": summary.as_dict(), "errors": summary.errors,
+                "unattributed": [item.as_dict() for item in summary.unattributed]}
         body = json.dumps(tail, indent=2)
         self._stream.write(("\n  ],\n" if not self._first else "],\n") + body[2:] + "\n")

@@ -2,29 +2,85 @@
 
 None of them decides anything: dispositions and findings are made once, by the rules; a sink only
 writes them down in its own format. A sink ignores the events it has no use for.
+
+The events, for each input: `begin`; then per interchange `interchange`, per group `group`, per
+claim `claim` (one at a time, never a whole transaction set), per transaction set
+`transaction_end`, then `group_end`, `interchange_end`; `unattributed` for a claim that could not
+be checked; `finish` once the input was read to its end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model.build import TransactionLayout
+from ..model.build import HLNode
 from ..rules.engine import ClaimResult
-from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd
+from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
 from ..x12.ig import StructuralError
-from ..x12.tokenizer import Delimiters
-from .summary import Summary
+from ..x12.tokenizer import Delimiters, Segment
+from .summary import Summary, Unattributed
 
 
-@dataclass
-class TransactionBatch:
-    """One transaction set, scrubbed: its layout, each claim's result, and the structural errors
-    found in it (implementation guide and raw input), with those of its ISA and GS."""
+@dataclass(slots=True)
+class ScrubbedClaim:
+    """One claim, scrubbed, with what a writer needs to put it back in an 837: its transaction
+    set's header segments (ST up to the first HL) and, through `result.claim.hl`, its HL loops."""
 
-    layout: TransactionLayout
-    results: list[ClaimResult]
+    result: ClaimResult
+    transaction: TransactionSet
+    header: list[Segment]
+    errors: list[StructuralError]  # the structural errors that reach this claim
+
+    @property
+    def hl(self) -> HLNode | None:
+        return self.result.claim.hl
+
+
+class SetSegments:
+    """The few segments of a transaction set that its structural errors point at (and their
+    neighbours), by position in the set: what a 999 needs to name them, without holding the set."""
+
+    def __init__(self, count: int, errors: list[StructuralError], base: int) -> None:
+        self._count = count
+        self._wanted: set[int] = set()
+        for error in errors:
+            position = min(max(error.segment - base, 0), count - 1)
+            # The segment, the one before (pyx12 places some errors one late) and a few after
+            # (a missing segment is reported at the next one that is not empty).
+            self._wanted.update(range(max(position - 1, 0), min(position + 5, count)))
+        self._wanted.update((0, count - 1))
+        self._kept: dict[int, Segment] = {}
+
+    def offer(self, position: int, segment: Segment) -> None:
+        if position in self._wanted:
+            self._kept[position] = segment
+
+    def __getitem__(self, position: int) -> Segment:
+        if position < 0:
+            position += self._count
+        found = self._kept.get(position)
+        if found is None:
+            raise IndexError(f"segment {position} of the set was not kept")
+        return found
+
+    def get(self, position: int) -> Segment | None:
+        return self._kept.get(position)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+@dataclass(slots=True)
+class TransactionClosed:
+    """A transaction set has ended: its SE, its structural errors and those of its ISA and GS."""
+
+    transaction: TransactionSet
+    trailer: Segment
+    count: int  # segments from ST to SE
     errors: list[StructuralError]
     envelope_errors: list[StructuralError]  # on the ISA or GS the set sits in
+    segments: SetSegments
+    claims: int  # claims read in the set
 
     @property
     def all_errors(self) -> list[StructuralError]:
@@ -43,7 +99,13 @@ class Sink:
     def group(self, event: Group) -> None:
         pass
 
-    def transaction(self, batch: TransactionBatch) -> None:
+    def claim(self, item: ScrubbedClaim) -> None:
+        pass
+
+    def unattributed(self, item: Unattributed) -> None:
+        """A claim that could not be checked, and so is in neither 837 (the report lists it)."""
+
+    def transaction_end(self, event: TransactionClosed) -> None:
         pass
 
     def group_end(self, event: GroupEnd) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuleDataError
+from ..model.claim import is_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class HcpcsTable:
     @staticmethod
     def is_level_two(code: str) -> bool:
         """HCPCS Level II codes start with a letter; CPT (Level I) codes are five digits."""
-        return len(code) == 5 and code[0].isalpha() and code[1:4].isdigit()
+        return len(code) == 5 and code[0].isalpha() and is_digits(code[1:4])
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ code that a claim's diagnoses say was really given."""
 
 from __future__ import annotations
 
-from ..model.claim import Claim, Diagnosis
+from ..model.claim import Claim, Diagnosis, is_digits
 from .findings import Findings
 from .lines import DrugLine, day, profiled_lines
 from .reference import Drug
@@ -19,7 +19,7 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     if not claim.is_institutional:
         for line in claim.lines:
             for pointer in line.pointers:
-                if not pointer.value.isdigit() or int(pointer.value) not in pointable:
+                if not is_digits(pointer.value) or int(pointer.value) not in pointable:
                     out.add("D001", pointer, line, pointer=pointer.value, lx=line.line_number or "?",
                             count=len(pointable))
     # Indications are ICD-10-CM; a claim coded in ICD-9-CM is C007's business.
@@ -74,7 +74,7 @@ def _miscoded(claim: Claim, item: DrugLine, other: Drug, icd10: list[Diagnosis],
 
 def _not_pointed(item: DrugLine, pointable: dict[int, Diagnosis], indicated: list[Diagnosis], out: Findings) -> None:
     line = item.line
-    pointed = [pointable[int(p.value)] for p in line.pointers if p.value.isdigit() and int(p.value) in pointable]
+    pointed = [pointable[int(p.value)] for p in line.pointers if is_digits(p.value) and int(p.value) in pointable]
     if any(d in indicated for d in pointed):
         return
     target = next((d for d in indicated if d.position), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..model.claim import Claim, ServiceLine
+from ..model.claim import Claim, ServiceLine, is_digits
 from .findings import Findings
 from .lines import bills_a_drug, is_hcpcs
 from .ruleset import RuleSet
@@ -46,7 +46,7 @@ def _form(line: ServiceLine, out: Findings) -> str | None:
         out.add("N001", line.ndc_qualifier, line, problem="LIN03 (the NDC) is missing")
         return None
     value = ndc.value
-    if len(value) == 11 and value.isdigit():
+    if len(value) == 11 and is_digits(value):
         return value
     for pattern, form, pad in _HYPHENATED:
         match = pattern.match(value)

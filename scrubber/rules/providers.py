@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model.claim import Claim, Field, Party
+from ..model.claim import Claim, Field, Party, is_digits
 from .findings import Findings
 from .ruleset import RuleSet
 
@@ -14,7 +14,7 @@ NPI_PREFIX = "80840"
 
 
 def npi_is_valid(npi: str) -> bool:
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not is_digits(npi):
         return False
     digits = [int(c) for c in NPI_PREFIX + npi[:9]]
     total = 0

@@ -4,8 +4,8 @@ Checks what must hold for the envelope to be trusted (each header closed by its 
 control numbers that match, an 837 version we read) and raises InputError when it does not.
 Wrong counts in SE01, GE01 and IEA01 are only noted: the writer recomputes them anyway.
 
-Memory is bounded by the largest transaction set: segments are held from ST to SE, then
-handed on.
+Nothing is held: the segments of a transaction set are handed on one at a time, between its
+TransactionSet (ST) and TransactionEnd (SE) events, so memory does not grow with the set.
 """
 
 from __future__ import annotations
@@ -34,10 +34,19 @@ class Group:
 
 @dataclass(slots=True)
 class TransactionSet:
-    segments: list[Segment]
+    """A transaction set begins (its ST); its segments follow as Segment events, then a TransactionEnd."""
+
+    header: Segment
     group: Group
     control_number: str
     number: int  # 1-based position of the transaction set in the file
+
+
+@dataclass(slots=True)
+class TransactionEnd:
+    trailer: Segment  # the SE
+    transaction: TransactionSet
+    count: int  # segments from ST to SE, both counted
 
 
 @dataclass(slots=True)
@@ -52,7 +61,7 @@ class InterchangeEnd:
     interchange: Interchange
 
 
-Event = Interchange | Group | TransactionSet | GroupEnd | InterchangeEnd
+Event = Interchange | Group | TransactionSet | Segment | TransactionEnd | GroupEnd | InterchangeEnd
 
 
 @dataclass(slots=True)
@@ -69,7 +78,8 @@ class EnvelopeNote:
 class _Open:
     interchange: Interchange | None = None
     group: Group | None = None
-    transaction: list[Segment] | None = None
+    transaction: TransactionSet | None = None
+    segments_in_set: int = 0
     groups_in_interchange: int = 0
     sets_in_group: int = 0
     transactions_seen: int = 0
@@ -106,8 +116,14 @@ class EnvelopeReader:
         for seg in self._segments:
             last = seg
             seg_id = seg.seg_id(d)
+            # A segment may start with spaces (refused by the guide, reported by the validator):
+            # its id is still recognised, so an indented GS is a GS, not a stray segment.
+            if seg_id[:1] in (" ", "\t"):
+                seg_id = seg_id.lstrip(" \t")
             # Envelope segments are split here; the rest are left to whoever reads them.
             elements = seg.elements(d) if seg_id in _ENVELOPE_IDS else [seg_id]
+            if elements[0] != seg_id:
+                elements = [seg_id, *elements[1:]]
             # Check the envelope first: pyx12, behind the observer, fails on an envelope out of order.
             event = self._envelope_event(seg, elements, seg_id)
             if self._observer is not None:
@@ -130,15 +146,14 @@ class EnvelopeReader:
         if seg_id == "GS":
             return self._open_group(seg, elements)
         if seg_id == "ST":
-            self._open_transaction(seg, elements)
-            return None
+            return self._open_transaction(seg, elements)
         if state.transaction is not None:
-            state.transaction.append(seg)
+            state.segments_in_set += 1
             if seg_id == "SE":
                 return self._close_transaction(seg, elements)
             if seg_id in ("GE", "IEA"):
                 raise _unexpected(seg, seg_id, "before the transaction set was closed by SE")
-            return None
+            return seg
         if seg_id == "GE":
             return self._close_group(seg, elements)
         if seg_id == "IEA":
@@ -229,7 +244,7 @@ class EnvelopeReader:
 
     # -- transaction set -----------------------------------------------------------------
 
-    def _open_transaction(self, seg: Segment, elements: list[str]) -> None:
+    def _open_transaction(self, seg: Segment, elements: list[str]) -> TransactionSet:
         state = self._state
         if state.group is None:
             raise _unexpected(seg, "ST", "outside a functional group (GS ... GE)")
@@ -254,19 +269,20 @@ class EnvelopeReader:
                     offset=seg.offset,
                     segment=seg.index,
                 )
-        state.transaction = [seg]
         state.sets_in_group += 1
-
-    def _close_transaction(self, seg: Segment, elements: list[str]) -> TransactionSet:
-        state = self._state
-        segments = state.transaction
-        assert segments is not None and state.group is not None
-        control = _element(segments[0].elements(self._d), 2)
-        _check_control(seg, elements, 2, control, "SE02", "ST02")
-        self._check_count(seg, elements, "SE01", len(segments), "segments")
-        state.transaction = None
         state.transactions_seen += 1
-        return TransactionSet(segments, state.group, control, state.transactions_seen)
+        state.segments_in_set = 1
+        state.transaction = TransactionSet(seg, state.group, _element(elements, 2), state.transactions_seen)
+        return state.transaction
+
+    def _close_transaction(self, seg: Segment, elements: list[str]) -> TransactionEnd:
+        state = self._state
+        transaction = state.transaction
+        assert transaction is not None
+        _check_control(seg, elements, 2, transaction.control_number, "SE02", "ST02")
+        self._check_count(seg, elements, "SE01", state.segments_in_set, "segments")
+        state.transaction = None
+        return TransactionEnd(seg, transaction, state.segments_in_set)
 
     def _check_count(self, seg: Segment, elements: list[str], name: str, actual: int, what: str) -> None:
         found = _element(elements, 1)

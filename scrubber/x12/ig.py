@@ -39,6 +39,9 @@ _CONTROL_MAP = "x12.control.00501.xml"
 # gap is in the loop of the segment before.
 _MISSING = {"3", "I6", "I7"}
 
+# IK304 8 "segment has data element errors": what we report for a segment pyx12 raised on.
+_UNREADABLE = "8"
+
 # Envelope problems the envelope reader already handles: control numbers that do not match are
 # fatal there, and counts are recomputed by the writer.
 _HANDLED_ELSEWHERE = {("isa", "001"), ("isa", "021"), ("isa", "024"), ("isa", "023"),
@@ -149,14 +152,19 @@ class GuideValidator:
             return
         try:
             self._feed(seg, seg_id, group)
-        except Exception as exc:  # pyx12 has sharp edges; a file that trips one is refused, clearly
-            raise InputError(
-                f"the implementation-guide validator (pyx12) could not read segment {seg_id!r}: "
-                f"{type(exc).__name__}: {exc}",
-                code="validator",
-                offset=seg.offset,
-                segment=seg.index,
-            ) from exc
+        except Exception as exc:
+            # pyx12 has sharp edges: a segment that trips one is an error of that segment (so of
+            # the claim or loop that holds it), not of the whole file. The walker stays where it
+            # was, so the segments after it are still placed.
+            if seg_id in ("ISA", "GS"):  # the guide to validate with is chosen there: nothing is safe after
+                raise InputError(
+                    f"the implementation-guide validator (pyx12) could not read the {seg_id}: {type(exc).__name__}",
+                    code="validator", offset=seg.offset, segment=seg.index,
+                ) from exc
+            self._errh.errors.append(StructuralError(
+                seg.index, seg_id, None, _UNREADABLE, "seg",
+                f"the implementation-guide validator could not read this segment ({type(exc).__name__})",
+            ))
 
     def _feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         d = self._d
