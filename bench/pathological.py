@@ -1,0 +1,107 @@
+"""Pathological shapes of one 837P, to measure time and memory against their size (issue 8, "Size").
+
+    python bench/pathological.py [--shape lines|segments|depth|all] [--sizes 2000,4000,8000]
+
+Shapes (each a valid envelope around one transaction set, made from the clean sample's claim):
+- lines:    one claim with N service lines (J9032, one unit, the same date);
+- segments: one claim with N tiny segments (`NTE*ADD*X`, about 10 bytes each) in its claim loop;
+- depth:    N nested HL levels (each a subscriber loop under the one before), a claim at the bottom.
+
+Each size is scrubbed by `scrubber scrub` (default outputs) in a fresh process; the table gives
+seconds, peak memory (max RSS of the child) and, against the first size, the ratio of time to the
+ratio of size: 1.0 is linear, 2.0 at a doubling is quadratic. Figures are noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HEAD = [
+    "ISA*00*          *00*          *ZZ*SUBMIT001      *ZZ*RECV001        *261120*1200*^*00501*000000101*0*T*:",
+    "GS*HC*SUBMIT001*RECV001*20261120*1200*101*X*005010X222A1",
+    "ST*837*0101*005010X222A1",
+    "BHT*0019*00*BATCH0101*20261120*1200*CH",
+    "NM1*41*2*EXAMPLE ONCOLOGY BILLING*****46*SUBMIT001",
+    "PER*IC*BILLING DESK*TE*5555550100",
+    "NM1*40*2*EXAMPLE CLEARINGHOUSE*****46*RECV001",
+    "HL*1**20*1",
+    "NM1*85*2*EXAMPLE ONCOLOGY ASSOCIATES*****XX*1234567893",
+    "N3*100 MAIN STREET",
+    "N4*SPRINGFIELD*IL*627010001",
+    "REF*EI*123456789",
+]
+SUBSCRIBER = [
+    "SBR*P*18*GRP0001******MB",
+    "NM1*IL*1*DOE*JANE****MI*MBR000001",
+    "N3*1 ELM STREET",
+    "N4*SPRINGFIELD*IL*62701",
+    "DMG*D8*19550101*F",
+    "NM1*PR*2*MEDICARE PART B*****PI*00952",
+]
+
+
+def _line(number: int) -> list[str]:
+    return [f"LX*{number}", "SV1*HC:J9032:JZ*52.47*UN*1***1", "DTP*472*D8*20261102"]
+
+
+def build(shape: str, size: int) -> str:
+    segments = list(HEAD)
+    lines = size if shape == "lines" else 1
+    if shape == "depth":
+        for level in range(size):
+            segments += [f"HL*{level + 2}*{level + 1}*22*{1 if level < size - 1 else 0}", *SUBSCRIBER]
+    else:
+        segments += ["HL*2*1*22*0", *SUBSCRIBER]
+    segments += [f"CLM*PATHO-1*{52.47 * lines:.2f}***11:B:1*Y*A*Y*Y", "HI*ABK:C8440"]
+    if shape == "segments":
+        segments += ["NTE*ADD*X"] * size
+    for number in range(1, lines + 1):
+        segments += _line(number)
+    count = len(segments) - 2 + 1
+    segments += [f"SE*{count}*0101", "GE*1*101", "IEA*1*000000101"]
+    return "~\n".join(segments) + "~\n"
+
+
+def measure(path: Path, out: Path) -> tuple[float, float]:
+    """Seconds and peak memory (MiB) of one `scrubber scrub` in a fresh process."""
+    script = (
+        "import resource, sys, time\n"
+        "from scrubber.cli import main\n"
+        "start = time.perf_counter()\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"],
+                          capture_output=True, text=True, check=False)
+    seconds, peak_kib = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(peak_kib) / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=("lines", "segments", "depth", "all"), default="all")
+    parser.add_argument("--sizes", default="2000,4000,8000,16000")
+    args = parser.parse_args(argv)
+    shapes = ("lines", "segments", "depth") if args.shape == "all" else (args.shape,)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print("| shape | size | seconds | peak MiB | time ratio / size ratio |")
+    print("|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        for shape in shapes:
+            first: tuple[int, float] | None = None
+            for size in sizes:
+                path = Path(folder) / f"{shape}-{size}.837"
+                path.write_text(build(shape, size), encoding="ascii")
+                seconds, peak = measure(path, Path(folder) / "out")
+                first = first or (size, seconds)
+                ratio = (seconds / first[1]) / (size / first[0]) if first[1] else float("nan")
+                print(f"| {shape} | {size:,} | {seconds:.2f} | {peak:.0f} | {ratio:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""Issue 8, the pipeline's part: what a hostile sender's bytes did to the scrub, one test each.
+
+Each test is named after the defect it holds down. Inputs are made from the bundled samples (real
+837 structure) with one thing changed, so a failure points at that one thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import weakref
+
+import pytest
+from conftest import SAMPLES, TODAY, corpus_files
+from lxml import html
+
+import scrubber
+from scrubber import FixMode, RunContext
+from scrubber.errors import InputError
+from scrubber.output.files import make_sink
+from scrubber.output.pipeline import scrub_stream
+from scrubber.output.sink import ScrubbedClaim, Sink
+from scrubber.x12.tokenizer import SegmentReader
+
+CLEAN = (SAMPLES / "clean_837p.837").read_bytes()
+
+
+def _segments(data: bytes) -> list[str]:
+    reader = SegmentReader(io.BytesIO(data))
+    return [reader.prefix + s.raw() if s.index == 1 else s.raw() for s in reader]
+
+
+def _join(segments: list[str]) -> bytes:
+    return "".join(segments).encode("latin-1")
+
+
+def _clm_ids(data: bytes | None) -> list[str]:
+    if not data:
+        return []
+    reader = SegmentReader(io.BytesIO(data))
+    d = reader.delimiters
+    return [s.elements(d)[1] for s in reader if s.elements(d)[0] == "CLM"]
+
+
+def _all_outputs(data: bytes, rules) -> dict[str, object]:
+    """Scrub with every renderer, in memory; returns each output's text or bytes and the summary."""
+    streams: dict[str, io.BytesIO | io.StringIO] = {}
+    sinks = []
+    for kind in ("corrected", "rejected", "json", "html", "csv", "999", "277ca"):
+        stream = io.StringIO() if kind in ("json", "csv") else io.BytesIO()
+        streams[kind] = stream
+        sinks.append(make_sink(kind, stream, "hostile.837", {"name": "scrubber"}))
+    summary = scrub_stream(io.BytesIO(data), rules, sinks, run=RunContext.new(TODAY))
+    return {"summary": summary, **{kind: stream.getvalue() for kind, stream in streams.items()}}
+
+
+def _conserved(data: bytes, result: scrubber.Result) -> None:
+    """Every CLM of the input is in the corrected file, the rejected file or the unattributed list."""
+    given = sorted(_clm_ids(data))
+    placed = _clm_ids(result.corrected) + _clm_ids(result.rejected)
+    placed += [item["claim_id"] or "" for item in result.report["unattributed"]]
+    assert sorted(placed) == given
+    assert result.summary.claims == len(given)
+
+
+@pytest.mark.parametrize("byte", [b"\x00", b"\x01", b"\x0b", b"\x1b"])
+def test_control_byte_in_patient_name_or_claim_id_does_not_stop_any_output(rules, byte):
+    data = CLEAN.replace(b"NM1*IL*1*DOE*JANE", b"NM1*IL*1*DO" + byte + b"E*JANE", 1)
+    data = data.replace(b"CLM*P-OK-MEDICARE-JW", b"CLM*P-OK" + byte + b"-MEDICARE-JW", 1)
+    assert data != CLEAN
+    outputs = _all_outputs(data, rules)
+    page = html.fromstring(outputs["html"])
+    shown = page.text_content()
+    assert f"\\x{byte[0]:02x}" in shown  # the clerk sees where the byte is
+    rows = list(csv.reader(io.StringIO(outputs["csv"])))
+    assert all(byte.decode("latin-1") not in cell for row in rows for cell in row)
+    assert outputs["summary"].claims == len(_clm_ids(CLEAN))
+
+
+def test_unreadable_hl_segments_do_not_lose_the_claim(rules):
+    # Every HL of the first transaction set mangled: the claims under them are still claims.
+    segments = _segments(CLEAN)
+    first_se = next(i for i, s in enumerate(segments) if s.startswith("SE*"))
+    mangled = [s.replace("HL*", "HX*", 1) if i < first_se and s.startswith("HL*") else s
+               for i, s in enumerate(segments)]
+    data = _join(mangled)
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    _conserved(data, result)
+    assert not any("no CLM" in e["message"] for e in result.errors)
+    claims_in_first_set = _clm_ids(_join(segments[:first_se]))
+    assert claims_in_first_set
+    assert set(claims_in_first_set) <= set(_clm_ids(result.rejected))
+
+
+def test_stray_clm_before_any_hl_is_counted_and_delivered(rules):
+    segments = _segments(CLEAN)
+    bht = next(i for i, s in enumerate(segments) if s.startswith("BHT*"))
+    terminator = segments[bht][segments[bht].index("~"):]
+    segments.insert(bht + 1, "CLM*STRAY-1*10***11:B:1*Y*A*Y*Y" + terminator)
+    data = _join(segments)
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    _conserved(data, result)
+    assert "STRAY-1" in _clm_ids(result.rejected)
+    stray = next(c for c in result.claims if c.claim_id == "STRAY-1")
+    assert stray.disposition == "rejected"
+
+
+def test_npi_with_a_latin1_superscript_digit_is_a_finding_not_a_crash(rules):
+    npi = b"1234567893"
+    assert npi in CLEAN
+    data = CLEAN.replace(npi, b"123456789\xb2", 1)  # \xb2 is a superscript two in Latin-1
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    _conserved(data, result)
+    assert "S002" in {f.rule.id for f in result.findings}
+
+
+def test_deep_hl_nesting_needs_no_recursion(rules):
+    sys.path.insert(0, str(SAMPLES.parent / "bench"))
+    try:
+        import pathological
+    finally:
+        sys.path.pop(0)
+    data = pathological.build("depth", 3000).encode("ascii")
+    # Far below the nesting: any recursion over the HL tree would overflow here.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        outputs = _all_outputs(data, rules)
+    finally:
+        sys.setrecursionlimit(old)
+    assert outputs["summary"].claims == 1
+    # The claim goes out with its 3,001 HL loops renumbered and their parents pointed right.
+    hls = [s for s in _segments(outputs["corrected"]) if s.startswith("HL*")]
+    assert len(hls) == 3001
+    assert hls[-1].startswith("HL*3001*3000*22*0")
+
+
+def test_pyx12_raising_on_one_segment_rejects_that_claim_not_the_file(rules, monkeypatch):
+    from pyx12.map_walker import walk_tree
+
+    original = walk_tree.walk_errors
+    target = "P-OK-MEDICARE-JZ"
+    assert target.encode() in CLEAN
+
+    def walk_errors(self, node, seg_data, *args):
+        # pyx12's walker raising on one segment, as it does on some malformed ones.
+        if seg_data.get_seg_id() == "CLM" and seg_data.get_value("CLM01") == target:
+            raise IndexError("list index out of range")
+        return original(self, node, seg_data, *args)
+
+    monkeypatch.setattr(walk_tree, "walk_errors", walk_errors)
+    result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY))
+    _conserved(CLEAN, result)
+    by_id = {c.claim_id: c for c in result.claims}
+    assert by_id[target].disposition == "rejected"
+    assert any("could not read this segment" in f.message for f in by_id[target].findings)
+    assert [c.claim_id for c in result.claims if c.disposition == "rejected"] == [target]
+
+
+def test_leading_spaces_before_gs_name_the_segment_and_reject_its_claims(rules):
+    segments = _segments(CLEAN)
+    gs = next(i for i, s in enumerate(segments) if s.startswith("GS*"))
+    segments[gs] = "  " + segments[gs]
+    data = _join(segments)
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))  # not refused as "GS outside"
+    _conserved(data, result)
+    assert all(c.disposition == "rejected" for c in result.claims)
+    assert any("leading space" in f.message for c in result.claims for f in c.findings)
+
+
+def test_leading_spaces_inside_a_set_reject_only_that_claim(rules):
+    data = CLEAN.replace(b"CLM*P-OK-MEDICARE-JZ", b" CLM*P-OK-MEDICARE-JZ", 1)
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    rejected = [c for c in result.claims if c.disposition == "rejected"]
+    assert len(rejected) == 1
+
+
+def test_s001_message_never_starts_with_a_line_break(rules):
+    found = []
+    for path in corpus_files():
+        try:
+            result = scrubber.scrub(path.read_bytes(), rules=rules, run=RunContext.new(TODAY))
+        except InputError:
+            continue
+        found += [f.message for f in result.findings if f.rule.id == "S001"]
+    assert found
+    assert not [m for m in found if not m.isprintable()]
+
+
+def test_an_error_noticed_at_se_reaches_the_first_claim_of_the_set(rules):
+    # Pass 2 streams claims; a problem on the SE (here a byte outside ASCII) is known from pass 1.
+    segments = _segments(CLEAN)
+    se = next(i for i, s in enumerate(segments) if s.startswith("SE*"))
+    segments[se] = segments[se].replace("SE*", "SE*\xe9", 1)
+    result = scrubber.scrub(_join(segments), rules=rules, run=RunContext.new(TODAY))
+    first_set = _clm_ids(_join(segments[:se]))
+    by_id = {c.claim_id: c for c in result.claims}
+    assert first_set and all(by_id[claim].disposition == "rejected" for claim in first_set)
+
+
+def test_input_that_changes_between_the_passes_is_refused(rules):
+    class Growing(io.BytesIO):
+        reads = 0
+
+        def seek(self, *args):
+            # The sender appends while the first pass runs: the second pass sees other bytes.
+            self.getbuffer()[200:201] = b"X"
+            return super().seek(*args)
+
+    with pytest.raises(InputError) as caught:
+        scrub_stream(Growing(CLEAN), rules, [], run=RunContext.new(TODAY))
+    assert caught.value.code == "input.changed"
+
+
+def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, monkeypatch):
+    from scrubber.rules import engine
+
+    original = engine.check_claim
+
+    def check(claim, context):
+        if claim.id == "P-OK-MEDICARE-JZ":
+            raise ZeroDivisionError("a bug in a rule")
+        return original(claim, context)
+
+    monkeypatch.setattr(engine, "check_claim", check)
+    result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY))
+    _conserved(CLEAN, result)
+    assert [item["claim_id"] for item in result.report["unattributed"]] == ["P-OK-MEDICARE-JZ"]
+    assert "ZeroDivisionError" in result.report["unattributed"][0]["reason"]
+    assert result.summary.undelivered == 1
+
+
+def test_memory_holds_one_claim_at_a_time(rules):
+    """Each claim's model is freed once the outputs have it: memory does not follow the set."""
+    seen: list[weakref.ref] = []
+    alive_at_each_claim: list[int] = []
+
+    class Watch(Sink):
+        def claim(self, item: ScrubbedClaim) -> None:
+            alive_at_each_claim.append(sum(ref() is not None for ref in seen))
+            seen.append(weakref.ref(item.result))
+
+    sys.path.insert(0, str(SAMPLES.parent / "bench"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    out = io.StringIO()
+    generate.write_837(out, 300, per_transaction=300)  # one transaction set of 300 claims
+    scrub_stream(io.BytesIO(out.getvalue().encode("ascii")), rules, [Watch()], FixMode.SAFE,
+                 run=RunContext.new(TODAY))
+    assert len(alive_at_each_claim) == 300
+    assert max(alive_at_each_claim) <= 1
+
+
+def test_every_corpus_file_and_sample_conserves_its_claims(rules):
+    for path in [*corpus_files(), *sorted(SAMPLES.glob("*.837"))]:
+        data = path.read_bytes()
+        try:
+            result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+        except InputError:
+            continue
+        _conserved(data, result)
