@@ -66,7 +66,7 @@ def build(shape: str, size: int) -> str:
     return "~\n".join(segments) + "~\n"
 
 
-def measure(path: Path, out: Path) -> tuple[float, float]:
+def measure(path: Path, out: Path, timeout: float) -> tuple[float, float] | None:
     """Seconds and peak memory (MiB) of one `scrubber scrub` in a fresh process."""
     script = (
         "import resource, sys, time\n"
@@ -75,8 +75,11 @@ def measure(path: Path, out: Path) -> tuple[float, float]:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"],
-                          capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run([sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"],
+                              capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     seconds, peak_kib = done.stderr.strip().splitlines()[-1].split()
     return float(seconds), int(peak_kib) / 1024
 
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=("lines", "segments", "depth", "all"), default="all")
     parser.add_argument("--sizes", default="2000,4000,8000,16000")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one scrub may take")
     args = parser.parse_args(argv)
     shapes = ("lines", "segments", "depth") if args.shape == "all" else (args.shape,)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -96,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             for size in sizes:
                 path = Path(folder) / f"{shape}-{size}.837"
                 path.write_text(build(shape, size), encoding="ascii")
-                seconds, peak = measure(path, Path(folder) / "out")
+                measured = measure(path, Path(folder) / "out", args.timeout)
+                if measured is None:
+                    print(f"| {shape} | {size:,} | > {args.timeout:.0f} (stopped) | | |", flush=True)
+                    break
+                seconds, peak = measured
                 first = first or (size, seconds)
                 ratio = (seconds / first[1]) / (size / first[0]) if first[1] else float("nan")
                 print(f"| {shape} | {size:,} | {seconds:.2f} | {peak:.0f} | {ratio:.2f} |", flush=True)

@@ -256,14 +256,17 @@ class _Job:
 def _exit_code(outcomes: list[InputOutcome]) -> int:
     if any(o.error for o in outcomes):
         return EXIT_INPUT
-    if any(o.summary and o.summary.rejected for o in outcomes):
+    if any(o.summary and o.summary.undelivered for o in outcomes):
         return EXIT_REJECTED
     return EXIT_OK
 
 
 def _counts(summary: Summary) -> str:
-    return (f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, "
+    text = (f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, "
             f"{summary.rejected} rejected")
+    if summary.unattributed:
+        text += f", {len(summary.unattributed)} not checked (in neither file: see the report)"
+    return text
 
 
 def _text_summary(outcomes: list[InputOutcome], to_stderr: bool) -> None:
