@@ -512,6 +512,8 @@ class Ack999(EnvelopedAck):
     recomputes them wherever claims go out.
     """
 
+    wants_set_segments = True
+
     def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,
                  created: dt.datetime | None = None) -> None:
         super().__init__(stream, control_number=control_number, created=created)

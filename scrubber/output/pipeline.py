@@ -250,7 +250,8 @@ class _Scrub:
                 continue
             if isinstance(event, TransactionSet):
                 check: _SetCheck = self.log.read()
-                transaction = _OpenSet(event, self.d, check, self.interchange_errors + self.group_errors)
+                transaction = _OpenSet(event, self.d, check, self.interchange_errors + self.group_errors,
+                                       any(sink.wants_set_segments for sink in sinks))
                 continue
             if isinstance(event, TransactionEnd):
                 assert transaction is not None
@@ -339,6 +340,7 @@ class _OpenSet:
     d: Any
     check: _SetCheck
     envelope_errors: list[StructuralError]
+    keep_segments: bool  # for a sink that names the segments in error (the 999)
     reader: TransactionReader = field(init=False)
     by_position: dict[int, list[StructuralError]] = field(init=False)
     shared: list[tuple[StructuralError, str]] = field(init=False)  # reach every claim of the set
@@ -361,7 +363,7 @@ class _OpenSet:
                 self.shared.append((error, where))
         self.claim_errors = []
         self.sealed = []
-        self.captured = SetSegments(count, self.check.errors, base)
+        self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
 
     def feed(self, segment: Segment) -> Claim | None:

@@ -42,14 +42,13 @@ class SetSegments:
 
     def __init__(self, count: int, errors: list[StructuralError], base: int) -> None:
         self._count = count
-        self._wanted: set[int] = set()
+        self._wanted: set[int] = {0, count - 1}
+        self._kept: dict[int, Segment] = {}
         for error in errors:
             position = min(max(error.segment - base, 0), count - 1)
             # The segment, the one before (pyx12 places some errors one late) and a few after
             # (a missing segment is reported at the next one that is not empty).
             self._wanted.update(range(max(position - 1, 0), min(position + 5, count)))
-        self._wanted.update((0, count - 1))
-        self._kept: dict[int, Segment] = {}
 
     def offer(self, position: int, segment: Segment) -> None:
         if position in self._wanted:
@@ -89,6 +88,10 @@ class TransactionClosed:
 
 class Sink:
     """Base of the renderers; every method is optional."""
+
+    # Whether `transaction_end` reads `event.segments` (the segments its errors point at): they
+    # are kept only when a sink asks, as the 999 does.
+    wants_set_segments = False
 
     def begin(self, prefix: str, delimiters: Delimiters) -> None:
         """The input starts: whatever came before the ISA (a BOM, whitespace) and its delimiters."""
