@@ -8,7 +8,7 @@ Shapes (each a valid envelope around one transaction set, made from the clean sa
 - depth:    N nested HL levels (each a subscriber loop under the one before), a claim at the bottom.
 
 Each size is scrubbed by `scrubber scrub` (default outputs) in a fresh process; the table gives
-seconds, peak memory (max RSS of the child) and, against the first size, the ratio of time to the
+CPU seconds (user + system, including start-up), peak memory (max RSS of the child) and, against the first size, the ratio of time to the
 ratio of size: 1.0 is linear, 2.0 at a doubling is quadratic. Figures are noisy on a shared machine.
 """
 
@@ -67,13 +67,15 @@ def build(shape: str, size: int) -> str:
 
 
 def measure(path: Path, out: Path, timeout: float) -> tuple[float, float] | None:
-    """Seconds and peak memory (MiB) of one `scrubber scrub` in a fresh process."""
+    """CPU seconds and peak memory (MiB) of one `scrubber scrub` in a fresh process. CPU time, not
+    wall time: on a shared machine the wall clock mostly measures the neighbours."""
     script = (
         "import resource, sys, time\n"
         "from scrubber.cli import main\n"
         "start = time.perf_counter()\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)\n"
     )
     try:
         done = subprocess.run([sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"],
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shapes = ("lines", "segments", "depth") if args.shape == "all" else (args.shape,)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print("| shape | size | seconds | peak MiB | time ratio / size ratio |")
+    print("| shape | size | CPU seconds | peak MiB | time ratio / size ratio |")
     print("|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for shape in shapes:
