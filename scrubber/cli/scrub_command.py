@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,15 +20,19 @@ from typing import Any, BinaryIO
 import click
 
 from ..errors import InputError, RuleDataError
-from ..output.atomic import AtomicFile
-from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
+from ..output.atomic import AtomicFile, OutputRefused, output_target
+from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink, output_paths
 from ..output.pipeline import RunContext, scrub_stream
 from ..output.sink import Sink, TransactionBatch
 from ..output.summary import Summary
 from ..rules.engine import FixMode
-from ..rules.ruleset import RuleSet
+from ..rules.layers import layer_files
+from ..rules.ruleset import RuleSet, site_layers_from_env
 from . import cli
-from .common import EXIT_INPUT, EXIT_OK, EXIT_REJECTED, RuleDataProblem, describe, load, rules_option
+from .common import RuleDataProblem, describe, load, rules_option
+from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
+from .interrupts import terminate_as_interrupt, uninterrupted
+from .terminal import debugging, printable, short
 
 STDIN = "-"
 
@@ -43,7 +51,7 @@ class _Progress:
             return
         self._last = now
         share = min(done / self.size, 1.0) if self.size else 1.0
-        click.echo(f"\r{self.name}: {share:4.0%} read, {claims} claims", err=True, nl=False)
+        click.echo(f"\r{printable(self.name)}: {share:4.0%} read, {claims} claims", err=True, nl=False)
 
     def close(self) -> None:
         if self.enabled and self._last:
@@ -54,7 +62,7 @@ class LintLines(Sink):
     """Each finding as a linter line, `file:segment:element: RULE message [claim, ...]`, as it comes."""
 
     def __init__(self, name: str, to_stderr: bool) -> None:
-        self._name, self._err = name, to_stderr
+        self._name, self._err = printable(name), to_stderr
 
     def transaction(self, batch: TransactionBatch) -> None:
         for result in batch.results:
@@ -62,7 +70,9 @@ class LintLines(Sink):
                 notes = [f"claim {result.claim.id}"] + (["fixed"] if f.fixed else []) + \
                     ([] if f.severity == "error" else [f.severity])
                 where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
-                click.echo(f"{self._name}:{where}: {f.rule.id} {f.message} [{', '.join(notes)}]", err=self._err)
+                # Claim ids and messages quote the sender's bytes: escaped, so one finding is one line.
+                line = printable(f"{where}: {f.rule.id} {f.message} [{', '.join(notes)}]")
+                click.echo(f"{self._name}:{line}", err=self._err)
 
 
 @dataclass
@@ -71,6 +81,13 @@ class InputOutcome:
     summary: Summary | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    exit_code: int = EXIT_OK
+
+    def fail(self, text: str, exit_code: int, error: dict[str, Any]) -> None:
+        """This input ends in one file-level error: said on one line, kept for the JSON summary."""
+        self.error = {"input": self.name, "segment": None, "offset": None, **error}
+        self.exit_code = exit_code
+        click.echo(f"scrubber: {printable(self.name)}: {printable(text)}", err=True)
 
 
 def parse_outputs(value: str | None) -> tuple[str, ...]:
@@ -92,6 +109,7 @@ def _icd10_file(rules: RuleSet, path: Path) -> None:
             f"{path.name}: name the file's fiscal year in its name, as CMS does (icd10cm-codes-2027.txt)",
             param_hint="--icd10-codes")
     year = int(years[-1])
+    _check_utf8(path)
     try:
         rules.use_icd10_code_file(path, f"ICD-10-CM FY{year} ({path.name})", dt.date(year - 1, 10, 1),
                                   dt.date(year, 9, 30))
@@ -100,9 +118,21 @@ def _icd10_file(rules: RuleSet, path: Path) -> None:
         raise RuleDataProblem(f"--icd10-codes: {exc}") from None
 
 
+def _check_utf8(path: Path) -> None:
+    # The code file is read lazily, deep in the rules; a bad byte is found here, with its place.
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                              f"at byte offset {exc.start} cannot be read") from None
+    except OSError as exc:
+        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: cannot be read: {exc.strerror}") from None
+
+
 def output_names(path: Path) -> tuple[str, str]:
     """p.837 gives p.corrected.837 and p.report.json."""
     return KINDS["corrected"].file_name(path.stem, path.suffix), KINDS["json"].file_name(path.stem, path.suffix)
+
 
 
 @cli.command()
@@ -137,8 +167,19 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     With -, the claim file comes from standard input and the corrected file goes to standard
     output (the counts then go to standard error). Claims are checked across the inputs of one
     run (quantity limits, cycles). Exit codes: 0 no claim rejected, 1 a claim rejected, 2 usage
-    error or invalid rule data, 3 an input could not be read as an 837.
+    error, invalid rule data or an output that cannot be written, 3 an input could not be read as
+    an 837, 4 an internal error on an input (report it; SCRUBBER_DEBUG=1 shows the traceback),
+    130 interrupted, 143 terminated (SIGTERM).
     """
+    with terminate_as_interrupt():
+        _scrub_command(inputs, out_dir, outputs_value, report_path, summary_format, quiet, redact, no_fix,
+                       unsafe_fixes, rule_dirs, icd10_codes, today)
+
+
+def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None,
+                   report_path: Path | None, summary_format: str, quiet: bool, redact: bool, no_fix: bool,
+                   unsafe_fixes: bool, rule_dirs: tuple[Path, ...], icd10_codes: Path | None,
+                   today: dt.datetime | None) -> None:
     kinds = parse_outputs(outputs_value)
     stdin_mode = inputs == (STDIN,)
     if no_fix and unsafe_fixes:
@@ -151,20 +192,18 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
         raise click.UsageError("--report names the JSON report of one input; with several, use --out")
     paths = [] if stdin_mode else [Path(p) for p in inputs]
     for path in paths:
-        if not path.is_file():
-            raise click.BadParameter(f"{path}: no such file", param_hint="INPUTS")
+        _check_input(path)
     names = [output_names(p) for p in paths]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
-        raise click.UsageError(f"two inputs would write the same outputs: {sorted(clashes)[0][1]}")
-    rules = load(rule_dirs)
+        raise click.UsageError(f"two inputs would write the same outputs: {printable(sorted(clashes)[0][1])}")
+    rules = _load_rules(rule_dirs)
     if icd10_codes is not None:
         _icd10_file(rules, icd10_codes)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
+    _prepare_outputs(job, paths, out_dir, report_path)
     try:
         if stdin_mode:
             outcomes = [job.scrub_stdin(out_dir, report_path)]
@@ -172,12 +211,116 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
             outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
     finally:
         job.run.close()
-    exit_code = _exit_code(outcomes)
+    exit_code = worst([o.exit_code for o in outcomes])
     if summary_format == "json":
         click.echo(json.dumps(_json_summary(outcomes, exit_code), indent=2), err=stdin_mode)
     else:
-        _text_summary(outcomes, stdin_mode)
+        _text_summary(outcomes, kinds, stdin_mode)
     sys.exit(exit_code)
+
+
+class OutputProblem(click.ClickException):
+    """An output path that cannot be used: said before anything is scrubbed (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _check_input(path: Path) -> None:
+    """A claim file is a regular file or a FIFO (a pipe, e.g. `<(zcat x.gz)`), read as a stream."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise click.BadParameter(f"{printable(path)}: no such file", param_hint="INPUTS") from None
+    except OSError as exc:
+        raise click.BadParameter(f"{printable(path)}: {exc.strerror}", param_hint="INPUTS") from None
+    if stat.S_ISDIR(mode):
+        raise click.BadParameter(f"{printable(path)}: is a directory (name the claim files in it)",
+                                 param_hint="INPUTS")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise click.BadParameter(f"{printable(path)}: is a device or a socket, not a claim file",
+                                 param_hint="INPUTS")
+
+
+def _load_rules(rule_dirs: tuple[Path, ...]) -> RuleSet:
+    # A misnamed file in a site layer (payer.toml) would be passed over in silence by the loader.
+    try:
+        for layer in [*site_layers_from_env(), *rule_dirs]:
+            if layer.is_dir():
+                layer_files(layer)
+    except RuleDataError as exc:
+        raise RuleDataProblem(f"invalid rule data: {printable(exc)}") from None
+    return load(rule_dirs)
+
+
+def _make_directory(path: Path, option: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise OutputProblem(f"{option} {printable(path)}: cannot create the directory: {reason}") from None
+
+
+def _prepare_outputs(job: _Job, paths: list[Path], out_dir: Path | None, report_path: Path | None) -> None:
+    """Make the output directories and check every output path before anything is scrubbed, so a
+    path that cannot be written (a link, a directory, under a file) stops the run at once (exit 2)."""
+    if out_dir is not None:
+        _make_directory(out_dir, "--out")
+    if report_path is not None and "json" in job.kinds:
+        _make_directory(report_path.parent, "--report")
+    targets = [report_path] if report_path is not None and "json" in job.kinds else []
+    if out_dir is not None:
+        stems = [(p.stem, p.suffix) for p in paths] or [("stdin", ".837")]
+        for stem, suffix in stems:
+            targets += output_paths(out_dir, stem, suffix, job.file_kinds(report_path, stdin=not paths)).values()
+    for target in targets:
+        try:
+            output_target(target)
+        except OutputRefused as exc:
+            raise OutputProblem(f"cannot write an output: {printable(exc)}") from None
+
+
+class _Outputs:
+    """What one input writes: its output files, the --report file, standard output's spool; all
+    discarded together, or finished and then renamed together."""
+
+    def __init__(self) -> None:
+        self.files: OutputSet | None = None
+        self.report: AtomicFile | None = None
+        self.sinks: list[Sink] = []
+
+    def discard(self) -> None:
+        with uninterrupted():  # a second Ctrl-C must not leave a temporary file behind
+            if self.files is not None:
+                self.files.discard()
+            if self.report is not None:
+                self.report.discard()
+
+    def commit(self) -> dict[str, str]:
+        if self.files is not None:
+            self.files.finish()
+        if self.report is not None:
+            self.report.finish()
+        written: dict[str, str] = {}
+        with uninterrupted():  # the renames of one input happen all, or (on an error) none
+            if self.files is not None:
+                written.update({kind: str(path) for kind, path in self.files.commit().items()})
+            if self.report is not None:
+                self.report.commit()
+                written["json"] = str(self.report.path)
+        return written
+
+
+class _InputStream:
+    """The input, whose read errors say "cannot read the input" rather than pass for an output's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except OSError as exc:
+            raise InputError(f"cannot read the input: {exc.strerror or exc}", code="unreadable") from None
 
 
 @dataclass
@@ -191,74 +334,106 @@ class _Job:
     lint: bool
     to_stderr: bool
 
+    def file_kinds(self, report_path: Path | None, stdin: bool) -> tuple[str, ...]:
+        """The outputs written into --out: not the JSON report when --report names its place, not
+        the corrected file of standard input (it goes to standard output)."""
+        return tuple(k for k in self.kinds if not (k == "json" and report_path is not None)
+                     and not (stdin and k == "corrected"))
+
     def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
-        kinds = tuple(k for k in self.kinds if not (k == "json" and report_path is not None))
-        files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
-        report = self._report_file(report_path, str(path))
-        with path.open("rb") as source:
-            return self._scrub(str(path), source, files, report, path.stat().st_size)
+        def build(outputs: _Outputs) -> None:
+            kinds = self.file_kinds(report_path, stdin=False)
+            outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
+            self._add_report(outputs, report_path, str(path))
+
+        outcome = InputOutcome(str(path))
+        try:
+            source = path.open("rb")
+        except OSError as exc:
+            outcome.fail(f"cannot scrub: cannot read the input: {exc.strerror}", EXIT_INPUT,
+                         {"code": "unreadable", "message": f"cannot read the input: {exc.strerror}"})
+            return outcome
+        with source:
+            size = os.fstat(source.fileno()).st_size if stat.S_ISREG(os.fstat(source.fileno()).st_mode) else 0
+            return self._scrub(outcome, source, build, size)
 
     def scrub_stdin(self, out_dir: Path | None, report_path: Path | None) -> InputOutcome:
         # The corrected file goes to standard output, but only once it is whole: spooled till then.
         spool = tempfile.TemporaryFile() if "corrected" in self.kinds else None  # noqa: SIM115 (closed below)
-        others = tuple(k for k in self.kinds if k != "corrected" and not (k == "json" and report_path is not None))
-        files = OutputSet(out_dir, "stdin", ".837", others, STDIN, self.meta, self.redact) if out_dir else None
-        report = self._report_file(report_path, STDIN)
-        extra = [make_sink("corrected", spool, STDIN, self.meta)] if spool is not None else []
-        outcome = self._scrub(STDIN, sys.stdin.buffer, files, report, 0, extra)
-        if spool is not None:
-            if outcome.error is None and getattr(extra[0], "claims_written", 0):
+        corrected: list[Sink] = []
+
+        def build(outputs: _Outputs) -> None:
+            if out_dir is not None:
+                kinds = self.file_kinds(report_path, stdin=True)
+                outputs.files = OutputSet(out_dir, "stdin", ".837", kinds, STDIN, self.meta, self.redact)
+            self._add_report(outputs, report_path, STDIN)
+            if spool is not None:
+                corrected.append(make_sink("corrected", spool, STDIN, self.meta))
+                outputs.sinks.append(corrected[0])
+
+        try:
+            outcome = self._scrub(InputOutcome(STDIN), sys.stdin.buffer, build, 0)
+            if spool is not None and outcome.error is None and getattr(corrected[0], "claims_written", 0):
                 spool.seek(0)
-                shutil.copyfileobj(spool, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-                outcome.outputs["corrected"] = "(standard output)"
-            spool.close()
+                try:
+                    shutil.copyfileobj(spool, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                except OSError as exc:
+                    outcome.fail(f"cannot write the corrected file to standard output: {exc.strerror}", EXIT_USAGE,
+                                 {"code": "cannot_write", "message": f"standard output: {exc.strerror}"})
+                else:
+                    outcome.outputs["corrected"] = "(standard output)"
+        finally:
+            if spool is not None:
+                spool.close()
         return outcome
 
-    def _report_file(self, report_path: Path | None, name: str) -> tuple[AtomicFile, Sink] | None:
+    def _add_report(self, outputs: _Outputs, report_path: Path | None, name: str) -> None:
         if report_path is None or "json" not in self.kinds:
-            return None
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic = AtomicFile(report_path, "w")
-        return atomic, make_sink("json", atomic.file, name, self.meta)
+            return
+        outputs.report = AtomicFile(report_path, "w")
+        outputs.sinks.append(make_sink("json", outputs.report.file, name, self.meta))
 
-    def _scrub(self, name: str, source: BinaryIO, files: OutputSet | None, report: tuple[AtomicFile, Sink] | None,
-               size: int, extra: list[Sink] | None = None) -> InputOutcome:
-        sinks = list(files.sinks.values()) if files is not None else []
-        sinks += [report[1]] if report is not None else []
-        sinks += extra or []
-        if self.lint:
-            sinks.append(LintLines(name, self.to_stderr))
+    def _scrub(self, outcome: InputOutcome, source: BinaryIO, build: Callable[[_Outputs], None],
+               size: int) -> InputOutcome:
+        """Scrub one input into its outputs. Whatever goes wrong stays with this input: its outputs
+        are discarded, one line says why, and the run goes on with the next input."""
+        name = outcome.name
         progress = _Progress(name, size)
-        outcome = InputOutcome(name)
+        outputs = _Outputs()
         try:
-            outcome.summary = scrub_stream(source, self.rules, sinks, self.mode, progress, self.run)
+            build(outputs)
+            sinks = [*(outputs.files.sinks.values() if outputs.files else ()), *outputs.sinks]
+            if self.lint:
+                sinks.append(LintLines(name, self.to_stderr))
+            summary = scrub_stream(_InputStream(source), self.rules, sinks, self.mode, progress,  # type: ignore[arg-type]
+                                   self.run)
+            progress.close()
+            outcome.outputs.update(outputs.commit())
+            outcome.summary = summary
+            outcome.exit_code = EXIT_REJECTED if summary.rejected else EXIT_OK
         except InputError as exc:
             progress.close()
-            for discard in ([files.discard] if files else []) + ([report[0].discard] if report else []):
-                discard()
-            outcome.error = {"input": name, **exc.as_dict()}
-            click.echo(f"scrubber: {name}: cannot scrub: {exc}", err=True)
-            return outcome
-        except BaseException:
-            for discard in ([files.discard] if files else []) + ([report[0].discard] if report else []):
-                discard()
+            outputs.discard()
+            outcome.fail(f"cannot scrub: {exc}", EXIT_INPUT, exc.as_dict())
+        except (OSError, OutputRefused) as exc:
+            progress.close()
+            outputs.discard()
+            reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else \
+                (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            outcome.fail(f"cannot write its outputs: {reason}", EXIT_USAGE,
+                         {"code": "cannot_write", "message": f"cannot write its outputs: {reason}"})
+        except Exception as exc:  # a bug: this input's outputs go, the run goes on
+            progress.close()
+            outputs.discard()
+            if debugging():
+                traceback.print_exc()
+            what = f"{type(exc).__name__}: {short(exc)}"
+            outcome.fail(f"internal error: {what}", EXIT_INTERNAL, {"code": "internal_error", "message": what})
+        except BaseException:  # Ctrl-C, SIGTERM: nothing half-written, then stop
+            outputs.discard()
             raise
-        progress.close()
-        if files is not None:
-            outcome.outputs.update({kind: str(path) for kind, path in files.commit().items()})
-        if report is not None:
-            report[0].commit()
-            outcome.outputs["json"] = str(report[0].path)
         return outcome
-
-
-def _exit_code(outcomes: list[InputOutcome]) -> int:
-    if any(o.error for o in outcomes):
-        return EXIT_INPUT
-    if any(o.summary and o.summary.rejected for o in outcomes):
-        return EXIT_REJECTED
-    return EXIT_OK
 
 
 def _counts(summary: Summary) -> str:
@@ -266,28 +441,33 @@ def _counts(summary: Summary) -> str:
             f"{summary.rejected} rejected")
 
 
-def _text_summary(outcomes: list[InputOutcome], to_stderr: bool) -> None:
+def _text_summary(outcomes: list[InputOutcome], kinds: tuple[str, ...], to_stderr: bool) -> None:
+    def say(text: str) -> None:
+        click.echo(printable(text), err=to_stderr)
+
     totals = Summary()
     for outcome in outcomes:
         if outcome.summary is None:
             continue
         summary = outcome.summary
         totals.merge(summary)
-        click.echo(f"{outcome.name}: {_counts(summary)}", err=to_stderr)
+        say(f"{outcome.name}: {_counts(summary)}")
+        can_go_out = summary.accepted + summary.corrected
         if "corrected" in outcome.outputs:
-            click.echo(f"  corrected file: {outcome.outputs['corrected']} "
-                       f"({summary.accepted + summary.corrected} claims)", err=to_stderr)
+            say(f"  corrected file: {outcome.outputs['corrected']} ({can_go_out} claims)")
+        elif "corrected" not in kinds:
+            say(f"  corrected file: not asked for ({can_go_out} claims can go out)")
         elif summary.claims:
-            click.echo("  corrected file: none written (no claim can go out)", err=to_stderr)
+            say("  corrected file: none written (no claim can go out)")
         for kind, path in outcome.outputs.items():
             if kind != "corrected":
-                click.echo(f"  {kind}: {path}", err=to_stderr)
+                say(f"  {kind}: {path}")
         for rule_id, count in summary.by_rule.most_common(5):
-            click.echo(f"  {count:5d} x {rule_id} {summary.messages[rule_id]}", err=to_stderr)
+            say(f"  {count:5d} x {rule_id} {summary.messages[rule_id]}")
         for error in summary.errors:
-            click.echo(f"  file: {error['message']} (segment {error['segment']})", err=to_stderr)
+            say(f"  file: {error['message']} (segment {error['segment']})")
     if len(outcomes) > 1:
-        click.echo(f"total: {_counts(totals)}", err=to_stderr)
+        say(f"total: {_counts(totals)}")
 
 
 def _json_summary(outcomes: list[InputOutcome], exit_code: int) -> dict[str, Any]:
