@@ -33,6 +33,7 @@ from .common import RuleDataProblem, describe, load, rules_option
 from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
 from .interrupts import terminate_as_interrupt, uninterrupted
 from .terminal import debugging, printable, short
+from .textfiles import utf8_problem
 
 STDIN = "-"
 
@@ -119,14 +120,9 @@ def _icd10_file(rules: RuleSet, path: Path) -> None:
 
 
 def _check_utf8(path: Path) -> None:
-    # The code file is read lazily, deep in the rules; a bad byte is found here, with its place.
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
-                              f"at byte offset {exc.start} cannot be read") from None
-    except OSError as exc:
-        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: cannot be read: {exc.strerror}") from None
+    problem = utf8_problem(path)
+    if problem:
+        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: {problem}")
 
 
 def output_names(path: Path) -> tuple[str, str]:
