@@ -196,10 +196,10 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
     rules = _load_rules(rule_dirs)
     if icd10_codes is not None:
         _icd10_file(rules, icd10_codes)
+    _prepare_outputs(kinds, paths, out_dir, report_path)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
-    _prepare_outputs(job, paths, out_dir, report_path)
     try:
         if stdin_mode:
             outcomes = [job.scrub_stdin(out_dir, report_path)]
@@ -256,23 +256,31 @@ def _make_directory(path: Path, option: str) -> None:
         raise OutputProblem(f"{option} {printable(path)}: cannot create the directory: {reason}") from None
 
 
-def _prepare_outputs(job: _Job, paths: list[Path], out_dir: Path | None, report_path: Path | None) -> None:
+def _prepare_outputs(kinds: tuple[str, ...], paths: list[Path], out_dir: Path | None,
+                     report_path: Path | None) -> None:
     """Make the output directories and check every output path before anything is scrubbed, so a
     path that cannot be written (a link, a directory, under a file) stops the run at once (exit 2)."""
+    with_report = report_path is not None and "json" in kinds
     if out_dir is not None:
         _make_directory(out_dir, "--out")
-    if report_path is not None and "json" in job.kinds:
-        _make_directory(report_path.parent, "--report")
-    targets = [report_path] if report_path is not None and "json" in job.kinds else []
+    if with_report:
+        _make_directory(report_path.parent, "--report")  # type: ignore[union-attr]
+    targets = [report_path] if with_report else []
     if out_dir is not None:
         stems = [(p.stem, p.suffix) for p in paths] or [("stdin", ".837")]
         for stem, suffix in stems:
-            targets += output_paths(out_dir, stem, suffix, job.file_kinds(report_path, stdin=not paths)).values()
+            targets += output_paths(out_dir, stem, suffix, _file_kinds(kinds, report_path, stdin=not paths)).values()
     for target in targets:
         try:
-            output_target(target)
+            output_target(target)  # type: ignore[arg-type]
         except OutputRefused as exc:
             raise OutputProblem(f"cannot write an output: {printable(exc)}") from None
+
+
+def _file_kinds(kinds: tuple[str, ...], report_path: Path | None, stdin: bool) -> tuple[str, ...]:
+    """The outputs written into --out: not the JSON report when --report names its place, not the
+    corrected file of standard input (it goes to standard output)."""
+    return tuple(k for k in kinds if not (k == "json" and report_path is not None) and not (stdin and k == "corrected"))
 
 
 class _Outputs:
@@ -330,15 +338,9 @@ class _Job:
     lint: bool
     to_stderr: bool
 
-    def file_kinds(self, report_path: Path | None, stdin: bool) -> tuple[str, ...]:
-        """The outputs written into --out: not the JSON report when --report names its place, not
-        the corrected file of standard input (it goes to standard output)."""
-        return tuple(k for k in self.kinds if not (k == "json" and report_path is not None)
-                     and not (stdin and k == "corrected"))
-
     def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
         def build(outputs: _Outputs) -> None:
-            kinds = self.file_kinds(report_path, stdin=False)
+            kinds = _file_kinds(self.kinds, report_path, stdin=False)
             outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
             self._add_report(outputs, report_path, str(path))
 
@@ -360,7 +362,7 @@ class _Job:
 
         def build(outputs: _Outputs) -> None:
             if out_dir is not None:
-                kinds = self.file_kinds(report_path, stdin=True)
+                kinds = _file_kinds(self.kinds, report_path, stdin=True)
                 outputs.files = OutputSet(out_dir, "stdin", ".837", kinds, STDIN, self.meta, self.redact)
             self._add_report(outputs, report_path, STDIN)
             if spool is not None:
