@@ -54,6 +54,7 @@ def test_a_renderer_fault_no_longer_stops_the_run_or_leaves_later_inputs_unscrub
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "clean_837p.corrected.837", "clean_837p.report.csv", "clean_837p.report.html", "clean_837p.report.json"]
     assert "clean_837p.837: 7 claims" in out
+    assert "total: 7 claims: 7 accepted, 0 corrected, 0 rejected; 1 of 2 inputs not scrubbed" in out
 
 
 def test_an_internal_error_shows_its_traceback_only_with_scrubber_debug(tmp_path, monkeypatch, capsys):

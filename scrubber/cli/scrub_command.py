@@ -465,7 +465,9 @@ def _text_summary(outcomes: list[InputOutcome], kinds: tuple[str, ...], to_stder
         for error in summary.errors:
             say(f"  file: {error['message']} (segment {error['segment']})")
     if len(outcomes) > 1:
-        say(f"total: {_counts(totals)}")
+        failed = sum(1 for o in outcomes if o.error is not None)
+        # The inputs that ended in an error said so on standard error; the total does not forget them.
+        say(f"total: {_counts(totals)}" + (f"; {failed} of {len(outcomes)} inputs not scrubbed" if failed else ""))
 
 
 def _json_summary(outcomes: list[InputOutcome], exit_code: int) -> dict[str, Any]:
