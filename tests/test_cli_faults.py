@@ -81,7 +81,7 @@ def test_no_traceback_reaches_a_user_from_outside_an_input(tmp_path, monkeypatch
     def broken_summary(*_args):
         raise RuntimeError("the summary broke\x1b[2J")
 
-    monkeypatch.setattr(cli_module, "_text_summary", broken_summary)
+    monkeypatch.setattr(cli_module, "text_summary", broken_summary)
     monkeypatch.delenv("SCRUBBER_DEBUG", raising=False)
     code, _, err = run_main(monkeypatch, capsys, "scrub", str(SAMPLES / "clean_837i.837"), "--out", str(tmp_path))
     assert code == 4

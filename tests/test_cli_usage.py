@@ -151,3 +151,26 @@ def test_every_exit_code_is_a_documented_one():
 
     assert set(exit_codes.PRIORITY) | {exit_codes.EXIT_INTERRUPTED, exit_codes.EXIT_TERMINATED} == codes
     assert exit_codes.worst([1, 3, 0]) == 3 and exit_codes.worst([3, 2]) == 2 and exit_codes.worst([2, 4, 1]) == 4
+
+
+def _with_stdout_closed(*args: str) -> tuple[int, str]:
+    """Run with a standard output whose reader has gone (as `| head` leaves it)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "scrubber", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True)
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr
+
+
+def test_a_closed_standard_output_no_longer_exits_1_as_if_a_claim_were_rejected(tmp_path):
+    code, err = _with_stdout_closed("rules", "list")
+    assert code == 2 and "Traceback" not in err and "Exception ignored" not in err
+    assert err == "scrubber: standard output was closed before everything was written\n"
+    # A scrub whose lint lines meet the closed pipe still finishes and keeps its outputs.
+    code, err = _with_stdout_closed("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path),
+                                    "--outputs", "corrected,rejected")
+    assert code == 2 and "Traceback" not in err and "cannot write its outputs" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["defects_837p.corrected.837", "defects_837p.rejected.837"]

@@ -45,7 +45,20 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class StdoutClosed(Exception):
+    """Standard output was closed by its reader. Not an OSError: click would turn that into exit 1,
+    which means "a claim was rejected"."""
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the program, rule data and code table versions, and exit.")
 def cli() -> None:
@@ -75,7 +88,7 @@ def main() -> None:
     except Terminated:
         click.echo("scrubber: terminated", err=True)
         sys.exit(EXIT_TERMINATED)
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         # Whoever read standard output stopped (`| head`): say so once, and keep Python from
         # complaining again when it flushes at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -10,21 +10,19 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import click
 
 from ..errors import InputError, RuleDataError
-from ..output.atomic import AtomicFile, OutputRefused, output_target
-from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink, output_paths
+from ..output.atomic import AtomicFile, OutputRefused
+from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
 from ..output.pipeline import RunContext, scrub_stream
-from ..output.sink import Sink, TransactionBatch
-from ..output.summary import Summary
+from ..output.sink import Sink
 from ..rules.engine import FixMode
 from ..rules.layers import layer_files
 from ..rules.ruleset import RuleSet, site_layers_from_env
@@ -32,63 +30,12 @@ from . import cli
 from .common import RuleDataProblem, describe, load, rules_option
 from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
 from .interrupts import terminate_as_interrupt, uninterrupted
+from .scrub_paths import check_input, file_kinds, output_names, prepare_outputs
+from .scrub_report import InputOutcome, LintLines, Progress, json_summary, text_summary
 from .terminal import debugging, printable, short
 from .textfiles import utf8_problem
 
 STDIN = "-"
-
-
-class _Progress:
-    """Shows how far a long scrub has got, on a terminal only; pipelines see nothing."""
-
-    def __init__(self, name: str, size: int) -> None:
-        self.name, self.size = name, size
-        self.enabled = sys.stderr.isatty() and size > 1_000_000
-        self._last = 0.0
-
-    def __call__(self, done: int, claims: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < 0.2:
-            return
-        self._last = now
-        share = min(done / self.size, 1.0) if self.size else 1.0
-        click.echo(f"\r{printable(self.name)}: {share:4.0%} read, {claims} claims", err=True, nl=False)
-
-    def close(self) -> None:
-        if self.enabled and self._last:
-            click.echo("\r" + " " * 60 + "\r", err=True, nl=False)
-
-
-class LintLines(Sink):
-    """Each finding as a linter line, `file:segment:element: RULE message [claim, ...]`, as it comes."""
-
-    def __init__(self, name: str, to_stderr: bool) -> None:
-        self._name, self._err = printable(name), to_stderr
-
-    def transaction(self, batch: TransactionBatch) -> None:
-        for result in batch.results:
-            for f in result.findings:
-                notes = [f"claim {result.claim.id}"] + (["fixed"] if f.fixed else []) + \
-                    ([] if f.severity == "error" else [f.severity])
-                where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
-                # Claim ids and messages quote the sender's bytes: escaped, so one finding is one line.
-                line = printable(f"{where}: {f.rule.id} {f.message} [{', '.join(notes)}]")
-                click.echo(f"{self._name}:{line}", err=self._err)
-
-
-@dataclass
-class InputOutcome:
-    name: str
-    summary: Summary | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
-    exit_code: int = EXIT_OK
-
-    def fail(self, text: str, exit_code: int, error: dict[str, Any]) -> None:
-        """This input ends in one file-level error: said on one line, kept for the JSON summary."""
-        self.error = {"input": self.name, "segment": None, "offset": None, **error}
-        self.exit_code = exit_code
-        click.echo(f"scrubber: {printable(self.name)}: {printable(text)}", err=True)
 
 
 def parse_outputs(value: str | None) -> tuple[str, ...]:
@@ -123,12 +70,6 @@ def _check_utf8(path: Path) -> None:
     problem = utf8_problem(path)
     if problem:
         raise RuleDataProblem(f"--icd10-codes: {printable(path)}: {problem}")
-
-
-def output_names(path: Path) -> tuple[str, str]:
-    """p.837 gives p.corrected.837 and p.report.json."""
-    return KINDS["corrected"].file_name(path.stem, path.suffix), KINDS["json"].file_name(path.stem, path.suffix)
-
 
 
 @cli.command()
@@ -188,7 +129,7 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
         raise click.UsageError("--report names the JSON report of one input; with several, use --out")
     paths = [] if stdin_mode else [Path(p) for p in inputs]
     for path in paths:
-        _check_input(path)
+        check_input(path)
     names = [output_names(p) for p in paths]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
@@ -196,7 +137,7 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
     rules = _load_rules(rule_dirs)
     if icd10_codes is not None:
         _icd10_file(rules, icd10_codes)
-    _prepare_outputs(kinds, paths, out_dir, report_path)
+    prepare_outputs(kinds, paths, out_dir, report_path)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
@@ -209,32 +150,10 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
         job.run.close()
     exit_code = worst([o.exit_code for o in outcomes])
     if summary_format == "json":
-        click.echo(json.dumps(_json_summary(outcomes, exit_code), indent=2), err=stdin_mode)
+        click.echo(json.dumps(json_summary(outcomes, exit_code), indent=2), err=stdin_mode)
     else:
-        _text_summary(outcomes, kinds, stdin_mode)
+        text_summary(outcomes, kinds, stdin_mode)
     sys.exit(exit_code)
-
-
-class OutputProblem(click.ClickException):
-    """An output path that cannot be used: said before anything is scrubbed (exit 2)."""
-
-    exit_code = EXIT_USAGE
-
-
-def _check_input(path: Path) -> None:
-    """A claim file is a regular file or a FIFO (a pipe, e.g. `<(zcat x.gz)`), read as a stream."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise click.BadParameter(f"{printable(path)}: no such file", param_hint="INPUTS") from None
-    except OSError as exc:
-        raise click.BadParameter(f"{printable(path)}: {exc.strerror}", param_hint="INPUTS") from None
-    if stat.S_ISDIR(mode):
-        raise click.BadParameter(f"{printable(path)}: is a directory (name the claim files in it)",
-                                 param_hint="INPUTS")
-    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        raise click.BadParameter(f"{printable(path)}: is a device or a socket, not a claim file",
-                                 param_hint="INPUTS")
 
 
 def _load_rules(rule_dirs: tuple[Path, ...]) -> RuleSet:
@@ -246,41 +165,6 @@ def _load_rules(rule_dirs: tuple[Path, ...]) -> RuleSet:
     except RuleDataError as exc:
         raise RuleDataProblem(f"invalid rule data: {printable(exc)}") from None
     return load(rule_dirs)
-
-
-def _make_directory(path: Path, option: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
-        raise OutputProblem(f"{option} {printable(path)}: cannot create the directory: {reason}") from None
-
-
-def _prepare_outputs(kinds: tuple[str, ...], paths: list[Path], out_dir: Path | None,
-                     report_path: Path | None) -> None:
-    """Make the output directories and check every output path before anything is scrubbed, so a
-    path that cannot be written (a link, a directory, under a file) stops the run at once (exit 2)."""
-    with_report = report_path is not None and "json" in kinds
-    if out_dir is not None:
-        _make_directory(out_dir, "--out")
-    if with_report:
-        _make_directory(report_path.parent, "--report")  # type: ignore[union-attr]
-    targets = [report_path] if with_report else []
-    if out_dir is not None:
-        stems = [(p.stem, p.suffix) for p in paths] or [("stdin", ".837")]
-        for stem, suffix in stems:
-            targets += output_paths(out_dir, stem, suffix, _file_kinds(kinds, report_path, stdin=not paths)).values()
-    for target in targets:
-        try:
-            output_target(target)  # type: ignore[arg-type]
-        except OutputRefused as exc:
-            raise OutputProblem(f"cannot write an output: {printable(exc)}") from None
-
-
-def _file_kinds(kinds: tuple[str, ...], report_path: Path | None, stdin: bool) -> tuple[str, ...]:
-    """The outputs written into --out: not the JSON report when --report names its place, not the
-    corrected file of standard input (it goes to standard output)."""
-    return tuple(k for k in kinds if not (k == "json" and report_path is not None) and not (stdin and k == "corrected"))
 
 
 class _Outputs:
@@ -340,7 +224,7 @@ class _Job:
 
     def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
         def build(outputs: _Outputs) -> None:
-            kinds = _file_kinds(self.kinds, report_path, stdin=False)
+            kinds = file_kinds(self.kinds, report_path, stdin=False)
             outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
             self._add_report(outputs, report_path, str(path))
 
@@ -362,7 +246,7 @@ class _Job:
 
         def build(outputs: _Outputs) -> None:
             if out_dir is not None:
-                kinds = _file_kinds(self.kinds, report_path, stdin=True)
+                kinds = file_kinds(self.kinds, report_path, stdin=True)
                 outputs.files = OutputSet(out_dir, "stdin", ".837", kinds, STDIN, self.meta, self.redact)
             self._add_report(outputs, report_path, STDIN)
             if spool is not None:
@@ -397,7 +281,7 @@ class _Job:
         """Scrub one input into its outputs. Whatever goes wrong stays with this input: its outputs
         are discarded, one line says why, and the run goes on with the next input."""
         name = outcome.name
-        progress = _Progress(name, size)
+        progress = Progress(name, size)
         outputs = _Outputs()
         try:
             build(outputs)
@@ -434,50 +318,3 @@ class _Job:
         return outcome
 
 
-def _counts(summary: Summary) -> str:
-    return (f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, "
-            f"{summary.rejected} rejected")
-
-
-def _text_summary(outcomes: list[InputOutcome], kinds: tuple[str, ...], to_stderr: bool) -> None:
-    def say(text: str) -> None:
-        click.echo(printable(text), err=to_stderr)
-
-    totals = Summary()
-    for outcome in outcomes:
-        if outcome.summary is None:
-            continue
-        summary = outcome.summary
-        totals.merge(summary)
-        say(f"{outcome.name}: {_counts(summary)}")
-        can_go_out = summary.accepted + summary.corrected
-        if "corrected" in outcome.outputs:
-            say(f"  corrected file: {outcome.outputs['corrected']} ({can_go_out} claims)")
-        elif "corrected" not in kinds:
-            say(f"  corrected file: not asked for ({can_go_out} claims can go out)")
-        elif summary.claims:
-            say("  corrected file: none written (no claim can go out)")
-        for kind, path in outcome.outputs.items():
-            if kind != "corrected":
-                say(f"  {kind}: {path}")
-        for rule_id, count in summary.by_rule.most_common(5):
-            say(f"  {count:5d} x {rule_id} {summary.messages[rule_id]}")
-        for error in summary.errors:
-            say(f"  file: {error['message']} (segment {error['segment']})")
-    if len(outcomes) > 1:
-        failed = sum(1 for o in outcomes if o.error is not None)
-        # The inputs that ended in an error said so on standard error; the total does not forget them.
-        say(f"total: {_counts(totals)}" + (f"; {failed} of {len(outcomes)} inputs not scrubbed" if failed else ""))
-
-
-def _json_summary(outcomes: list[InputOutcome], exit_code: int) -> dict[str, Any]:
-    totals = Summary()
-    inputs = []
-    for outcome in outcomes:
-        if outcome.summary is not None:
-            totals.merge(outcome.summary)
-        inputs.append({"input": outcome.name,
-                       "summary": outcome.summary.as_dict() if outcome.summary else None,
-                       "file_errors": outcome.summary.errors if outcome.summary else [],
-                       "outputs": outcome.outputs, "error": outcome.error})
-    return {"inputs": inputs, "total": totals.as_dict(), "exit_code": exit_code}
