@@ -174,3 +174,10 @@ def test_a_closed_standard_output_no_longer_exits_1_as_if_a_claim_were_rejected(
                                     "--outputs", "corrected,rejected")
     assert code == 2 and "Traceback" not in err and "cannot write its outputs" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["defects_837p.corrected.837", "defects_837p.rejected.837"]
+
+
+def test_report_is_no_longer_ignored_in_silence_when_outputs_leaves_json_out(tmp_path):
+    done = run("scrub", str(CLEAN), "--out", str(tmp_path / "out"), "--outputs", "corrected",
+               "--report", str(tmp_path / "r.json"))
+    assert_clean_failure(done, 2, "--report names the place of the json output, which --outputs leaves out")
+    assert not (tmp_path / "out").exists()

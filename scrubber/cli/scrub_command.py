@@ -127,6 +127,8 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
         raise click.UsageError("--out DIR is required (or read standard input with -)")
     if report_path is not None and len(inputs) > 1:
         raise click.UsageError("--report names the JSON report of one input; with several, use --out")
+    if report_path is not None and "json" not in kinds:
+        raise click.UsageError("--report names the place of the json output, which --outputs leaves out")
     paths = [] if stdin_mode else [Path(p) for p in inputs]
     for path in paths:
         check_input(path)
