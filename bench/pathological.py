@@ -8,8 +8,8 @@ Shapes (each a valid envelope around one transaction set, made from the clean sa
 - depth:    N nested HL levels (each a subscriber loop under the one before), a claim at the bottom.
 
 Each size is scrubbed by `scrubber scrub` (default outputs) in a fresh process; the table gives
-CPU seconds (user + system, including start-up), peak memory (max RSS of the child) and, against the first size, the ratio of time to the
-ratio of size: 1.0 is linear, 2.0 at a doubling is quadratic. Figures are noisy on a shared machine.
+CPU seconds (user + system, start-up included), peak memory (max RSS of the child) and, against the
+first size, the ratio of time to the ratio of size: 1.0 is linear, 2.0 at a doubling is quadratic.
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
 """The command line: a thin layer over the library.
 
-Exit codes (documented in the README, kept stable for pipelines):
-  0  every input scrubbed, no claim rejected
-  1  at least one claim rejected
-  2  usage error, or invalid rule data
-  3  at least one input could not be read as an 837 (nothing written for it)
-  130  interrupted (nothing half-written)
+Exit codes: see exit_codes.py (documented in the README, kept stable for pipelines). main() turns
+every error into a message and one of them: no traceback reaches a user unless SCRUBBER_DEBUG=1.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from importlib.metadata import version as package_version
 
 import click
@@ -18,6 +16,9 @@ import click
 from ..errors import RuleDataError
 from ..rules.ruleset import load_rules
 from .common import EXIT_USAGE, describe
+from .exit_codes import EXIT_INTERNAL
+from .interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from .terminal import debugging, printable, short
 
 
 def _version_text() -> str:
@@ -44,7 +45,20 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group()
+class StdoutClosed(Exception):
+    """Standard output was closed by its reader. Not an OSError: click would turn that into exit 1,
+    which means "a claim was rejected"."""
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the program, rule data and code table versions, and exit.")
 def cli() -> None:
@@ -58,14 +72,30 @@ __all__ = ["cli", "main", "rules_commands", "scrub_command", "watch_command"]
 
 def main() -> None:
     """Entry point: click's own handling, except that every tool error exits 2 (1 means
-    "a claim was rejected") and an interrupted run exits 130 with nothing half-written."""
+    "a claim was rejected"), an interrupted run exits 130 (SIGINT) or 143 (SIGTERM) with nothing
+    half-written, and anything unexpected is one line and exit 4, never a traceback."""
     try:
         cli.main(prog_name="scrubber", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        exc.message = printable(exc.message)  # it may quote a file name: shown, never obeyed
         exc.show()
         sys.exit(EXIT_USAGE)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("scrubber: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        click.echo("scrubber: terminated", err=True)
+        sys.exit(EXIT_TERMINATED)
+    except (StdoutClosed, BrokenPipeError):
+        # Whoever read standard output stopped (`| head`): say so once, and keep Python from
+        # complaining again when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo("scrubber: standard output was closed before everything was written", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # a bug: one line, an exit code that says so
+        if debugging():
+            traceback.print_exc()
+        click.echo(f"scrubber: internal error: {type(exc).__name__}: {short(exc)}", err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -4,73 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import click
 
 from ..errors import InputError, RuleDataError
-from ..output.atomic import AtomicFile
+from ..output.atomic import AtomicFile, OutputRefused
 from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
 from ..output.pipeline import RunContext, scrub_stream
-from ..output.sink import ScrubbedClaim, Sink
-from ..output.summary import Summary
+from ..output.sink import Sink
 from ..rules.engine import FixMode
-from ..rules.ruleset import RuleSet
+from ..rules.layers import layer_files
+from ..rules.ruleset import RuleSet, site_layers_from_env
 from . import cli
-from .common import EXIT_INPUT, EXIT_OK, EXIT_REJECTED, RuleDataProblem, describe, load, rules_option
+from .common import RuleDataProblem, describe, load, rules_option
+from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
+from .interrupts import terminate_as_interrupt, uninterrupted
+from .scrub_paths import check_input, file_kinds, output_names, prepare_outputs
+from .scrub_report import InputOutcome, LintLines, Progress, json_summary, text_summary
+from .terminal import debugging, printable, short
+from .textfiles import utf8_problem
 
 STDIN = "-"
-
-
-class _Progress:
-    """Shows how far a long scrub has got, on a terminal only; pipelines see nothing."""
-
-    def __init__(self, name: str, size: int) -> None:
-        self.name, self.size = name, size
-        self.enabled = sys.stderr.isatty() and size > 1_000_000
-        self._last = 0.0
-
-    def __call__(self, done: int, claims: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < 0.2:
-            return
-        self._last = now
-        share = min(done / self.size, 1.0) if self.size else 1.0
-        click.echo(f"\r{self.name}: {share:4.0%} read, {claims} claims", err=True, nl=False)
-
-    def close(self) -> None:
-        if self.enabled and self._last:
-            click.echo("\r" + " " * 60 + "\r", err=True, nl=False)
-
-
-class LintLines(Sink):
-    """Each finding as a linter line, `file:segment:element: RULE message [claim, ...]`, as it comes."""
-
-    def __init__(self, name: str, to_stderr: bool) -> None:
-        self._name, self._err = name, to_stderr
-
-    def claim(self, item: ScrubbedClaim) -> None:
-        result = item.result
-        for f in result.findings:
-            notes = [f"claim {result.claim.id}"] + (["fixed"] if f.fixed else []) + \
-                ([] if f.severity == "error" else [f.severity])
-            where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
-            click.echo(f"{self._name}:{where}: {f.rule.id} {f.message} [{', '.join(notes)}]", err=self._err)
-
-
-@dataclass
-class InputOutcome:
-    name: str
-    summary: Summary | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
 
 
 def parse_outputs(value: str | None) -> tuple[str, ...]:
@@ -92,6 +57,7 @@ def _icd10_file(rules: RuleSet, path: Path) -> None:
             f"{path.name}: name the file's fiscal year in its name, as CMS does (icd10cm-codes-2027.txt)",
             param_hint="--icd10-codes")
     year = int(years[-1])
+    _check_utf8(path)
     try:
         rules.use_icd10_code_file(path, f"ICD-10-CM FY{year} ({path.name})", dt.date(year - 1, 10, 1),
                                   dt.date(year, 9, 30))
@@ -100,9 +66,10 @@ def _icd10_file(rules: RuleSet, path: Path) -> None:
         raise RuleDataProblem(f"--icd10-codes: {exc}") from None
 
 
-def output_names(path: Path) -> tuple[str, str]:
-    """p.837 gives p.corrected.837 and p.report.json."""
-    return KINDS["corrected"].file_name(path.stem, path.suffix), KINDS["json"].file_name(path.stem, path.suffix)
+def _check_utf8(path: Path) -> None:
+    problem = utf8_problem(path)
+    if problem:
+        raise RuleDataProblem(f"--icd10-codes: {printable(path)}: {problem}")
 
 
 @cli.command()
@@ -137,8 +104,19 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     With -, the claim file comes from standard input and the corrected file goes to standard
     output (the counts then go to standard error). Claims are checked across the inputs of one
     run (quantity limits, cycles). Exit codes: 0 no claim rejected, 1 a claim rejected, 2 usage
-    error or invalid rule data, 3 an input could not be read as an 837.
+    error, invalid rule data or an output that cannot be written, 3 an input could not be read as
+    an 837, 4 an internal error on an input (report it; SCRUBBER_DEBUG=1 shows the traceback),
+    130 interrupted, 143 terminated (SIGTERM).
     """
+    with terminate_as_interrupt():
+        _scrub_command(inputs, out_dir, outputs_value, report_path, summary_format, quiet, redact, no_fix,
+                       unsafe_fixes, rule_dirs, icd10_codes, today)
+
+
+def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None,
+                   report_path: Path | None, summary_format: str, quiet: bool, redact: bool, no_fix: bool,
+                   unsafe_fixes: bool, rule_dirs: tuple[Path, ...], icd10_codes: Path | None,
+                   today: dt.datetime | None) -> None:
     kinds = parse_outputs(outputs_value)
     stdin_mode = inputs == (STDIN,)
     if no_fix and unsafe_fixes:
@@ -149,19 +127,19 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
         raise click.UsageError("--out DIR is required (or read standard input with -)")
     if report_path is not None and len(inputs) > 1:
         raise click.UsageError("--report names the JSON report of one input; with several, use --out")
+    if report_path is not None and "json" not in kinds:
+        raise click.UsageError("--report names the place of the json output, which --outputs leaves out")
     paths = [] if stdin_mode else [Path(p) for p in inputs]
     for path in paths:
-        if not path.is_file():
-            raise click.BadParameter(f"{path}: no such file", param_hint="INPUTS")
+        check_input(path)
     names = [output_names(p) for p in paths]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
-        raise click.UsageError(f"two inputs would write the same outputs: {sorted(clashes)[0][1]}")
-    rules = load(rule_dirs)
+        raise click.UsageError(f"two inputs would write the same outputs: {printable(sorted(clashes)[0][1])}")
+    rules = _load_rules(rule_dirs)
     if icd10_codes is not None:
         _icd10_file(rules, icd10_codes)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_outputs(kinds, paths, out_dir, report_path)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
@@ -172,12 +150,67 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
             outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
     finally:
         job.run.close()
-    exit_code = _exit_code(outcomes)
+    exit_code = worst([o.exit_code for o in outcomes])
     if summary_format == "json":
-        click.echo(json.dumps(_json_summary(outcomes, exit_code), indent=2), err=stdin_mode)
+        click.echo(json.dumps(json_summary(outcomes, exit_code), indent=2), err=stdin_mode)
     else:
-        _text_summary(outcomes, stdin_mode)
+        text_summary(outcomes, kinds, stdin_mode)
     sys.exit(exit_code)
+
+
+def _load_rules(rule_dirs: tuple[Path, ...]) -> RuleSet:
+    # A misnamed file in a site layer (payer.toml) would be passed over in silence by the loader.
+    try:
+        for layer in [*site_layers_from_env(), *rule_dirs]:
+            if layer.is_dir():
+                layer_files(layer)
+    except RuleDataError as exc:
+        raise RuleDataProblem(f"invalid rule data: {printable(exc)}") from None
+    return load(rule_dirs)
+
+
+class _Outputs:
+    """What one input writes: its output files, the --report file, standard output's spool; all
+    discarded together, or finished and then renamed together."""
+
+    def __init__(self) -> None:
+        self.files: OutputSet | None = None
+        self.report: AtomicFile | None = None
+        self.sinks: list[Sink] = []
+
+    def discard(self) -> None:
+        with uninterrupted():  # a second Ctrl-C must not leave a temporary file behind
+            if self.files is not None:
+                self.files.discard()
+            if self.report is not None:
+                self.report.discard()
+
+    def commit(self) -> dict[str, str]:
+        if self.files is not None:
+            self.files.finish()
+        if self.report is not None:
+            self.report.finish()
+        written: dict[str, str] = {}
+        with uninterrupted():  # the renames of one input happen all, or (on an error) none
+            if self.files is not None:
+                written.update({kind: str(path) for kind, path in self.files.commit().items()})
+            if self.report is not None:
+                self.report.commit()
+                written["json"] = str(self.report.path)
+        return written
+
+
+class _InputStream:
+    """The input, whose read errors say "cannot read the input" rather than pass for an output's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except OSError as exc:
+            raise InputError(f"cannot read the input: {exc.strerror or exc}", code="unreadable") from None
 
 
 @dataclass
@@ -192,115 +225,100 @@ class _Job:
     to_stderr: bool
 
     def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
-        kinds = tuple(k for k in self.kinds if not (k == "json" and report_path is not None))
-        files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
-        report = self._report_file(report_path, str(path))
-        with path.open("rb") as source:
-            return self._scrub(str(path), source, files, report, path.stat().st_size)
+        def build(outputs: _Outputs) -> None:
+            kinds = file_kinds(self.kinds, report_path, stdin=False)
+            outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
+            self._add_report(outputs, report_path, str(path))
+
+        outcome = InputOutcome(str(path))
+        try:
+            source = path.open("rb")
+        except OSError as exc:
+            outcome.fail(f"cannot scrub: cannot read the input: {exc.strerror}", EXIT_INPUT,
+                         {"code": "unreadable", "message": f"cannot read the input: {exc.strerror}"})
+            return outcome
+        with source:
+            size = os.fstat(source.fileno()).st_size if stat.S_ISREG(os.fstat(source.fileno()).st_mode) else 0
+            return self._scrub(outcome, source, build, size)
 
     def scrub_stdin(self, out_dir: Path | None, report_path: Path | None) -> InputOutcome:
         # The corrected file goes to standard output, but only once it is whole: spooled till then.
         spool = tempfile.TemporaryFile() if "corrected" in self.kinds else None  # noqa: SIM115 (closed below)
-        others = tuple(k for k in self.kinds if k != "corrected" and not (k == "json" and report_path is not None))
-        files = OutputSet(out_dir, "stdin", ".837", others, STDIN, self.meta, self.redact) if out_dir else None
-        report = self._report_file(report_path, STDIN)
-        extra = [make_sink("corrected", spool, STDIN, self.meta)] if spool is not None else []
-        outcome = self._scrub(STDIN, sys.stdin.buffer, files, report, 0, extra)
-        if spool is not None:
-            if outcome.error is None and getattr(extra[0], "claims_written", 0):
+        corrected: list[Sink] = []
+
+        def build(outputs: _Outputs) -> None:
+            if out_dir is not None:
+                kinds = file_kinds(self.kinds, report_path, stdin=True)
+                outputs.files = OutputSet(out_dir, "stdin", ".837", kinds, STDIN, self.meta, self.redact)
+            self._add_report(outputs, report_path, STDIN)
+            if spool is not None:
+                corrected.append(make_sink("corrected", spool, STDIN, self.meta))
+                outputs.sinks.append(corrected[0])
+
+        try:
+            outcome = self._scrub(InputOutcome(STDIN), sys.stdin.buffer, build, 0)
+            if spool is not None and outcome.error is None and getattr(corrected[0], "claims_written", 0):
                 spool.seek(0)
-                shutil.copyfileobj(spool, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-                outcome.outputs["corrected"] = "(standard output)"
-            spool.close()
+                try:
+                    shutil.copyfileobj(spool, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                except OSError as exc:
+                    outcome.fail(f"cannot write the corrected file to standard output: {exc.strerror}", EXIT_USAGE,
+                                 {"code": "cannot_write", "message": f"standard output: {exc.strerror}"})
+                else:
+                    outcome.outputs["corrected"] = "(standard output)"
+        finally:
+            if spool is not None:
+                spool.close()
         return outcome
 
-    def _report_file(self, report_path: Path | None, name: str) -> tuple[AtomicFile, Sink] | None:
+    def _add_report(self, outputs: _Outputs, report_path: Path | None, name: str) -> None:
         if report_path is None or "json" not in self.kinds:
-            return None
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic = AtomicFile(report_path, "w")
-        return atomic, make_sink("json", atomic.file, name, self.meta)
+            return
+        outputs.report = AtomicFile(report_path, "w")
+        outputs.sinks.append(make_sink("json", outputs.report.file, name, self.meta))
 
-    def _scrub(self, name: str, source: BinaryIO, files: OutputSet | None, report: tuple[AtomicFile, Sink] | None,
-               size: int, extra: list[Sink] | None = None) -> InputOutcome:
-        sinks = list(files.sinks.values()) if files is not None else []
-        sinks += [report[1]] if report is not None else []
-        sinks += extra or []
-        if self.lint:
-            sinks.append(LintLines(name, self.to_stderr))
-        progress = _Progress(name, size)
-        outcome = InputOutcome(name)
+    def _scrub(self, outcome: InputOutcome, source: BinaryIO, build: Callable[[_Outputs], None],
+               size: int) -> InputOutcome:
+        """Scrub one input into its outputs. Whatever goes wrong stays with this input: its outputs
+        are discarded, one line says why, and the run goes on with the next input."""
+        name = outcome.name
+        progress = Progress(name, size)
+        outputs = _Outputs()
         try:
-            outcome.summary = scrub_stream(source, self.rules, sinks, self.mode, progress, self.run)
+            build(outputs)
+            sinks = [*(outputs.files.sinks.values() if outputs.files else ()), *outputs.sinks]
+            if self.lint:
+                sinks.append(LintLines(name, self.to_stderr))
+            summary = scrub_stream(_InputStream(source), self.rules, sinks, self.mode, progress,  # type: ignore[arg-type]
+                                   self.run)
+            progress.close()
+            outcome.outputs.update(outputs.commit())
+            outcome.summary = summary
+            # A claim the scrubber failed on is a bug to report (4), above a rejected claim (1).
+            outcome.exit_code = (EXIT_INTERNAL if summary.unattributed else
+                                 EXIT_REJECTED if summary.rejected else EXIT_OK)
         except InputError as exc:
             progress.close()
-            for discard in ([files.discard] if files else []) + ([report[0].discard] if report else []):
-                discard()
-            outcome.error = {"input": name, **exc.as_dict()}
-            click.echo(f"scrubber: {name}: cannot scrub: {exc}", err=True)
-            return outcome
-        except BaseException:
-            for discard in ([files.discard] if files else []) + ([report[0].discard] if report else []):
-                discard()
+            outputs.discard()
+            outcome.fail(f"cannot scrub: {exc}", EXIT_INPUT, exc.as_dict())
+        except (OSError, OutputRefused) as exc:
+            progress.close()
+            outputs.discard()
+            reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else \
+                (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            outcome.fail(f"cannot write its outputs: {reason}", EXIT_USAGE,
+                         {"code": "cannot_write", "message": f"cannot write its outputs: {reason}"})
+        except Exception as exc:  # a bug: this input's outputs go, the run goes on
+            progress.close()
+            outputs.discard()
+            if debugging():
+                traceback.print_exc()
+            what = f"{type(exc).__name__}: {short(exc)}"
+            outcome.fail(f"internal error: {what}", EXIT_INTERNAL, {"code": "internal_error", "message": what})
+        except BaseException:  # Ctrl-C, SIGTERM: nothing half-written, then stop
+            outputs.discard()
             raise
-        progress.close()
-        if files is not None:
-            outcome.outputs.update({kind: str(path) for kind, path in files.commit().items()})
-        if report is not None:
-            report[0].commit()
-            outcome.outputs["json"] = str(report[0].path)
         return outcome
 
 
-def _exit_code(outcomes: list[InputOutcome]) -> int:
-    if any(o.error for o in outcomes):
-        return EXIT_INPUT
-    if any(o.summary and o.summary.undelivered for o in outcomes):
-        return EXIT_REJECTED
-    return EXIT_OK
-
-
-def _counts(summary: Summary) -> str:
-    text = (f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, "
-            f"{summary.rejected} rejected")
-    if summary.unattributed:
-        text += f", {len(summary.unattributed)} not checked (in neither file: see the report)"
-    return text
-
-
-def _text_summary(outcomes: list[InputOutcome], to_stderr: bool) -> None:
-    totals = Summary()
-    for outcome in outcomes:
-        if outcome.summary is None:
-            continue
-        summary = outcome.summary
-        totals.merge(summary)
-        click.echo(f"{outcome.name}: {_counts(summary)}", err=to_stderr)
-        if "corrected" in outcome.outputs:
-            click.echo(f"  corrected file: {outcome.outputs['corrected']} "
-                       f"({summary.accepted + summary.corrected} claims)", err=to_stderr)
-        elif summary.claims:
-            click.echo("  corrected file: none written (no claim can go out)", err=to_stderr)
-        for kind, path in outcome.outputs.items():
-            if kind != "corrected":
-                click.echo(f"  {kind}: {path}", err=to_stderr)
-        for rule_id, count in summary.by_rule.most_common(5):
-            click.echo(f"  {count:5d} x {rule_id} {summary.messages[rule_id]}", err=to_stderr)
-        for error in summary.errors:
-            click.echo(f"  file: {error['message']} (segment {error['segment']})", err=to_stderr)
-    if len(outcomes) > 1:
-        click.echo(f"total: {_counts(totals)}", err=to_stderr)
-
-
-def _json_summary(outcomes: list[InputOutcome], exit_code: int) -> dict[str, Any]:
-    totals = Summary()
-    inputs = []
-    for outcome in outcomes:
-        if outcome.summary is not None:
-            totals.merge(outcome.summary)
-        inputs.append({"input": outcome.name,
-                       "summary": outcome.summary.as_dict() if outcome.summary else None,
-                       "file_errors": outcome.summary.errors if outcome.summary else [],
-                       "outputs": outcome.outputs, "error": outcome.error})
-    return {"inputs": inputs, "total": totals.as_dict(), "exit_code": exit_code}

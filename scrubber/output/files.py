@@ -63,6 +63,11 @@ def make_sink(kind: str, stream: BinaryIO | TextIO, input_name: str, scrubber: d
     raise ValueError(f"unknown output {kind!r}")
 
 
+def output_paths(directory: Path, stem: str, suffix: str, kinds: tuple[str, ...]) -> dict[str, Path]:
+    """Where each output of an input goes, so they can be checked before anything is written."""
+    return {kind: directory / KINDS[kind].file_name(stem, suffix) for kind in kinds}
+
+
 class OutputSet:
     """The outputs of one input, in `directory`, under temporary names until `commit()`."""
 
@@ -71,10 +76,10 @@ class OutputSet:
         self.paths: dict[str, Path] = {}
         self._files: dict[str, AtomicFile] = {}
         self.sinks: dict[str, Sink] = {}
+        self._finished = False
         try:
-            for kind in kinds:
+            for kind, path in output_paths(directory, stem, suffix, kinds).items():
                 spec = KINDS[kind]
-                path = directory / spec.file_name(stem, suffix)
                 atomic = AtomicFile(path, "w" if spec.text else "wb", newline="" if kind == "csv" else None)
                 self._files[kind] = atomic
                 self.paths[kind] = path
@@ -86,15 +91,22 @@ class OutputSet:
     def claims_in(self, kind: str) -> int:
         return getattr(self.sinks.get(kind), "claims_written", 0)
 
-    def commit(self) -> dict[str, Path]:
-        """Rename every complete output to its final name; returns what was written. A claim file
-        with no claim in it (nothing goes out, nothing was rejected) is not written."""
-        written = {}
+    def finish(self) -> None:
+        """Complete every output (flushed to disk, or copied into its FIFO) before any is renamed.
+        A claim file with no claim in it (nothing goes out, nothing was rejected) is dropped."""
+        if self._finished:
+            return
         for kind, atomic in self._files.items():
             if KINDS[kind].only_with_claims and not self.claims_in(kind):
                 atomic.discard()
-                continue
-            atomic.finish()
+            else:
+                atomic.finish()
+        self._finished = True
+
+    def commit(self) -> dict[str, Path]:
+        """Rename every complete output to its final name (after `finish()`); returns what was written."""
+        self.finish()
+        written = {}
         for kind, atomic in self._files.items():
             if atomic.finished:
                 atomic.commit()

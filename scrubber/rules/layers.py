@@ -7,6 +7,7 @@ layer's file is checked as it is read, with its own path in the message.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,3 +118,20 @@ def check_overrides(path: Path | str, severity: Mapping[str, Any], disabled: lis
         if rule_id in locked:
             expected = "a rule that may change: S001-S003 keep the corrected file valid X12"
             raise RuleDataError(str(path), rule_id, expected)
+
+
+# The files a site layer may hold; catalog.toml is the built-in layer's alone.
+LAYER_FILES = ("payers.toml", "drugs.toml", "modifiers.toml", "settings.toml", "code_tables.toml")
+
+
+def layer_files(directory: Path) -> list[Path]:
+    """The rule files of a site layer, in a fixed order. A .toml file the loader would pass over in
+    silence (`payer.toml`) is refused, with the name it most likely meant, so a misnamed file never
+    looks like a layer that loaded."""
+    for path in sorted(directory.glob("*.toml")):
+        if path.name not in LAYER_FILES and path.name != "catalog.toml":  # the loader refuses a catalog itself
+            close = difflib.get_close_matches(path.name, LAYER_FILES, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise RuleDataError(str(path), "(file)", f"a file a rule layer holds ({hint}a layer reads "
+                                                     f"{', '.join(LAYER_FILES)}; any other .toml is a mistake)")
+    return [directory / name for name in LAYER_FILES if (directory / name).is_file()]
