@@ -28,8 +28,8 @@ class HtmlThatBreaksOnDefects(HtmlReport):
         super().__init__(stream, input_name, scrubber, redact=redact)
         self._breaks = "defects" in input_name
 
-    def transaction(self, batch):
-        super().transaction(batch)
+    def claim(self, item):
+        super().claim(item)
         if self._breaks:
             self._stream.write(b"<html>half a page")
             raise ValueError(LXML_REFUSAL + "\nsecond line of the message")

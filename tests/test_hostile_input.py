@@ -262,3 +262,23 @@ def test_every_corpus_file_and_sample_conserves_its_claims(rules):
         except InputError:
             continue
         _conserved(data, result)
+
+
+def test_a_claim_the_rules_failed_on_makes_the_cli_exit_4(rules, monkeypatch, tmp_path, capsys):
+    from scrubber.cli import main
+    from scrubber.rules import engine
+
+    original = engine.check_claim
+
+    def check(claim, context):
+        if claim.id == "P-OK-MEDICARE-JZ":
+            raise ZeroDivisionError("a bug in a rule")
+        return original(claim, context)
+
+    monkeypatch.setattr(engine, "check_claim", check)
+    monkeypatch.setattr(sys, "argv", ["scrubber", "scrub", str(SAMPLES / "clean_837p.837"), "--out", str(tmp_path),
+                                      "-q", "--today", TODAY.isoformat()])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 4
+    assert "1 not checked" in capsys.readouterr().out
