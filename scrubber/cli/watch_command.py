@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import sqlite3
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -12,7 +14,7 @@ import click
 from ..output.files import DEFAULT_OUTPUTS
 from ..rules.engine import FixMode
 from ..watch import EventLog, Journal, Layout, LocalStorage, Watcher, WatchOptions
-from ..watch.storage import Storage
+from ..watch.storage import AccessRefused, Storage
 from . import cli
 from .common import describe, load, rules_option
 from .scrub_command import parse_outputs
@@ -35,6 +37,9 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
         try:
             storage = SftpStorage(url.hostname, url.port or 22, url.username, unquote(url.path) or ".",
                                   identity=identity, known_hosts=known_hosts, log=log)
+        except AccessRefused as exc:  # a host key or a login refused: no point in trying again
+            log.event("cannot start", root=root, problem=str(exc))
+            raise WatchSetupProblem(f"cannot connect to {root}: {exc}") from None
         except Exception as exc:  # paramiko's and the socket's: say what, where, and stop
             log.event("cannot start", root=root, problem=f"{type(exc).__name__}: {exc}")
             raise WatchSetupProblem(f"cannot connect to {root}: {type(exc).__name__}: {exc}") from None
@@ -42,8 +47,22 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
         key = hashlib.sha256(root.encode()).hexdigest()[:12]
         return storage, DEFAULT_STATE.expanduser() / f"journal-{url.hostname}-{key}.sqlite"
     local = Path(root)
-    local.mkdir(parents=True, exist_ok=True)
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+        if not local.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder")
+    except OSError as exc:
+        log.event("cannot start", root=root, problem=f"{type(exc).__name__}: {exc.strerror or exc}")
+        raise WatchSetupProblem(f"cannot start: the root {root} cannot be made: {exc.strerror or exc}") from None
     return LocalStorage(local), local / ".scrubber-journal.sqlite"
+
+
+def _journal(path: Path, log: EventLog) -> Journal:
+    try:
+        return Journal(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.event("cannot start", journal=str(path), problem=f"{type(exc).__name__}: {exc}")
+        raise WatchSetupProblem(f"cannot start: the journal {path} cannot be opened: {exc}") from None
 
 
 @cli.command()
@@ -93,7 +112,11 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     rules = load(rule_dirs)
     log = EventLog(sys.stderr, log_format)
     storage, default_journal = _storage(root, identity, known_hosts, log)
-    journal = Journal((journal_path or default_journal).expanduser())
+    try:
+        journal = _journal((journal_path or default_journal).expanduser(), log)
+    except WatchSetupProblem:
+        storage.close()
+        raise
     options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
                            redact=redact)
