@@ -103,8 +103,10 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     whole interchange, ISA ... IEA), scrubbed, their outputs published into ROOT/outbox/<name>.<token>/
     all at once, and the input archived in ROOT/archive/YYYYMMDD/. A file that cannot be scrubbed,
     or that repeats one already scrubbed, goes to ROOT/error with a .reason.txt beside it. SIGTERM
-    or SIGINT finishes the file in hand and stops; a second one stops at once. Exit codes: 0
-    stopped, 2 a file could not be finished for an operational reason (it waits in work/), 130
+    or SIGINT finishes the file in hand and stops; a second one stops at once. Only regular files
+    are taken: links, FIFOs, devices and folders in the inbox go to ROOT/error unopened. Exit
+    codes: 0 stopped, 2 a file could not be finished for an operational reason (it waits in
+    work/), or the root, the journal or the SFTP server (host key, login) refused at start, 130
     stopped at once.
     """
     if no_fix and unsafe_fixes:
