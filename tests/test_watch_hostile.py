@@ -367,6 +367,30 @@ def test_data_appended_during_the_scrub_is_scrubbed_not_archived(tmp_path, monke
     assert states(tmp_path) == {"done": 1}
 
 
+def test_data_appended_after_the_last_check_is_not_archived_silently(tmp_path, monkeypatch):
+    """The sender appends in the moment between publishing and archiving: the results cannot be
+    taken back, so the file goes to error/ saying what happened instead of into the archive."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    writer = open(inbox / "upload.837", "ab")  # noqa: SIM115 (the sender's handle, kept open)
+    writer.write(variant(CLEAN_I, 40))
+    writer.flush()
+    publish = LocalStorage.publish
+
+    def publish_then_the_sender_appends(self, *args):
+        publish(self, *args)
+        writer.write(variant(DEFECTS_P, 41))
+        writer.close()
+
+    monkeypatch.setattr(LocalStorage, "publish", publish_then_the_sender_appends)
+    code, _ = run_in_process(tmp_path)
+    assert code == 0 and list(outbox_claims(tmp_path).values()) == [2]
+    assert files(tmp_path, "archive") == []
+    assert files(tmp_path, "error") == ["upload.837", "upload.837.reason.txt"]
+    assert "changed after its results were published" in (tmp_path / "error" / "upload.837.reason.txt").read_text()
+    assert states(tmp_path) == {"error": 1}
+
+
 # -- 5. smaller ---------------------------------------------------------------------------------------------
 
 FORGED = "a\rb\n2026-01-01T00:00:00.000Z published file=forged.837\x1b[31m\u202e.837"
@@ -451,3 +475,22 @@ def test_sigterm_stops_the_watcher_with_a_fifo_in_its_inbox(tmp_path):
     assert stat.S_ISFIFO((tmp_path / "error" / "pipe.837").lstat().st_mode)
     assert "stopping signal=SIGTERM" in err
 
+
+
+def test_a_signal_after_the_stop_does_not_kill_the_closing_watcher(tmp_path):
+    """The second of two quick signals used to arrive after the run had put back the default
+    handlers: a clean stop ended as death by SIGINT (-2) instead of a documented exit code."""
+    (tmp_path / "inbox").mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "scrubber", "watch", str(tmp_path), "--once", "--settle",
+                                "0.2"], stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if " stopped" in line[:40]:
+                process.send_signal(signal.SIGINT)  # while it closes the journal and exits
+                break
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode in (0, 130) and "Traceback" not in err  # stopped, or stopped at once

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ def _journal(path: Path, log: EventLog) -> Journal:
         raise WatchSetupProblem(f"cannot start: the journal {path} cannot be opened: {exc}") from None
 
 
+def _stop_at_once(_signum: int, _frame: object) -> None:
+    raise SystemExit(130)
+
+
 @cli.command()
 @click.argument("root")
 @click.option("--once", is_flag=True, help="Process what is in the inbox now, then exit (for cron and tests).")
@@ -109,6 +114,11 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     work/), or the root, the journal or the SFTP server (host key, login) refused at start, 130
     stopped at once.
     """
+    # Outside the run (setting up, closing) a signal stops at once, with the documented 130: the
+    # run puts this handler back when it ends, so a late second signal cannot end a clean stop
+    # as death by SIGINT while the journal closes.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _stop_at_once)
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
     rules = load(rule_dirs)
@@ -126,6 +136,10 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:
         code = watcher.run()
+        # Done, the exit code decided. Python puts its own handlers back to the default while it
+        # shuts down, so a late signal would still kill it: ignore it instead.
+        for late in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(late, signal.SIG_IGN)
     finally:
         journal.close()
         storage.close()

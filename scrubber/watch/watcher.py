@@ -497,7 +497,7 @@ class Watcher:
             if temporary:
                 os.unlink(stream.name)
         if published:
-            self._archive(token, name)
+            self._archive(token, name, scrubbed=before)
 
     def _scrub(self, token: str, name: str, stream: BinaryIO, result: str, before: Identity) -> bool:
         """Scrub and publish the results; False when the file went to error/ instead."""
@@ -551,14 +551,38 @@ class Watcher:
                        detail="changed while it was scrubbed: outputs discarded; scrubbed again once it holds still")
         raise _Changed
 
-    def _archive(self, token: str, name: str) -> None:
+    def _archive(self, token: str, name: str, scrubbed: Identity | None = None) -> None:
         folder = f"{self.layout.archive}/{dt.datetime.now(dt.UTC):%Y%m%d}"
         self.storage.makedirs(folder)
         place = self._free(folder, name, token)
         self.journal.update(token, place=place)  # before the move: a crash in between is found again
         self.storage.rename(self._work_path(token, name), place)
         self.journal.update(token, state=DONE)
+        if scrubbed is not None and self._changed_since(place, scrubbed):
+            self._archived_changed(token, name, place)
+            return
         self.log.event("archived", file=name, token=token, place=place)
+
+    def _changed_since(self, path: str, scrubbed: Identity) -> bool:
+        """Whether the file at `path` (just renamed) differs from the one scrubbed: size, mtime and
+        inode, not the change time, which the rename itself moves on."""
+        try:
+            return self.storage.identify(path)[:3] != scrubbed[:3]
+        except FileProblem:
+            return True
+
+    def _archived_changed(self, token: str, name: str, place: str) -> None:
+        """Appended to in the moment between the last check and the archiving: its results are
+        out, but the archive would hold bytes they do not cover. Say so where an operator looks,
+        rather than archive them silently."""
+        reason = ("changed after its results were published (the sender was still writing): the outbox "
+                  "holds the results of the file as it was before; what was added was not scrubbed. "
+                  "Send the missing claims again")
+        target = self._free(self.layout.error, name, token)
+        self.storage.write_text(f"{target}.reason.txt", f"{printable(name)}: {reason}\n")
+        self.storage.rename(place, target)
+        self.journal.update(token, state=ERROR, place=target, detail=reason)
+        self.log.event("error", file=name, token=token, place=target, reason=reason)
 
     def _reject(self, token: str, name: str, reason: str) -> None:
         place = self._free(self.layout.error, name, token)
