@@ -19,6 +19,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -365,6 +366,48 @@ def test_data_appended_during_the_scrub_is_scrubbed_not_archived(tmp_path, monke
     [archived] = files(tmp_path, "archive")
     assert (tmp_path / "archive" / archived).read_bytes() == first + rest
     assert states(tmp_path) == {"done": 1}
+
+
+def test_once_does_not_wait_for_a_changed_file_taken_out_of_work(tmp_path, monkeypatch):
+    """--once waits for a file that changed while scrubbed; if an operator moves it out of work/
+    meanwhile, there is nothing left to wait for and the run ends."""
+    drop(tmp_path, "upload.837", CLEAN_I)
+
+    def scrub_then_the_sender_appends(stream, *args, **kwargs):
+        summary = REAL_SCRUB(stream, *args, **kwargs)
+        [held] = (tmp_path / "work").glob("*__upload.837")
+        with held.open("ab") as sender:
+            sender.write(variant(DEFECTS_P, 50))
+        return summary
+
+    class OperatorReadingTheLog(Log):
+        def write(self, text: str) -> None:
+            super().write(text)
+            if " changed " in text[:40]:  # the operator takes the file out of work/ by hand
+                [held] = (tmp_path / "work").glob("*__upload.837")
+                held.rename(tmp_path / "taken-by-hand.837")
+
+    monkeypatch.setattr(watcher_module, "scrub_stream", scrub_then_the_sender_appends)
+    log, running = OperatorReadingTheLog(), {}
+
+    def run() -> None:  # SQLite wants the journal used in the thread that opened it
+        journal = Journal(tmp_path / ".scrubber-journal.sqlite")
+        running["watcher"] = Watcher(LocalStorage(tmp_path), journal, RULES, EventLog(log), describe(RULES),
+                                     Layout(), WatchOptions(settle=0.1, poll=0.05, once=True, outputs=("json",)))
+        try:
+            running["code"] = running["watcher"].run()
+        finally:
+            journal.close()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join(timeout=30)
+    stuck = runner.is_alive()
+    if stuck:
+        running["watcher"].stop()
+        runner.join(timeout=30)
+    assert not stuck and running["code"] == 0
+    assert len(log.events("changed")) == 1 and files(tmp_path, "outbox") == []
 
 
 def test_data_appended_after_the_last_check_is_not_archived_silently(tmp_path, monkeypatch):

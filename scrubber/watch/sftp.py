@@ -23,7 +23,7 @@ from typing import BinaryIO, TypeVar
 import paramiko
 
 from .log import EventLog
-from .storage import FILE, LINK, AccessRefused, Entry, Identity, NotARegularFile, UnreadableFile, kind_of
+from .storage import AccessRefused, Entry, Identity, NotARegularFile, UnreadableFile, kind_of
 
 T = TypeVar("T")
 
@@ -183,7 +183,7 @@ class SftpStorage:
             with sftp.open(self._path(path), "rb") as handle:
                 opened = handle.stat().st_mode or 0
                 if not stat.S_ISREG(opened):
-                    raise NotARegularFile(path, LINK if kind_of(opened) == FILE else kind_of(opened))
+                    raise NotARegularFile(path, kind_of(opened))  # swapped after the lstat
                 return read(handle)
 
         try:

@@ -263,7 +263,11 @@ class Watcher:
         """Files in work/: left by a crash, by an earlier attempt that could not finish, or changed
         while they were scrubbed."""
         now = self.clock()
-        for entry in self.storage.list(self.layout.work):
+        entries = self.storage.list(self.layout.work)
+        present = {entry.name.split("__", 1)[0] for entry in entries}
+        for token in set(self._changed) - present:  # taken out of work/ by hand: nothing to wait for
+            del self._changed[token]
+        for entry in entries:
             if "__" not in entry.name:
                 continue  # a staging folder (<token>.out) or something the watcher did not put there
             token, stored = entry.name.split("__", 1)
