@@ -4,6 +4,8 @@ client, slowly and in pieces, are taken only when complete; remote mode scrubs t
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -124,3 +126,43 @@ def test_a_dropped_connection_is_retried(sshd, tmp_path):
         _, err = watcher.communicate(timeout=60)
     assert "connection lost" in err, err
     assert [p.split("/")[1] for p in remote_files(sshd, "archive")] == ["after.837"], err
+
+
+def test_symlink_on_the_sftp_server_is_never_followed(sshd, tmp_path):
+    """Links on the server (to a file outside the root, or to nothing) and a FIFO, which would hang
+    the server's sftp process in open(): each is moved to error/ unopened; the real file goes on."""
+    secret = tmp_path / "outside.837"  # patient names, outside the drop root
+    secret.write_bytes(CLEAN_I)
+    local = tmp_path / "good.837"
+    local.write_bytes(DEFECTS_P)
+    upload(sshd, local, "inbox/good.837")
+    inbox = sshd.root / "inbox"
+    (inbox / "link.837").symlink_to(secret)
+    (inbox / "dangling.837").symlink_to(tmp_path / "nowhere.837")
+    os.mkfifo(inbox / "pipe.837")
+    done = subprocess.run(watch_args(sshd, "--once"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    error = sshd.root / "error"
+    assert (error / "link.837").is_symlink() and (error / "dangling.837").is_symlink()
+    assert stat.S_ISFIFO((error / "pipe.837").lstat().st_mode)
+    for name, kind in (("link.837", "symbolic link"), ("dangling.837", "symbolic link"), ("pipe.837", "FIFO")):
+        assert f"a {kind}, not a regular file" in (error / f"{name}.reason.txt").read_text()
+        assert done.stderr.count(f"error file={name}") == 1
+    outbox = remote_files(sshd, "outbox")
+    assert outbox and all(p.startswith("good.837.") for p in outbox)
+    assert "DOE" not in "".join((sshd.root / "outbox" / p).read_text() for p in outbox if p.endswith(".json"))
+    assert os.listdir(inbox) == []
+
+
+def test_an_unknown_host_key_fails_at_once(sshd, tmp_path):
+    """A server whose key is not in known_hosts at all (not a changed key): refused at once, exit
+    2, not retried for half a minute as if the connection had dropped."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    args = watch_args(sshd, "--once")
+    args[args.index("--known-hosts") + 1] = str(empty)
+    started = time.monotonic()
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 15
+    assert "not in" in done.stderr and "known_hosts" in done.stderr and "connection lost" not in done.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -12,7 +15,7 @@ import click
 from ..output.files import DEFAULT_OUTPUTS
 from ..rules.engine import FixMode
 from ..watch import EventLog, Journal, Layout, LocalStorage, Watcher, WatchOptions
-from ..watch.storage import Storage
+from ..watch.storage import AccessRefused, Storage
 from . import cli
 from .common import describe, load, rules_option
 from .scrub_command import parse_outputs
@@ -35,6 +38,9 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
         try:
             storage = SftpStorage(url.hostname, url.port or 22, url.username, unquote(url.path) or ".",
                                   identity=identity, known_hosts=known_hosts, log=log)
+        except AccessRefused as exc:  # a host key or a login refused: no point in trying again
+            log.event("cannot start", root=root, problem=str(exc))
+            raise WatchSetupProblem(f"cannot connect to {root}: {exc}") from None
         except Exception as exc:  # paramiko's and the socket's: say what, where, and stop
             log.event("cannot start", root=root, problem=f"{type(exc).__name__}: {exc}")
             raise WatchSetupProblem(f"cannot connect to {root}: {type(exc).__name__}: {exc}") from None
@@ -42,8 +48,26 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
         key = hashlib.sha256(root.encode()).hexdigest()[:12]
         return storage, DEFAULT_STATE.expanduser() / f"journal-{url.hostname}-{key}.sqlite"
     local = Path(root)
-    local.mkdir(parents=True, exist_ok=True)
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+        if not local.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder")
+    except OSError as exc:
+        log.event("cannot start", root=root, problem=f"{type(exc).__name__}: {exc.strerror or exc}")
+        raise WatchSetupProblem(f"cannot start: the root {root} cannot be made: {exc.strerror or exc}") from None
     return LocalStorage(local), local / ".scrubber-journal.sqlite"
+
+
+def _journal(path: Path, log: EventLog) -> Journal:
+    try:
+        return Journal(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.event("cannot start", journal=str(path), problem=f"{type(exc).__name__}: {exc}")
+        raise WatchSetupProblem(f"cannot start: the journal {path} cannot be opened: {exc}") from None
+
+
+def _stop_at_once(_signum: int, _frame: object) -> None:
+    raise SystemExit(130)
 
 
 @cli.command()
@@ -84,16 +108,27 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     whole interchange, ISA ... IEA), scrubbed, their outputs published into ROOT/outbox/<name>.<token>/
     all at once, and the input archived in ROOT/archive/YYYYMMDD/. A file that cannot be scrubbed,
     or that repeats one already scrubbed, goes to ROOT/error with a .reason.txt beside it. SIGTERM
-    or SIGINT finishes the file in hand and stops; a second one stops at once. Exit codes: 0
-    stopped, 2 a file could not be finished for an operational reason (it waits in work/), 130
+    or SIGINT finishes the file in hand and stops; a second one stops at once. Only regular files
+    are taken: links, FIFOs, devices and folders in the inbox go to ROOT/error unopened. Exit
+    codes: 0 stopped, 2 a file could not be finished for an operational reason (it waits in
+    work/), or the root, the journal or the SFTP server (host key, login) refused at start, 130
     stopped at once.
     """
+    # Outside the run (setting up, closing) a signal stops at once, with the documented 130: the
+    # run puts this handler back when it ends, so a late second signal cannot end a clean stop
+    # as death by SIGINT while the journal closes.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _stop_at_once)
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
     rules = load(rule_dirs)
     log = EventLog(sys.stderr, log_format)
     storage, default_journal = _storage(root, identity, known_hosts, log)
-    journal = Journal((journal_path or default_journal).expanduser())
+    try:
+        journal = _journal((journal_path or default_journal).expanduser(), log)
+    except WatchSetupProblem:
+        storage.close()
+        raise
     options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
                            redact=redact)
@@ -101,6 +136,10 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:
         code = watcher.run()
+        # Done, the exit code decided. Python puts its own handlers back to the default while it
+        # shuts down, so a late signal would still kill it: ignore it instead.
+        for late in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(late, signal.SIG_IGN)
     finally:
         journal.close()
         storage.close()

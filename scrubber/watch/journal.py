@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS files (
     result TEXT,                 -- the outbox folder, once published
     place TEXT,                  -- where the input ended (archive/..., error/...)
     detail TEXT,                 -- counts, or why it failed
+    failures INTEGER NOT NULL DEFAULT 0,  -- scrubs that ended in an unexpected exception
     claimed_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -57,6 +58,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        if "failures" not in columns:  # a journal written before failures were counted
+            self._db.execute("ALTER TABLE files ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -72,6 +76,18 @@ class Journal:
         columns = ", ".join(f"{key} = ?" for key in values)
         self._db.execute(f"UPDATE files SET {columns}, updated_at = ? WHERE token = ?",
                          (*values.values(), _now(), token))
+
+    def failed(self, token: str, detail: str) -> int:
+        """Count one more failed scrub of this file (durably, so the count holds across restarts);
+        returns how many there have been."""
+        self._db.execute("UPDATE files SET failures = failures + 1, detail = ?, updated_at = ? WHERE token = ?",
+                         (detail, _now(), token))
+        row = self._db.execute("SELECT failures FROM files WHERE token = ?", (token,)).fetchone()
+        return int(row[0]) if row else 1
+
+    def failures(self, token: str) -> int:
+        row = self._db.execute("SELECT failures FROM files WHERE token = ?", (token,)).fetchone()
+        return int(row[0]) if row else 0
 
     def get(self, token: str) -> Record | None:
         row = self._db.execute(

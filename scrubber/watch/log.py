@@ -1,17 +1,25 @@
 """The watcher's log: one line per event, as text or JSON; file names, tokens and counts only,
-never patient data."""
+never patient data.
+
+File names come from senders and may hold anything but "/" and NUL: a CR or LF would forge a log
+line, an ESC would drive the operator's terminal. Text logs escape them (JSON escapes them anyway).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sys
+import unicodedata
 from typing import Any, TextIO
+
+# Control characters, format characters (bidi overrides...) and line/paragraph separators.
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 class EventLog:
     def __init__(self, stream: TextIO | None = None, fmt: str = "text") -> None:
-        self._stream = stream or sys.stderr
+        self._stream = stream if stream is not None else sys.stderr
         self._json = fmt == "json"
 
     def event(self, name: str, **fields: Any) -> None:
@@ -24,6 +32,20 @@ class EventLog:
         self._stream.flush()
 
 
+def printable(text: str) -> str:
+    """`text` with every unprintable character written as a JSON escape (\\u000d, \\u001b, \\u202e)."""
+    if not any(_unprintable(char) for char in text):
+        return text
+    return "".join(json.dumps(char)[1:-1] if _unprintable(char) else char for char in text)
+
+
+def _unprintable(char: str) -> bool:
+    return unicodedata.category(char) in _UNPRINTABLE
+
+
 def _text(value: Any) -> str:
     text = str(value)
-    return json.dumps(text) if (" " in text or "=" in text or not text) else text
+    if " " in text or "=" in text or '"' in text or "\\" in text or not text or text != printable(text):
+        # A JSON string (non-ASCII kept readable): json escapes C0 controls, printable() the rest.
+        return printable(json.dumps(text, ensure_ascii=False))
+    return text

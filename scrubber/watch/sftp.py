@@ -1,9 +1,10 @@
 """Drop folders on an SFTP server (paramiko), with the same layout as on a local disk.
 
-The server's host key must be in a known_hosts file: an unknown or changed key is refused, never
-trusted blindly. A dropped connection is opened again with growing pauses; every step of the
-watcher can be repeated after a reconnect (a rename that already happened shows as a missing
-source, which the watcher reads as "done" or "try later"), so no file is ever half-taken.
+The server's host key must be in a known_hosts file: an unknown or changed key is refused at once
+(never trusted blindly, never retried as if the line had dropped). A dropped connection is opened
+again with growing pauses; every step of the watcher can be repeated after a reconnect (a rename
+that already happened shows as a missing source, which the watcher reads as "done" or "try
+later"), so no file is ever half-taken.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import BinaryIO, TypeVar
 import paramiko
 
 from .log import EventLog
-from .storage import Entry
+from .storage import AccessRefused, Entry, Identity, NotARegularFile, UnreadableFile, kind_of
 
 T = TypeVar("T")
 
@@ -32,8 +33,27 @@ _CONNECTION_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ETIME
                       errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 
 
+class UnknownHostKey(paramiko.SSHException):
+    """The server's key is not in known_hosts (paramiko's RejectPolicy raises a bare SSHException,
+    which would read as a dropped connection)."""
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise UnknownHostKey(f"the host key of {hostname} ({key.get_name()} {key.fingerprint}) is not in "
+                             f"{self.known_hosts}: refused; add it there once you have checked it")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """The server refuses us, or we refuse it: repeating cannot help."""
+    return isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException | UnknownHostKey)
+
+
 def is_connection_problem(exc: BaseException) -> bool:
-    if isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException):
+    if is_refusal(exc):
         return False  # repeating cannot help: refuse at once
     if isinstance(exc, paramiko.SSHException | EOFError | ConnectionError | TimeoutError
                   | paramiko.ssh_exception.NoValidConnectionsError):
@@ -68,7 +88,7 @@ class SftpStorage:
         client = paramiko.SSHClient()
         # Host keys come from known_hosts only; anything else is refused.
         client.load_host_keys(str(self.known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.set_missing_host_key_policy(_RefuseUnknown(self.known_hosts))
         client.connect(self.host, port=self.port, username=self.username,
                        key_filename=str(self.identity) if self.identity else None,
                        look_for_keys=self.identity is None, allow_agent=self.identity is None,
@@ -86,6 +106,9 @@ class SftpStorage:
                     self._connect()
                 return action(self._sftp)  # type: ignore[arg-type]
             except Exception as exc:
+                if is_refusal(exc):
+                    self._drop()
+                    raise AccessRefused(f"{type(exc).__name__}: {exc}") from None
                 if not is_connection_problem(exc):
                     raise
                 self._drop()
@@ -139,23 +162,56 @@ class SftpStorage:
 
     def list(self, folder: str) -> list[Entry]:
         attributes = self._call(lambda sftp: sftp.listdir_attr(self._path(folder)))
-        return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0), stat.S_ISDIR(a.st_mode or 0))
+        # The server's readdir reports lstat attributes (OpenSSH): a link shows as a link.
+        return [Entry(a.filename, a.st_size or 0, float(a.st_mtime or 0), kind_of(a.st_mode or 0))
                 for a in attributes]
 
-    def read_range(self, path: str, start: int, length: int) -> bytes:
-        def read(sftp: paramiko.SFTPClient) -> bytes:
-            with sftp.open(self._path(path), "rb") as handle:
-                handle.seek(max(start, 0))
-                return handle.read(length)
+    def identify(self, path: str) -> Identity:
+        found = self._call(lambda sftp: sftp.lstat(self._path(path)))
+        if not stat.S_ISREG(found.st_mode or 0):
+            raise NotARegularFile(path, kind_of(found.st_mode or 0))
+        return found.st_size or 0, int(found.st_mtime or 0)
 
-        return self._call(read)
+    def _reading(self, path: str, read: Callable[[paramiko.SFTPFile], T]) -> T:
+        """Read a regular file on the server. SFTP has no O_NOFOLLOW: lstat first (a link, a FIFO
+        that would hang the server's sftp process in open, a device are refused unopened), then
+        check what was opened with fstat. A refused read is this file's problem."""
+        def action(sftp: paramiko.SFTPClient) -> T:
+            mode = sftp.lstat(self._path(path)).st_mode or 0
+            if not stat.S_ISREG(mode):
+                raise NotARegularFile(path, kind_of(mode))
+            with sftp.open(self._path(path), "rb") as handle:
+                opened = handle.stat().st_mode or 0
+                if not stat.S_ISREG(opened):
+                    raise NotARegularFile(path, kind_of(opened))  # swapped after the lstat
+                return read(handle)
+
+        try:
+            return self._call(action)
+        except (FileNotFoundError, ConnectionError, AccessRefused, NotARegularFile):
+            raise
+        except OSError as exc:  # permission denied, or the server's read failed
+            raise UnreadableFile(path, exc) from None
+
+    def read_range(self, path: str, start: int, length: int) -> bytes:
+        def read(handle: paramiko.SFTPFile) -> bytes:
+            handle.seek(max(start, 0))
+            return handle.read(length)
+
+        return self._reading(path, read)
 
     def fetch(self, path: str) -> tuple[BinaryIO, bool]:
         """A local copy of the file, for the scrub (which reads it twice: hash, then claims)."""
         handle, local = tempfile.mkstemp(prefix="scrubber-sftp-", suffix=".837")
         os.close(handle)
+
+        def copy(remote: paramiko.SFTPFile) -> None:
+            remote.prefetch()
+            with open(local, "wb") as out:  # again from the start on a reconnect
+                shutil.copyfileobj(remote, out, 1 << 20)
+
         try:
-            self._call(lambda sftp: sftp.get(self._path(path), local))
+            self._reading(path, copy)
         except BaseException:
             os.unlink(local)
             raise

@@ -9,10 +9,17 @@ the job without losing a file or publishing it twice:
 - outputs half-written by the crash (a staging folder in work/) are removed;
 - a file in work/ is scrubbed again, unless its results are already in outbox/ (then archived);
 - where the journal says a file was being moved, the move is checked and finished.
+
+Each file's problem is that file's alone. An entry that is not a regular file (a link, a FIFO, a
+device, a socket, a folder) is moved out of the inbox to error/ unopened; a file that cannot be read
+goes to error/ at once; a scrub that raises something unexpected is tried once more and, failing
+again (counted in the journal), the file goes to error/. A file that changed while it was scrubbed
+(a sender still appending) has its outputs discarded and is scrubbed again once it holds still.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -22,6 +29,7 @@ import shutil
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -33,13 +41,22 @@ from ..output.pipeline import RunContext, scrub_stream
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
 from .journal import DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
-from .log import EventLog
-from .storage import Entry, Storage
+from .log import EventLog, printable
+from .storage import AccessRefused, Entry, FileProblem, Identity, Storage, UnreadableFile
 
 # Names uploaders give files still being written: never taken.
 PARTIAL_SUFFIXES = (".part", ".filepart", ".tmp", ".partial", ".crdownload", ".upload", "~")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RETRY_SECONDS = 30.0
+# Names the watcher writes must fit NAME_MAX (255 bytes) with what it adds: "<token>__" in work/,
+# ".<token>.reason.txt" in error/, and an output's temporary ".<name>.XXXXXXXX.tmp".
+NAME_BUDGET = 200
+_MESSAGE_CHARS = 80  # of an unexpected exception's message, in reason files and logs
+_MOST_FAILURES = 2  # a scrub that failed this often is not tried again: the file goes to error/
+
+
+class _Changed(Exception):
+    """The file changed while it was scrubbed: its outputs are not published."""
 
 
 class Interrupted(BaseException):
@@ -82,7 +99,42 @@ def is_partial_name(name: str) -> bool:
 def safe_name(name: str) -> str:
     """A file name for the outbox: no path, no leading dots, nothing a shell or a share dislikes."""
     cleaned = _SAFE.sub("_", PurePosixPath(name).name).lstrip(".")
-    return cleaned or "input"
+    return fit_name(cleaned or "input")
+
+
+def fit_name(name: str, budget: int = NAME_BUDGET) -> str:
+    """`name` itself when it fits in `budget` bytes of UTF-8; else its start, cut between
+    characters, a digest of the whole name (so two long names stay apart) and its extension."""
+    if len(_encoded(name)) <= budget:
+        return name
+    digest = hashlib.sha256(_encoded(name)).hexdigest()[:12]
+    suffix = PurePosixPath(name).suffix
+    if len(_encoded(suffix)) > 16:
+        suffix = ""
+    room = budget - len(_encoded(suffix)) - len(digest) - 1
+    head, used = [], 0
+    for char in name[: len(name) - len(suffix)]:
+        size = len(_encoded(char))
+        if used + size > room:
+            break
+        head.append(char)
+        used += size
+    return f"{''.join(head)}-{digest}{suffix}"
+
+
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")  # undecodable bytes of a name come back as they were
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, for a reason file and the log: the exception's type, where it was raised
+    and the start of its message; never the traceback, never the input's content."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {PurePosixPath(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    message = printable(str(exc).split("\n", 1)[0])
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    return f"{type(exc).__name__}{where}: {message}" if message else f"{type(exc).__name__}{where}"
 
 
 def interchange_state(head: bytes, tail: bytes, size: int) -> str:
@@ -122,6 +174,9 @@ class Watcher:
         self._seen: dict[str, _Seen] = {}
         self._retry_at: dict[str, float] = {}
         self._waiting_logged: set[str] = set()
+        self._refused_logged: set[str] = set()
+        # Files in work/ that changed while they were scrubbed: scrubbed again once they hold still.
+        self._changed: dict[str, tuple[_Seen, float]] = {}
 
     # -- running ------------------------------------------------------------------------------
 
@@ -139,6 +194,9 @@ class Watcher:
                 self._guarded(self.scan)
                 self._sleep(self.options.settle)
                 self._guarded(self.cycle)
+                while self._changed and not self.stopping:  # appended to while scrubbed: wait for it
+                    self._sleep(self.options.poll)
+                    self._guarded(self._resume_work)
             else:
                 while not self.stopping:
                     self._guarded(self.cycle)
@@ -146,6 +204,9 @@ class Watcher:
         except Interrupted:
             self.log.event("stopped", how="at once, on a second signal; work in hand resumes at the next start")
             return 130
+        except AccessRefused as exc:
+            self.log.event("cannot continue", root=self.storage.describe(), problem=str(exc))
+            return 2
         finally:
             restore()
         self.log.event("stopped", **self.journal.counts())
@@ -199,18 +260,54 @@ class Watcher:
         self._resume_work()
 
     def _resume_work(self) -> None:
-        """Files in work/: left by a crash, or by an earlier attempt that could not finish."""
+        """Files in work/: left by a crash, by an earlier attempt that could not finish, or changed
+        while they were scrubbed."""
         now = self.clock()
-        for entry in self.storage.list(self.layout.work):
-            if entry.is_dir or "__" not in entry.name:
-                continue
-            token, name = entry.name.split("__", 1)
+        entries = self.storage.list(self.layout.work)
+        present = {entry.name.split("__", 1)[0] for entry in entries}
+        for token in set(self._changed) - present:  # taken out of work/ by hand: nothing to wait for
+            del self._changed[token]
+        for entry in entries:
+            if "__" not in entry.name:
+                continue  # a staging folder (<token>.out) or something the watcher did not put there
+            token, stored = entry.name.split("__", 1)
             if self._retry_at.get(token, 0) > now or self.stopping:
                 continue
-            if self.journal.get(token) is None:
+            record = self.journal.get(token)
+            name = record.name if record else stored  # the name as it arrived, however long
+            fault = None
+            if token in self._changed:
+                fault = self._held_still(token, entry)
+                if fault is False:
+                    continue
+                del self._changed[token]
+            if record is None:
                 self.journal.claimed(token, name, entry.size)
+            failures = self.journal.failures(token)
+            if failures >= _MOST_FAILURES and fault is None:  # a crash came between counting and moving
+                fault = f"the scrub failed {failures} times: {record.detail if record else 'unknown'}"
             self.log.event("resumed", file=name, token=token)
-            self._process_safely(token, name)
+            self._process_safely(token, name, fault or None)
+
+    def _held_still(self, token: str, entry: Entry) -> str | bool | None:
+        """For a file that changed while scrubbed: False while it is still changing, a fault once
+        it never became whole again within the stale time, else None (scrub it again)."""
+        seen, first = self._changed[token]
+        now = self.clock()
+        if (seen.size, seen.mtime) != (entry.size, entry.mtime):
+            seen = _Seen(entry.size, entry.mtime, now)
+            self._changed[token] = (seen, first)
+        if now - first >= self.options.stale:
+            return f"it kept changing for {self.options.stale:g} s after it was taken: the upload never completed"
+        if now - seen.since < self.options.settle:
+            return False
+        path = f"{self.layout.work}/{entry.name}"
+        try:
+            state = interchange_state(self.storage.read_range(path, 0, 256),
+                                      self.storage.read_range(path, max(entry.size - 512, 0), 512), entry.size)
+        except FileProblem:
+            return None  # process() finds the problem again and says it
+        return None if state != "incomplete" else False
 
     def _settle_move(self, record: Record) -> None:
         """The input of an unfinished record is no longer in work/: see where the move got to."""
@@ -230,7 +327,7 @@ class Watcher:
         now = self.clock()
         settled, present = [], set()
         for entry in self.storage.list(self.layout.inbox):
-            if entry.is_dir or is_partial_name(entry.name):
+            if is_partial_name(entry.name):
                 continue
             present.add(entry.name)
             seen = self._seen.get(entry.name)
@@ -248,24 +345,40 @@ class Watcher:
         for entry, seen in sorted(self.scan(), key=lambda pair: (pair[0].mtime, pair[0].name)):
             if self.stopping:
                 return
-            path = f"{self.layout.inbox}/{entry.name}"
-            try:
-                state = interchange_state(self.storage.read_range(path, 0, 256),
-                                          self.storage.read_range(path, max(entry.size - 512, 0), 512), entry.size)
-            except FileNotFoundError:
-                continue
-            if state == "complete":
-                self.take(entry, seen)
-            elif state == "not_x12":
-                self.take(entry, seen, fault="not an X12 interchange: it does not start with ISA")
-            elif self.clock() - seen.since >= self.options.stale:
-                what = "an empty file" if entry.size == 0 else "an interchange that never ended (no IEA)"
-                self.take(entry, seen, fault=f"{what}, unchanged for {self.options.stale:g} s: the upload "
-                                             "never completed")
-            elif entry.name not in self._waiting_logged:
-                self._waiting_logged.add(entry.name)
-                self.log.event("waiting", file=entry.name, bytes=entry.size,
-                               detail="settled but not a whole interchange yet (no IEA at the end)")
+            self._consider(entry, seen)
+
+    def _consider(self, entry: Entry, seen: _Seen) -> None:
+        """One settled entry of the inbox: take it, refuse it, or let it wait."""
+        if not entry.is_regular:
+            self._refuse(entry.name, entry.kind)
+            return
+        path = f"{self.layout.inbox}/{entry.name}"
+        try:
+            state = interchange_state(self.storage.read_range(path, 0, 256),
+                                      self.storage.read_range(path, max(entry.size - 512, 0), 512), entry.size)
+        except FileNotFoundError:
+            return
+        except UnreadableFile as exc:
+            # A rename needs no read permission: the file goes to error/ with the reason.
+            self.take(entry, seen, fault=str(exc))
+            return
+        except FileProblem as exc:  # swapped for a link or a FIFO since it was listed
+            self._refuse(entry.name, getattr(exc, "kind", "special file"))
+            return
+        if state == "complete":
+            self.take(entry, seen)
+        elif state == "not_x12":
+            self.take(entry, seen, fault="not an X12 interchange: it does not start with ISA")
+        elif entry.size == 0 and self.options.once:
+            self.take(entry, seen, fault=f"an empty file, still empty after {self.options.settle:g} s")
+        elif self.clock() - seen.since >= self.options.stale:
+            what = "an empty file" if entry.size == 0 else "an interchange that never ended (no IEA)"
+            self.take(entry, seen, fault=f"{what}, unchanged for {self.options.stale:g} s: the upload "
+                                         "never completed")
+        elif entry.name not in self._waiting_logged:
+            self._waiting_logged.add(entry.name)
+            self.log.event("waiting", file=entry.name, bytes=entry.size,
+                           detail="settled but not a whole interchange yet (no IEA at the end)")
 
     # -- one file ----------------------------------------------------------------------------------
 
@@ -275,23 +388,90 @@ class Watcher:
             self.storage.rename(f"{self.layout.inbox}/{entry.name}", self._work_path(token, entry.name))
         except FileNotFoundError:
             return  # gone meanwhile: another watcher, or the sender took it back
+        except OSError as exc:
+            # This file cannot be moved (the others may be): say so once, try again at the next pass.
+            self.failures += 1
+            if entry.name not in self._refused_logged:
+                self._refused_logged.add(entry.name)
+                self.log.event("retry later", file=entry.name, problem=f"{type(exc).__name__}: {exc.strerror or exc}",
+                               state=f"left in {self.layout.inbox}/")
+            return
         self.journal.claimed(token, entry.name, entry.size)
         self._seen.pop(entry.name, None)
         self.log.event("taken", file=entry.name, token=token, bytes=entry.size,
                        settled_for=round(self.clock() - seen.since, 2))
         self._process_safely(token, entry.name, fault)
 
-    def _process_safely(self, token: str, name: str, fault: str | None = None) -> None:
+    def _refuse(self, name: str, kind: str) -> None:
+        """Move an inbox entry that is not a regular file to error/ as it is: renamed, never opened,
+        never followed (a link stays a link, a folder keeps what it holds)."""
+        reason = (f"a {kind}, not a regular file: the watcher takes only regular files, never follows a link "
+                  "and never opens a special file; put the claim file itself in the inbox")
+        token = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        place = self._free(self.layout.error, name, token)
         try:
-            self.process(token, name, fault)
+            self.storage.rename(f"{self.layout.inbox}/{name}", place)
+        except FileNotFoundError:
+            return
         except OSError as exc:
-            # Operational (outbox not writable, disk full, connection lost): the input stays in
-            # work/ and is tried again later; nothing half-done is left in the outbox.
-            self.storage.remove_tree(self._stage_path(token))
             self.failures += 1
-            self._retry_at[token] = self.clock() + _RETRY_SECONDS
-            self.log.event("retry later", file=name, token=token, problem=f"{type(exc).__name__}: {exc}",
-                           state=f"left in {self.layout.work}/")
+            if name not in self._refused_logged:  # logged once, not at every pass
+                self._refused_logged.add(name)
+                self.log.event("retry later", file=name, kind=kind, reason=reason,
+                               problem=f"cannot move it to {self.layout.error}/: {type(exc).__name__}: "
+                                       f"{exc.strerror or exc}")
+            return
+        self._seen.pop(name, None)
+        self.journal.claimed(token, name, None)
+        self.journal.update(token, state=ERROR, place=place, detail=reason)
+        self.storage.write_text(f"{place}.reason.txt", f"{printable(name)}: {reason}\n")
+        self.log.event("error", file=name, token=token, place=place, reason=reason)
+
+    def _process_safely(self, token: str, name: str, fault: str | None = None) -> None:
+        """Process one file; whatever goes wrong with it stays with it."""
+        for _attempt in range(_MOST_FAILURES):
+            try:
+                self.process(token, name, fault)
+                return
+            except _Changed:
+                self._unstage_remote(token)
+                return
+            except AccessRefused:
+                raise
+            except FileProblem as exc:
+                self._unstage_remote(token)
+                fault = str(exc)
+            except OSError as exc:
+                # Operational (outbox not writable, disk full, connection lost): the input stays in
+                # work/ and is tried again later; nothing half-done is left in the outbox.
+                self._unstage_remote(token)
+                self._retry_later(token, name, exc)
+                return
+            except Exception as exc:  # a bug, in a renderer or anywhere: this file's, not the watcher's
+                self._unstage_remote(token)
+                problem = failure_text(exc)
+                failures = self.journal.failed(token, problem)
+                if failures < _MOST_FAILURES:
+                    self.log.event("failed", file=name, token=token, problem=problem, failures=failures,
+                                   next="trying once more")
+                    continue
+                fault = f"the scrub failed {failures} times: {problem}"
+            # A fault found on the way: the file goes to error/ (not scrubbed again).
+            try:
+                self.process(token, name, fault)
+            except OSError as exc:
+                self._retry_later(token, name, exc)
+            return
+
+    def _retry_later(self, token: str, name: str, exc: OSError) -> None:
+        self.failures += 1
+        self._retry_at[token] = self.clock() + _RETRY_SECONDS
+        self.log.event("retry later", file=name, token=token, problem=f"{type(exc).__name__}: {exc}",
+                       state=f"left in {self.layout.work}/")
+
+    def _unstage_remote(self, token: str) -> None:
+        with contextlib.suppress(OSError):  # else removed at the next start (a staging folder is never published)
+            self.storage.remove_tree(self._stage_path(token))
 
     def process(self, token: str, name: str, fault: str | None = None) -> None:
         result = f"{safe_name(name)}.{token}"
@@ -303,7 +483,10 @@ class Watcher:
         if fault is not None:
             self._reject(token, name, fault)
             return
-        stream, temporary = self.storage.fetch(self._work_path(token, name))
+        work_path = self._work_path(token, name)
+        # What the file is before it is read; checked again before its results are published.
+        before = self.storage.identify(work_path)
+        stream, temporary = self.storage.fetch(work_path)
         try:
             digest = _sha256(stream)
             self.journal.update(token, sha256=digest)
@@ -312,20 +495,22 @@ class Watcher:
                 self._duplicate(token, name, earlier)
                 return
             stream.seek(0)
-            published = self._scrub(token, name, stream, result)
+            published = self._scrub(token, name, stream, result, before)
         finally:
             stream.close()
             if temporary:
                 os.unlink(stream.name)
         if published:
-            self._archive(token, name)
+            self._archive(token, name, scrubbed=before)
 
-    def _scrub(self, token: str, name: str, stream: BinaryIO, result: str) -> bool:
+    def _scrub(self, token: str, name: str, stream: BinaryIO, result: str, before: Identity) -> bool:
         """Scrub and publish the results; False when the file went to error/ instead."""
         stage_path = self._stage_path(token)
         staged = self.storage.stage(stage_path)
         stem = PurePosixPath(safe_name(name))
-        files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, name, self.scrubber,
+        # The reports name the input as it arrived, its control characters escaped (a sender's name
+        # must not drive a terminal or break an XML renderer).
+        files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, printable(name), self.scrubber,
                           self.options.redact)
         run = RunContext.new()  # in watch mode the checks across claims look within one file
         try:
@@ -342,6 +527,7 @@ class Watcher:
         finally:
             run.close()
         written = files.commit()
+        self._unless_changed(token, name, before, staged, stage_path)
         self.storage.publish(staged, stage_path, f"{self.layout.outbox}/{result}")
         counts = f"{summary.claims} claims: {summary.accepted} accepted, {summary.corrected} corrected, " \
                  f"{summary.rejected} rejected"
@@ -351,18 +537,60 @@ class Watcher:
                        corrected=summary.corrected, rejected=summary.rejected)
         return True
 
-    def _archive(self, token: str, name: str) -> None:
+    def _unless_changed(self, token: str, name: str, before: Identity, staged: os.PathLike[str],
+                        stage_path: str) -> None:
+        """Publish only what covers the whole file: a sender still appending (to the inode the
+        claim renamed) would otherwise have the rest archived unscrubbed."""
+        try:
+            after = self.storage.identify(self._work_path(token, name))
+        except BaseException:
+            self._unstage(staged, stage_path)
+            raise
+        if after == before:
+            return
+        self._unstage(staged, stage_path)
+        now = self.clock()
+        self._changed[token] = (_Seen(after[0], -1.0, now), now)
+        self.log.event("changed", file=name, token=token, bytes_before=before[0], bytes_now=after[0],
+                       detail="changed while it was scrubbed: outputs discarded; scrubbed again once it holds still")
+        raise _Changed
+
+    def _archive(self, token: str, name: str, scrubbed: Identity | None = None) -> None:
         folder = f"{self.layout.archive}/{dt.datetime.now(dt.UTC):%Y%m%d}"
         self.storage.makedirs(folder)
         place = self._free(folder, name, token)
         self.journal.update(token, place=place)  # before the move: a crash in between is found again
         self.storage.rename(self._work_path(token, name), place)
         self.journal.update(token, state=DONE)
+        if scrubbed is not None and self._changed_since(place, scrubbed):
+            self._archived_changed(token, name, place)
+            return
         self.log.event("archived", file=name, token=token, place=place)
+
+    def _changed_since(self, path: str, scrubbed: Identity) -> bool:
+        """Whether the file at `path` (just renamed) differs from the one scrubbed: size, mtime and
+        inode, not the change time, which the rename itself moves on."""
+        try:
+            return self.storage.identify(path)[:3] != scrubbed[:3]
+        except FileProblem:
+            return True
+
+    def _archived_changed(self, token: str, name: str, place: str) -> None:
+        """Appended to in the moment between the last check and the archiving: its results are
+        out, but the archive would hold bytes they do not cover. Say so where an operator looks,
+        rather than archive them silently."""
+        reason = ("changed after its results were published (the sender was still writing): the outbox "
+                  "holds the results of the file as it was before; what was added was not scrubbed. "
+                  "Send the missing claims again")
+        target = self._free(self.layout.error, name, token)
+        self.storage.write_text(f"{target}.reason.txt", f"{printable(name)}: {reason}\n")
+        self.storage.rename(place, target)
+        self.journal.update(token, state=ERROR, place=target, detail=reason)
+        self.log.event("error", file=name, token=token, place=target, reason=reason)
 
     def _reject(self, token: str, name: str, reason: str) -> None:
         place = self._free(self.layout.error, name, token)
-        self.storage.write_text(f"{place}.reason.txt", f"{name}: {reason}\n")
+        self.storage.write_text(f"{place}.reason.txt", f"{printable(name)}: {reason}\n")
         self.journal.update(token, place=place, detail=reason)
         self.storage.rename(self._work_path(token, name), place)
         self.journal.update(token, state=ERROR)
@@ -372,7 +600,7 @@ class Watcher:
         place = self._free(self.layout.error, name, token)
         reason = (f"duplicate: the same content as {earlier.name!r}, taken {earlier.claimed_at}, whose results "
                   f"are in {self.layout.outbox}/{earlier.result}; not scrubbed again")
-        self.storage.write_text(f"{place}.reason.txt", f"{name}: {reason}\n")
+        self.storage.write_text(f"{place}.reason.txt", f"{printable(name)}: {printable(reason)}\n")
         self.journal.update(token, place=place, detail=reason)
         self.storage.rename(self._work_path(token, name), place)
         self.journal.update(token, state=DUPLICATE)
@@ -383,17 +611,19 @@ class Watcher:
         self.storage.remove_tree(stage_path)
 
     # -- names -----------------------------------------------------------------------------------
+    # A name as it arrived is kept in the journal and the log; the names written in work/, error/
+    # and archive/ are shortened to fit (see fit_name), so a 255-byte name blocks nothing.
 
     def _work_path(self, token: str, name: str) -> str:
-        return f"{self.layout.work}/{token}__{name}"
+        return f"{self.layout.work}/{token}__{fit_name(name)}"
 
     def _stage_path(self, token: str) -> str:
         return f"{self.layout.work}/{token}.out"
 
     def _free(self, folder: str, name: str, token: str) -> str:
         """A name in `folder` that nothing holds yet: the file's own, or with the token added."""
-        plain = f"{folder}/{name}"
-        return plain if not self.storage.exists(plain) else f"{folder}/{name}.{token}"
+        plain = f"{folder}/{fit_name(name)}"
+        return plain if not self.storage.exists(plain) else f"{plain}.{token}"
 
 
 def _sha256(stream: BinaryIO) -> str:
