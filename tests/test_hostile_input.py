@@ -282,3 +282,17 @@ def test_a_claim_the_rules_failed_on_makes_the_cli_exit_4(rules, monkeypatch, tm
         main()
     assert stopped.value.code == 4
     assert "1 not checked" in capsys.readouterr().out
+
+
+def test_a_claim_with_thousands_of_bad_segments_lists_the_first_hundred_and_counts_the_rest(rules):
+    sys.path.insert(0, str(SAMPLES.parent / "bench"))
+    try:
+        import pathological
+    finally:
+        sys.path.pop(0)
+    data = pathological.build("segments", 1000).encode("ascii")  # 1,000 NTE in a loop that allows none
+    result = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    (claim,) = result.claims
+    syntax = [f for f in claim.findings if f.rule.id == "S001"]
+    assert len(syntax) == 101
+    assert any("900 more implementation-guide errors" in f.message for f in syntax)  # 1,000 in all

@@ -52,6 +52,11 @@ from .summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, claims scrubbed)
 
+# A claim's structural errors listed one by one; past this, one finding gives the count. A claim of
+# 100,000 bad segments would otherwise carry 100,000 findings into every report (the 999, made from
+# the errors themselves, still names each).
+_LISTED_ERRORS = 100
+
 # Of a scrub's time, the validation pass takes about this share (pyx12's walker): progress
 # counts the two passes as one.
 _PASS1_SHARE = 0.85
@@ -305,7 +310,9 @@ class _Scrub:
                structural: list[tuple[StructuralError, str]]) -> ClaimResult:
         rules = self.rules
         run = self.run_context
-        findings = [_syntax_finding(error, where, claim, rules) for error, where in structural]
+        findings = [_syntax_finding(error, where, claim, rules) for error, where in structural[:_LISTED_ERRORS]]
+        if len(structural) > _LISTED_ERRORS:
+            findings.append(_more_errors(structural[_LISTED_ERRORS], len(structural) - _LISTED_ERRORS, rules))
         policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
         context = ClaimContext(rules, policy, run.history, run.today, self.d, transaction.transaction.header.index)
         result = scrub_claim(claim, ClaimSegments(claim), context, self.mode, findings or None)
@@ -473,6 +480,15 @@ def _syntax_finding(error: StructuralError, where: str, claim: Claim, rules: Rul
         message = rule.format(where=where, detail=detail)
     return Finding(rule=rule, severity=rule.severity, message=message, line=_line_at(claim, error.segment),
                    segment=error.segment, seg_id=_shown(error.seg_id) or None, element=error.element, value=None)
+
+
+def _more_errors(first: tuple[StructuralError, str], count: int, rules: RuleSet) -> Finding:
+    rule = rules.rule("S001")
+    error, where = first
+    detail = (f"{count} more implementation-guide errors in this claim, from segment {error.segment} on "
+              f"(the first {_LISTED_ERRORS} are listed; the 999 names them all)")
+    return Finding(rule=rule, severity=rule.severity, message=rule.format(where=where, detail=detail), line=None,
+                   segment=error.segment, seg_id=_shown(error.seg_id) or None, element=None, value=None)
 
 
 def _line_at(claim: Claim, segment: int) -> int | None:
