@@ -321,7 +321,7 @@ def test_277_names_the_reason_of_the_first_unfixed_error():
         assert statuses[claim_id][1].split(sep)[1] == REASONS[first].codes[0], claim_id
     assert statuses["P-U001-ZERO-UNITS"][1] == "A7:476"  # Missing or invalid units of service
     assert statuses["P-C010-NPI"][1] == "A7:562:82"  # the rendering provider's NPI
-    assert statuses["P-B001-TOTAL"][1] == "A1:20"  # fixed: corrected, accepted
+    assert statuses["P-N002-NDC-HYPHENS"][1] == "A1:20"  # fixed: corrected, accepted
     assert statuses["P-S004-FUTURE-DATE"][1] == "A7:510"  # a future date...
     assert statuses["P-S004-FUTURE-DATE"][10] == "A7:187"  # ...of service
     assert statuses["P-U001-ZERO-UNITS"][12].startswith("U001 units '0' on J9032 - bill a whole")

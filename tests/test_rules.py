@@ -14,7 +14,7 @@ TRIGGERS = {
     "S001": ("defects_837p.837", "P-S001-UNIT-BASIS", "rejected"),
     "S002": ("defects_837p.837", "P-S002-NON-ASCII", "rejected"),
     "S003": ("defects_837p.837", "P-S003-EMPTY-SEGMENT", "rejected"),
-    "B001": ("defects_837p.837", "P-B001-TOTAL", "corrected"),
+    "B001": ("defects_837p.837", "P-B001-TOTAL", "rejected"),
     "C001": ("defects_837p.837", "P-C001-C9442-IN-2026", "rejected"),
     "C002": ("defects_837p.837", "P-C002-UNKNOWN-HCPCS", "rejected"),
     "C003": ("defects_837p.837", "P-C003-OLD-CODE", "accepted"),
@@ -71,12 +71,16 @@ MORE_TRIGGERS = [
 CLEAN_FILES = ("clean_837p.837", "clean_837i.837")
 
 
+# Rules no sample claim can trigger, and where they are tested instead.
+NOT_ON_SAMPLES = {"S006": "tests/test_fixes.py (the fix loop's pass limit, lowered for the test)"}
+
+
 def test_every_rule_in_the_catalog_has_a_trigger(rules):
-    assert set(TRIGGERS) == set(rules.catalog)
+    assert set(TRIGGERS) | set(NOT_ON_SAMPLES) == set(rules.catalog)
 
 
 def test_every_rule_is_reported_by_code(rules):
-    emitted = {rule for module in engine.CHECKS for rule in module.RULES} | {"S001", "S002", "S003"}
+    emitted = {rule for module in engine.CHECKS for rule in module.RULES} | {"S001", "S002", "S003"} | set(engine.RULES)
     assert emitted == set(rules.catalog)
 
 

@@ -40,6 +40,8 @@ class Line:
     unit_basis: str = "UN"
     prior_auth: str | None = None
     description: str | None = None  # SV101-07 / SV202-07, after four modifier places
+    date_end: str | None = None  # a DTP*472 RD8 span to this date when set
+    extra: tuple[str, ...] = ()  # raw segments after the line's DTP (PWK, NTE, ...)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Claim:
     extra_2300: tuple[str, ...] = ()  # raw segments after HI, e.g. a 2310B loop
     dmg: str = "F"
     member: str | None = None  # the subscriber id; claims with the same one are the same patient
+    facility: str | None = None  # CLM05-01: place of service (837P, default 11) or bill type digits (837I, 13)
+    frequency: str = "1"  # CLM05-03
 
 
 def _seg(*elements: str) -> str:
@@ -72,7 +76,8 @@ def _modifiers(line: Line) -> str:
 
 def professional_claim(claim: Claim) -> list[str]:
     total = claim.total or _sum(claim)
-    segments = [_seg("CLM", claim.claim_id, total, "", "", "11:B:1", "Y", "A", "Y", "Y")]
+    clm05 = f"{claim.facility or '11'}:B:{claim.frequency}"
+    segments = [_seg("CLM", claim.claim_id, total, "", "", clm05, "Y", "A", "Y", "Y")]
     if claim.prior_auth:
         segments.append(_seg("REF", "G1", claim.prior_auth))
     segments.append(_seg("HI", *claim.diagnoses))
@@ -80,7 +85,7 @@ def professional_claim(claim: Claim) -> list[str]:
     for number, line in enumerate(claim.lines, start=1):
         segments.append(_seg("LX", str(number)))
         segments.append(_seg("SV1", _modifiers(line), line.charge, line.unit_basis, line.units, "", "", line.pointers))
-        segments.append(_seg("DTP", "472", "D8", line.date))
+        segments.extend(_service_date(line))
         if line.prior_auth:
             segments.append(_seg("REF", "G1", line.prior_auth))
         segments.extend(_drug_identification(line))
@@ -89,10 +94,10 @@ def professional_claim(claim: Claim) -> list[str]:
 
 def institutional_claim(claim: Claim) -> list[str]:
     total = claim.total or _sum(claim)
-    first = min(line.date for line in claim.lines)
-    last = max(line.date for line in claim.lines)
+    first = min(line.date for line in claim.lines if line.date)
+    last = max(line.date_end or line.date for line in claim.lines if line.date)
     segments = [
-        _seg("CLM", claim.claim_id, total, "", "", "13:A:1", "", "A", "Y", "Y"),
+        _seg("CLM", claim.claim_id, total, "", "", f"{claim.facility or '13'}:A:{claim.frequency}", "", "A", "Y", "Y"),
         _seg("DTP", "434", "RD8", f"{first}-{last}"),
         _seg("CL1", "3", "1", "01"),
     ]
@@ -104,9 +109,19 @@ def institutional_claim(claim: Claim) -> list[str]:
     for number, line in enumerate(claim.lines, start=1):
         segments.append(_seg("LX", str(number)))
         segments.append(_seg("SV2", line.revenue, _modifiers(line), line.charge, line.unit_basis, line.units))
-        segments.append(_seg("DTP", "472", "D8", line.date))
+        segments.extend(_service_date(line))
         segments.extend(_drug_identification(line))
     return segments
+
+
+def _service_date(line: Line) -> list[str]:
+    """DTP*472 (a day, or a span with date_end), then the line's extra segments."""
+    dates = []
+    if line.date_end:
+        dates = [_seg("DTP", "472", "RD8", f"{line.date}-{line.date_end}")]
+    elif line.date:
+        dates = [_seg("DTP", "472", "D8", line.date)]
+    return dates + [s if s.endswith("\n") else s + "\n" for s in line.extra]
 
 
 def _drug_identification(line: Line) -> list[str]:

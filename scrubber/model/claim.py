@@ -123,6 +123,8 @@ class ServiceLine:
     pointers: list[Field] = field(default_factory=list)  # SV107 (837P)
     service_date: DateRange | None = None  # DTP*472 at 2400
     prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2400
+    attachments: list[Field] = field(default_factory=list)  # PWK01 (report type) at 2400
+    notes: list[Field] = field(default_factory=list)  # NTE02 at 2400
     ndc_qualifier: Field | None = None  # LIN02
     ndc: Field | None = None  # LIN03
     ndc_quantity: Field | None = None  # CTP04
@@ -164,6 +166,10 @@ class Claim:
     end: int = 0
     claim_id: Field | None = None  # CLM01
     total_charge: Field | None = None  # CLM02
+    # CLM05: facility code (place of service on the 837P, the first two digits of the type of
+    # bill on the 837I), its qualifier (B / A) and the claim frequency code.
+    facility_code: Field | None = None  # CLM05-01
+    frequency: Field | None = None  # CLM05-03
     billing_provider: Party = field(default_factory=Party)
     subscriber: Party = field(default_factory=Party)
     patient: Party | None = None
@@ -174,6 +180,8 @@ class Claim:
     statement_dates: DateRange | None = None  # DTP*434 (837I)
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2300
+    attachments: list[Field] = field(default_factory=list)  # PWK01 (report type) at 2300
+    notes: list[Field] = field(default_factory=list)  # NTE02 at 2300
     lines: list[ServiceLine] = field(default_factory=list)
     hl_path: tuple[int, ...] = ()  # positions of the HL segments above the claim
 

@@ -86,7 +86,7 @@ def _not_pointed(item: DrugLine, pointable: dict[int, Diagnosis], indicated: lis
         elements = line.procedure_segment.text.split(d.element)
         current = elements[7] if len(elements) > 7 else ""
         value = d.component.join([p for p in current.split(d.component) if p] + [str(target.position)])
-        fix = out.set_element(line.procedure_segment, 7, value, "unsafe", shown=value)
+        fix = out.set_element(line.procedure_segment, 7, value, shown=value)
     where = line.pointers[0] if line.pointers else line.code
     out.add("D003", where, line, fix=fix, lx=line.line_number or "?", code=line.procedure,
             pointed=", ".join(d.dotted for d in pointed) or "no diagnosis",

@@ -52,7 +52,7 @@ def _repeats(line: ServiceLine, out: Findings) -> None:
             while rebuilt and rebuilt[-1] == "":
                 rebuilt.pop()
             value = d.component.join(rebuilt)
-            fix = out.set_element(modifier.segment, modifier.element, value, "safe", shown=value)
+            fix = out.set_element(modifier.segment, modifier.element, value, shown=value)
             out.add("M005", modifier, line, fix=fix, modifier=modifier.value, code=line.procedure)
             return
         seen.append(modifier.value)

@@ -24,9 +24,14 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
                     units=line.units.value if line.units else "", code=code,
                     unit=_unit_name(line.procedure, rules))
         elif units != units.to_integral_value():
-            rounded = plain(round_up(units))
+            # CMS directs administered doses up to the next unit; discarded (JW) amounts round
+            # down, and a JW line is at least one unit (drug-lines.md §3).
+            discard = "JW" in line.modifier_codes
+            rounded = plain(max(round_down(units), Decimal(1)) if discard else round_up(units))
+            direction = "round down: discarded amounts round down" if discard \
+                else "round up: administered doses round up"
             out.add("U002", line.units, line, fix=out.set_value(line.units, rounded),
-                    units=plain(units), code=code, rounded=rounded)
+                    units=plain(units), code=code, rounded=rounded, direction=direction)
     drug_lines = list(profiled_lines(claim, rules))
     for item in drug_lines:
         _dose(item, out)
@@ -52,10 +57,16 @@ def _dose(item: DrugLine, out: Findings) -> None:
         return
     values = {"units": plain(units), "code": line.procedure, "dose": plain(dose), "unit": item.code.billing_unit,
               "expected": plain(expected), "rounding": "down" if item.is_discard else "up"}
-    if units == dose:
-        out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), **values)
+    ceiling = item.drug.plausible_units_per_day
+    if units == dose and ceiling is not None and units > ceiling >= expected:
+        # The units cannot be billing units (above the label's daily ceiling), and read as
+        # milligrams they are a plausible dose: only one reading is possible, so the fix is safe.
+        out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), ceiling=ceiling, **values)
     else:
-        out.add("U004", line.units, line, fix=out.set_value(line.units, plain(expected), "unsafe"), **values)
+        # Units equal to CTP04 below the ceiling may as well be CTP04 copied from the units:
+        # which side is wrong is unknown, so the fix is unsafe (U004).
+        hint = "; CTP04 may have been copied from the units" if units == dose else ""
+        out.add("U004", line.units, line, fix=out.set_value(line.units, plain(expected)), hint=hint, **values)
 
 
 def _vial_mg(item: DrugLine, out: Findings) -> Decimal | None:
@@ -127,6 +138,6 @@ def _ceiling(items: list[DrugLine], out: Findings) -> None:
         if as_units == as_units.to_integral_value() and 0 < as_units <= ceiling:
             # The count reads as milligrams: suggest it in billing units, applied only on request.
             hint = f"; if {plain(total)} is milligrams, that is {plain(as_units)} units"
-            fix = out.set_value(last.line.units, plain(as_units), "unsafe")
+            fix = out.set_value(last.line.units, plain(as_units))
     out.add("U007", last.line.units, last.line, fix=fix, units=plain(total), code=last.line.procedure,
             date=day(last.date), ceiling=ceiling, basis=drug.plausible_units_basis or "label", hint=hint)
