@@ -29,6 +29,8 @@ TRIGGERS = {
     "U004": ("defects_837p.837", "P-U004-DOSE-MISMATCH", "rejected"),
     "U005": ("defects_837p.837", "P-U005-JW-WHOLE-VIAL", "rejected"),
     "U006": ("defects_837p.837", "P-U006-VIALS", "rejected"),
+    "U010": ("defects_837p.837", "P-U010-VIAL-SHARED", "accepted"),
+    "U011": ("defects_837p.837", "P-U011-JZ-PART-VIAL", "accepted"),
     "U007": ("defects_837p.837", "P-U007-CEILING", "rejected"),
     "M001": ("defects_837p.837", "P-M001-NO-JW-JZ", "rejected"),
     "M002": ("defects_837p.837", "P-M002-JW-AND-JZ", "rejected"),
@@ -36,7 +38,8 @@ TRIGGERS = {
     "M004": ("defects_837p.837", "P-M004-JZ-2022", "rejected"),
     "M005": ("defects_837p.837", "P-M005-JZ-TWICE", "corrected"),
     "D001": ("defects_837p.837", "P-D001-POINTER", "rejected"),
-    "D002": ("defects_837p.837", "P-D002-NO-INDICATION", "rejected"),
+    "D002": ("defects_837p.837", "P-D002-NO-INDICATION", "accepted"),
+    "D005": ("defects_837p.837", "P-D005-BLUE-NOT-COVERED", "rejected"),
     "D003": ("defects_837p.837", "P-D003-Z51-ONLY", "rejected"),
     "D004": ("defects_837p.837", "P-D004-MYELOMA-ONLY", "rejected"),
     "S004": ("defects_837p.837", "P-S004-FUTURE-DATE", "rejected"),
@@ -47,7 +50,7 @@ TRIGGERS = {
     "U008": ("defects_837p.837", "P-U008-WINDOW-B", "rejected"),
     "U009": ("defects_837p.837", "P-U009-CYCLE-B", "accepted"),
     "M006": ("defects_837p.837", "P-M006-NO-KX", "rejected"),
-    "M007": ("defects_837p.837", "P-M007-340B-ON-837P", "rejected"),
+    "M007": ("defects_837p.837", "P-M007-TB-NOT-ASKED", "accepted"),
     "M008": ("defects_837p.837", "P-M008-FIVE-MODIFIERS", "rejected"),
     "N001": ("defects_837p.837", "P-N001-NDC-10-DIGITS", "rejected"),
     "N002": ("defects_837p.837", "P-N002-NDC-HYPHENS", "corrected"),
@@ -55,6 +58,7 @@ TRIGGERS = {
     "N004": ("defects_837p.837", "P-N004-MEDICAID-NO-NDC", "rejected"),
     "N005": ("defects_837p.837", "P-N005-NDC-QUANTITY", "rejected"),
     "A001": ("defects_837p.837", "P-A001-NO-AUTH", "rejected"),
+    "A002": ("defects_837p.837", "P-A002-NO-AUTH", "accepted"),
 }
 
 # Other triggers, on the other file kind or on a second shape of the defect.
@@ -62,6 +66,7 @@ MORE_TRIGGERS = [
     ("D002", "defects_837i.837", "I-D002-NO-INDICATION"),
     ("D004", "defects_837i.837", "I-D004-MYELOMA-ONLY"),
     ("M007", "defects_837i.837", "I-M007-340B-NOT-ASKED"),
+    ("M004", "defects_837p.837", "P-M004-JG-2026"),
     ("U003", "defects_837i.837", "I-U003-MG-AS-UNITS"),
     ("B001", "defects_837i.837", "I-B001-TOTAL"),
     ("S001", "defects_837p.837", "P-S001-SHARED-A"),
@@ -72,7 +77,8 @@ CLEAN_FILES = ("clean_837p.837", "clean_837i.837")
 
 
 # Rules no sample claim can trigger, and where they are tested instead.
-NOT_ON_SAMPLES = {"S006": "tests/test_fixes.py (the fix loop's pass limit, lowered for the test)"}
+NOT_ON_SAMPLES = {"S006": "tests/test_fixes.py (the fix loop's pass limit, lowered for the test)",
+                  "M009": "tests/rule_cases/M009.toml (needs the site setting covered_entity_340b)"}
 
 
 def test_every_rule_in_the_catalog_has_a_trigger(rules):

@@ -193,6 +193,21 @@ class Claim:
     def is_institutional(self) -> bool:
         return self.transaction.kind == "837I"
 
+    @property
+    def type_of_bill(self) -> str | None:
+        """The 837I type of bill without its leading zero (facility code + frequency, e.g. 131)."""
+        if not self.is_institutional or self.facility_code is None:
+            return None
+        frequency = self.frequency.value if self.frequency is not None else ""
+        return self.facility_code.value + frequency
+
+    @property
+    def place_of_service(self) -> str | None:
+        """The 837P place of service (CLM05-01, e.g. 11 office, 22 outpatient hospital)."""
+        if self.is_institutional or self.facility_code is None:
+            return None
+        return self.facility_code.value
+
     def line_date(self, line: ServiceLine) -> dt.date | None:
         """The line's date of service; on an 837I without line dates, the statement's start."""
         if line.service_date is not None and line.service_date.start is not None:

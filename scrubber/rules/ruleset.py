@@ -45,6 +45,8 @@ _SETTINGS_SPEC = {
     "disabled": ("list[rule-id]", False),
     "enabled": ("list[rule-id]", False),
     "severity": ("table", False),
+    # The site is a 340B covered entity: Medicare drug lines without TB are then a warning (M009).
+    "covered_entity_340b": ("bool", False),
 }
 # These syntax rules keep the corrected file valid X12: they cannot be turned off or made warnings.
 _LOCKED = ("S001", "S002", "S003")
@@ -116,6 +118,10 @@ class RuleSet:
             return False, self.catalog[rule_id].severity
         severity = dict(policy.severity).get(rule_id) or self.settings["severity"].get(rule_id)
         return True, severity or self.catalog[rule_id].severity
+
+    @property
+    def covered_entity_340b(self) -> bool:
+        return bool(self.settings.get("covered_entity_340b", False))
 
     def policy_for(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         return self.payers.for_claim(payer_class, payer_id)

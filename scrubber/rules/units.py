@@ -10,7 +10,7 @@ from .findings import Findings
 from .lines import DrugLine, bills_a_drug, day, dose_mg, plain, profiled_lines, round_down, round_up, units_of
 from .ruleset import RuleSet
 
-RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007")
+RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007", "U010", "U011")
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
@@ -103,23 +103,57 @@ def _vials_and_ceiling(drug_lines: list[DrugLine], out: Findings) -> None:
         _ceiling(items, out)
 
 
+def _whole(total: Decimal, vial: Decimal, unit_mg: Decimal) -> bool:
+    """Whole vials, within one billing unit (units are rounded to whole units)."""
+    remainder = total % vial
+    return total > 0 and (remainder < unit_mg or vial - remainder < unit_mg)
+
+
+def _mg(items: list[DrugLine]) -> Decimal:
+    return sum((units_of(i.line) * i.code.billing_unit_mg for i in items), Decimal(0))
+
+
 def _whole_vials(items: list[DrugLine], out: Findings) -> None:
+    if not items[0].drug.single_dose:
+        return
     discards = [i for i in items if i.is_discard]
-    if not discards or not items[0].drug.single_dose:
+    if not discards:
+        _no_discard(items, out)
         return
     vial = _vial_mg(discards[-1], out)
     if vial is None:
         return
-    given = sum((units_of(i.line) * i.code.billing_unit_mg for i in items if not i.is_discard), Decimal(0))
-    discarded = sum((units_of(i.line) * i.code.billing_unit_mg for i in discards), Decimal(0))
-    total = given + discarded
+    given, discarded = _mg([i for i in items if not i.is_discard]), _mg(discards)
     unit_mg = discards[-1].code.billing_unit_mg
-    remainder = total % vial
-    if total > 0 and (remainder < unit_mg or vial - remainder < unit_mg):
+    if _whole(given + discarded, vial, unit_mg):
         return
     last = discards[-1].line
-    out.add("U006", last.units, last, code=last.procedure, date=day(discards[-1].date),
-            given=plain(given), discarded=plain(discarded), total=plain(total), vial=plain(vial))
+    values = {"code": last.procedure, "date": day(discards[-1].date), "given": plain(given),
+              "discarded": plain(discarded), "total": plain(given + discarded), "vial": plain(vial)}
+    vials = round_up(given / vial)
+    leftover = vials * vial - given
+    if given > 0 and discarded < leftover:
+        # Less discarded than the opened vials held: legitimate when the rest went to another
+        # patient (JW is the amount not given to any patient): a warning, never an error.
+        out.add("U010", last.units, last, vials=plain(vials), leftover=plain(leftover), **values)
+    else:
+        out.add("U006", last.units, last, **values)
+
+
+def _no_discard(items: list[DrugLine], out: Findings) -> None:
+    """JZ says nothing was discarded: the dose should then fill whole vials of some size."""
+    if not any("JZ" in i.line.modifier_codes for i in items):
+        return
+    sizes = [v for v in (_vial_mg(i, out) for i in items) if v is not None] or list(items[0].drug.vial_sizes())
+    given, unit_mg = _mg(items), items[-1].code.billing_unit_mg
+    if not sizes or given <= 0 or any(_whole(given, vial, unit_mg) for vial in sizes):
+        return
+    last = items[-1]
+    units = sum((units_of(i.line) for i in items), Decimal(0))
+    arithmetic = "; ".join(f"{plain((given / vial).quantize(Decimal('0.01')))} x {plain(vial)} mg vials"
+                           for vial in sorted(set(sizes)))
+    out.add("U011", last.line.units, last.line, units=plain(units), code=last.line.procedure, date=day(last.date),
+            given=plain(given), arithmetic=arithmetic)
 
 
 def _ceiling(items: list[DrugLine], out: Findings) -> None:
