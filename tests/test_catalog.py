@@ -66,3 +66,12 @@ def test_the_readme_types_no_rule_count():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert not re.search(r"\b\d+ rules: syntax \d+", readme)
     assert '"count": 33' not in readme
+
+
+def test_the_readme_names_the_rules_that_fire(samples):
+    """readme_names_wrong_rule: the opening example names the rules the samples show firing."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    claims = {"N003": "P-N003-BELANTAMAB-NDC", "D004": "P-D004-MYELOMA-ONLY"}
+    assert "belantamab's NDC on a J9032 line is N003; a myeloma-only diagnosis on J9032 is D004" in readme
+    for rule, claim_id in claims.items():
+        assert samples["defects_837p.837"].rules_of(claim_id) == {rule}
