@@ -139,3 +139,14 @@ def test_rule_case(rule, case, tmp_path, rules):
         assert text in corrected
     for text in expect.get("not_written", []):
         assert text not in corrected
+
+
+def test_catalog_examples_of_rules_without_a_sample_claim_are_in_a_failing_case(rules):
+    """A rule documented by its case files shows, in `rules show`, segments of a case that fires."""
+    from test_rules import TRIGGERS
+
+    for rule_id in sorted({rule for rule, _ in ALL_CASES} - set(TRIGGERS)):
+        rendered = [render_case(rule, case).decode("latin-1") for rule, case in ALL_CASES
+                    if rule == rule_id and case["kind"] != "pass"]
+        for example in rules.rule(rule_id).example:
+            assert any(example in text for text in rendered), f"{rule_id}: example {example!r} in no failing case"

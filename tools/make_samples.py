@@ -309,7 +309,7 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
     Claim("P-B001-TOTAL", "CLM02 is 10000.00; the lines add up to 10494.80",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], total="10000.00"),
     Claim("P-S001-UNIT-BASIS", "SV103 unit basis XX is not a code the guide allows",
-          [Line(modifiers=("JZ",), units="200", charge="10494.80", unit_basis="XX")]),
+          [Line(code="99214", units="1", charge="150", unit_basis="XX")]),
     Claim("P-S002-NON-ASCII", "a rendering provider name with a non-ASCII byte (0xC9)",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")],
           extra_2300=("NM1*82*1*REN\xc9*ANNE****XX*1245319599~\n",)),

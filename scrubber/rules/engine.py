@@ -14,11 +14,24 @@ from ..model.build import reread_claim
 from ..model.claim import Claim
 from ..x12.edit import set_element
 from ..x12.tokenizer import Delimiters, Segment
-from . import authorization, balancing, code_set, dates, diagnosis, history_checks, modifiers, ndc, providers, units
+from . import (
+    authorization,
+    balancing,
+    code_set,
+    dates,
+    diagnosis,
+    drug_lines,
+    history_checks,
+    modifiers,
+    ndc,
+    providers,
+    units,
+)
 from .findings import ClaimContext, Finding, Findings
 
 # In the order they run; each module names the rule ids it reports.
-CHECKS = (dates, balancing, code_set, providers, units, history_checks, modifiers, diagnosis, ndc, authorization)
+CHECKS = (dates, balancing, code_set, providers, units, drug_lines, history_checks, modifiers, diagnosis, ndc,
+          authorization)
 
 MAX_PASSES = 10
 RULES = ("S006",)  # the fix loop's own finding

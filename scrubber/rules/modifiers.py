@@ -10,7 +10,7 @@ from .findings import Findings
 from .lines import DrugLine, day, is_hcpcs, profiled_lines
 from .ruleset import RuleSet
 
-RULES = ("M001", "M002", "M003", "M004", "M005", "M006", "M007", "M008", "M009")
+RULES = ("M001", "M002", "M003", "M004", "M005", "M006", "M007", "M008", "M009", "M010", "M011", "M012")
 
 MAX_MODIFIERS = 4  # SV101-03..06 / SV202-03..06
 
@@ -28,6 +28,8 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
         _fifth(line, out)
         if "JW" in codes and "JZ" in codes:
             out.add("M002", line.modifiers[codes.index("JZ")], line, code=line.procedure)
+        if "GA" in codes and "GZ" in codes:
+            out.add("M012", line.modifiers[codes.index("GZ")], line, code=line.procedure)
         date = claim.line_date(line)
         for modifier in line.modifiers:
             known = rules.modifiers.get(modifier.value)
@@ -41,6 +43,7 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
             if known.kind == "340b" and not out.policy.asks_340b(date):
                 out.add("M007", modifier, line, modifier=modifier.value, code=line.procedure, payer=out.policy.name)
     _route(claim, rules, out)
+    _discard_modifiers(claim, rules, out)
     _jw_jz_required(claim, rules, out)
     _340b_missing(claim, rules, out)
 
@@ -80,6 +83,21 @@ def _route(claim: Claim, rules: RuleSet, out: Findings) -> None:
             if known and known.kind == "route" and known.route not in item.drug.route:
                 out.add("M003", modifier, item.line, modifier=modifier.value, meaning=known.meaning.lower(),
                         code=item.line.procedure, routes="/".join(item.drug.route))
+
+
+def _discard_modifiers(claim: Claim, rules: RuleSet, out: Findings) -> None:
+    """JZ on one line and JW on another for the same drug and date contradict each other (M010);
+    JW on a drug known not to come in single-dose containers is not payable (M011)."""
+    items = list(profiled_lines(claim, rules))
+    jz_days = {(i.drug.name, i.date) for i in items if "JZ" in i.line.modifier_codes and not i.is_discard}
+    for item in items:
+        if not item.is_discard:
+            continue
+        if (item.drug.name, item.date) in jz_days:
+            out.add("M010", item.line.code, item.line, code=item.line.procedure, date=day(item.date))
+        if item.drug.single_dose_known and not item.drug.single_dose:
+            jw = item.line.modifiers[item.line.modifier_codes.index("JW")]
+            out.add("M011", jw, item.line, code=item.line.procedure, drug=item.drug.name)
 
 
 def _jw_jz_applies(claim: Claim, item: DrugLine, required_from: dt.date, bill_types: tuple[str, ...]) -> bool:

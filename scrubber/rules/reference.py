@@ -120,6 +120,7 @@ class Drug:
     no_established_code_from: dt.date | None
     codes: tuple[DrugCode, ...]
     products: tuple[DrugProduct, ...]
+    single_dose_known: bool = False  # single_dose stated in drugs.toml (not just the default)
 
     @property
     def label(self) -> str:
@@ -198,6 +199,7 @@ def load_drugs(layers: list[Path]) -> DrugCatalog:
                 no_established_code_from=table.get("no_established_code_from"),
                 codes=codes,
                 products=products,
+                single_dose_known="single_dose" in table,
             )
         )
     catalog = DrugCatalog(drugs, merged)
@@ -310,6 +312,7 @@ _PAYER_SPEC = {
     "modifiers_340b": ("bool", False),
     "modifiers_340b_from": ("date", False),
     "jw_jz_bill_types": ("list[str]", False),
+    "line_dates_bill_types": ("list[str]", False),
     "max_professional_amount": ("decimal", False),
     "severity": ("table", False),
     "disabled": ("list[rule-id]", False),
@@ -343,6 +346,7 @@ class PayerPolicy:
     modifiers_340b_from: dt.date | None = None
     # 837I bill types (first two digits) on which JW/JZ are required; the 837P always.
     jw_jz_bill_types: tuple[str, ...] = ()
+    line_dates_bill_types: tuple[str, ...] = ()  # 837I bill types whose lines each need DTP*472 (S007)
     max_professional_amount: Decimal | None = None
     severity: tuple[tuple[str, str], ...] = ()
     disabled: tuple[str, ...] = ()
@@ -438,6 +442,7 @@ def load_payers(layers: list[Path]) -> PayerPolicies:
                 modifiers_340b=table.get("modifiers_340b", False),
                 modifiers_340b_from=table.get("modifiers_340b_from"),
                 jw_jz_bill_types=tuple(table.get("jw_jz_bill_types", ())),
+                line_dates_bill_types=tuple(table.get("line_dates_bill_types", ())),
                 max_professional_amount=Decimal(amount) if amount else None,
                 severity=severity,
                 disabled=tuple(table.get("disabled", ())),

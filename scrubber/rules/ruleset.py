@@ -34,6 +34,7 @@ _TABLE_SPEC = {
     "icd10_from": ("date", False),
     "unclassified_drug_codes": ("list[hcpcs]", False),
     "drug_code_prefixes": ("list[str]", False),
+    "facility_places_of_service": ("table", False),
     "source": ("str", True),
 }
 _TABLE_NEEDS = {
@@ -172,6 +173,11 @@ class RuleSet:
     @property
     def drug_code_prefixes(self) -> tuple[str, ...]:
         return tuple(self._meta("hcpcs")["drug_code_prefixes"])
+
+    @property
+    def facility_places_of_service(self) -> tuple[tuple[str, str], ...]:
+        """Places of service (837P CLM05-01) where a drug is the facility's, by code: name."""
+        return tuple(self._meta("hcpcs").get("facility_places_of_service", {}).items())
 
     @property
     def icd10_from(self) -> dt.date:
