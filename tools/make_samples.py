@@ -61,6 +61,7 @@ class Claim:
     member: str | None = None  # the subscriber id; claims with the same one are the same patient
     facility: str | None = None  # CLM05-01: place of service (837P, default 11) or bill type digits (837I, 13)
     frequency: str = "1"  # CLM05-03
+    attachment: str | None = None  # a 2300 PWK segment (its place in the loop: after CLM / CL1)
 
 
 def _seg(*elements: str) -> str:
@@ -78,6 +79,8 @@ def professional_claim(claim: Claim) -> list[str]:
     total = claim.total or _sum(claim)
     clm05 = f"{claim.facility or '11'}:B:{claim.frequency}"
     segments = [_seg("CLM", claim.claim_id, total, "", "", clm05, "Y", "A", "Y", "Y")]
+    if claim.attachment:
+        segments.append(claim.attachment + "\n")
     if claim.prior_auth:
         segments.append(_seg("REF", "G1", claim.prior_auth))
     segments.append(_seg("HI", *claim.diagnoses))
@@ -101,6 +104,8 @@ def institutional_claim(claim: Claim) -> list[str]:
         _seg("DTP", "434", "RD8", f"{first}-{last}"),
         _seg("CL1", "3", "1", "01"),
     ]
+    if claim.attachment:
+        segments.append(claim.attachment + "\n")
     if claim.prior_auth:
         segments.append(_seg("REF", "G1", claim.prior_auth))
     segments.append(_seg("HI", *claim.diagnoses))

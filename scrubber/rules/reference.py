@@ -308,6 +308,7 @@ _PAYER_SPEC = {
     "prior_auth_codes": ("list[hcpcs]", False),
     "kx_required_codes": ("list[hcpcs]", False),
     "quantity_limits": ("list[table]", False),
+    "documentation": ("list[table]", False),
     "covered_diagnoses": ("table", False),
     "modifiers_340b": ("bool", False),
     "modifiers_340b_from": ("date", False),
@@ -318,6 +319,8 @@ _PAYER_SPEC = {
     "disabled": ("list[rule-id]", False),
     "source": ("str", True),
 }
+_DOCUMENTATION_SPEC = {"code": ("hcpcs", True), "report_type": ("str", False), "note": ("bool", False),
+                       "what": ("str", True), "source": ("str", False)}
 _LIMIT_SPEC = {"code": ("hcpcs", True), "units": ("int", True), "days": ("int", True), "source": ("str", False)}
 
 
@@ -326,6 +329,15 @@ class QuantityLimit:
     code: str
     units: int
     days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Documentation:
+    """What a payer wants with a drug: an attachment of a PWK01 report type, or else a note (NTE)."""
+
+    code: str
+    report_type: str | None
+    what: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +353,7 @@ class PayerPolicy:
     prior_auth_codes: tuple[str, ...] = ()
     kx_required_codes: tuple[str, ...] = ()
     quantity_limits: tuple[QuantityLimit, ...] = ()
+    documentation: tuple[Documentation, ...] = ()
     covered_diagnoses: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (hcpcs, ICD-10 prefixes without dots)
     modifiers_340b: bool = False
     modifiers_340b_from: dt.date | None = None
@@ -419,6 +432,13 @@ def load_payers(layers: list[Path]) -> PayerPolicies:
             path, key = where("quantity_limits")
             check_table(path, f"{key}[{i}]", limit, _LIMIT_SPEC)
             limits.append(QuantityLimit(limit["code"], limit["units"], limit["days"]))
+        documentation = []
+        for i, need in enumerate(table.get("documentation", [])):
+            path, key = where("documentation")
+            check_table(path, f"{key}[{i}]", need, _DOCUMENTATION_SPEC)
+            if ("report_type" in need) == bool(need.get("note")):
+                raise RuleDataError(path, f"{key}[{i}]", "either report_type (an attachment) or note = true")
+            documentation.append(Documentation(need["code"], need.get("report_type"), need["what"]))
         covered = []
         for code, prefixes in table.get("covered_diagnoses", {}).items():
             path, key = where("covered_diagnoses")
@@ -438,6 +458,7 @@ def load_payers(layers: list[Path]) -> PayerPolicies:
                 prior_auth_codes=tuple(table.get("prior_auth_codes", ())),
                 kx_required_codes=tuple(table.get("kx_required_codes", ())),
                 quantity_limits=tuple(limits),
+                documentation=tuple(documentation),
                 covered_diagnoses=tuple(covered),
                 modifiers_340b=table.get("modifiers_340b", False),
                 modifiers_340b_from=table.get("modifiers_340b_from"),
