@@ -75,3 +75,13 @@ def test_the_readme_names_the_rules_that_fire(samples):
     assert "belantamab's NDC on a J9032 line is N003; a myeloma-only diagnosis on J9032 is D004" in readme
     for rule, claim_id in claims.items():
         assert samples["defects_837p.837"].rules_of(claim_id) == {rule}
+
+
+def test_every_rule_names_its_277ca_status_codes_from_the_code_list(rules):
+    """277ca_codes_outside_catalog: the catalog holds each rule's 277CA status codes, all of them
+    codes of list 508 the acknowledgment knows the wording of."""
+    from scrubber.output.ack277 import STATUS_WORDING
+
+    for rule in rules.catalog.values():
+        assert rule.status_277ca and set(rule.status_277ca) <= set(STATUS_WORDING), rule.id
+        assert rule.status_277ca_entity in (None, "PR", "NM101"), rule.id

@@ -28,6 +28,8 @@ _SPEC = {
     "location": ("str", True),
     "source": ("str", True),
     "example": ("list[str]", True),
+    "status_277ca": ("list[str]", True),
+    "status_277ca_entity": ("str", False),
 }
 
 
@@ -45,6 +47,10 @@ class Rule:
     location: str
     source: str
     example: tuple[str, ...]
+    # 277CA claim status codes (code list 508) when this rule rejects a claim, and the entity
+    # code some of them require (PR, or NM101: the entity of the NM1 the finding points at).
+    status_277ca: tuple[str, ...] = ()
+    status_277ca_entity: str | None = None
 
     def format(self, **values: object) -> str:
         return self.message.format(**values)
@@ -62,5 +68,8 @@ def load_catalog(path: Path) -> dict[str, Rule]:
                 raise RuleDataError(str(path), f"{rule_id}.{key}", f"one of {', '.join(allowed)}")
         if not 1 <= table["snip"] <= 7:
             raise RuleDataError(str(path), f"{rule_id}.snip", "a WEDI SNIP level from 1 to 7")
-        rules[rule_id] = Rule(id=rule_id, **{**table, "example": tuple(table["example"])})
+        if not table["status_277ca"] or not all(c.isalnum() and len(c) <= 5 for c in table["status_277ca"]):
+            raise RuleDataError(str(path), f"{rule_id}.status_277ca", "one or two claim status codes (list 508)")
+        rules[rule_id] = Rule(id=rule_id, **{**table, "example": tuple(table["example"]),
+                                             "status_277ca": tuple(table["status_277ca"])})
     return rules
