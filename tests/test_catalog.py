@@ -85,3 +85,15 @@ def test_every_rule_names_its_277ca_status_codes_from_the_code_list(rules):
     for rule in rules.catalog.values():
         assert rule.status_277ca and set(rule.status_277ca) <= set(STATUS_WORDING), rule.id
         assert rule.status_277ca_entity in (None, "PR", "NM101"), rule.id
+
+
+def test_rules_show_and_the_reference_page_state_each_fix_class_and_why(rules):
+    """fix_class_unexplained: a fixable rule says why its fix is safe or unsafe."""
+    from scrubber.output.ruledocs import rule_page
+
+    page = reference_page(rules)
+    for rule in rules.catalog.values():
+        if rule.fix == "none":
+            continue
+        why = f"Why {rule.fix}: {rule.fix_why}"
+        assert rule.fix_why and why in rule_page(rule, rules) and why in page, rule.id

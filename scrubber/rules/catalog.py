@@ -22,6 +22,7 @@ _SPEC = {
     "severity": ("str", True),
     "snip": ("int", True),
     "fix": ("str", True),
+    "fix_why": ("str", False),
     "summary": ("str", True),
     "message": ("str", True),
     "why": ("str", True),
@@ -51,6 +52,7 @@ class Rule:
     # code some of them require (PR, or NM101: the entity of the NM1 the finding points at).
     status_277ca: tuple[str, ...] = ()
     status_277ca_entity: str | None = None
+    fix_why: str | None = None  # why the fix has its class
 
     def format(self, **values: object) -> str:
         return self.message.format(**values)
@@ -66,6 +68,9 @@ def load_catalog(path: Path) -> dict[str, Rule]:
         for key, allowed in (("category", CATEGORIES), ("severity", SEVERITIES), ("fix", FIX_KINDS)):
             if table[key] not in allowed:
                 raise RuleDataError(str(path), f"{rule_id}.{key}", f"one of {', '.join(allowed)}")
+        if (table["fix"] != "none") != ("fix_why" in table):
+            expected = "why the fix is safe or unsafe (and no fix_why when fix is none)"
+            raise RuleDataError(str(path), f"{rule_id}.fix_why", expected)
         if not 1 <= table["snip"] <= 7:
             raise RuleDataError(str(path), f"{rule_id}.snip", "a WEDI SNIP level from 1 to 7")
         if not table["status_277ca"] or not all(c.isalnum() and len(c) <= 5 for c in table["status_277ca"]):
