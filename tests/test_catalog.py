@@ -22,7 +22,7 @@ def test_every_rule_is_documented_with_an_example_that_fires(rule_id, rules):
     rule = rules.rule(rule_id)
     for text in (rule.summary, rule.why, rule.location, rule.source, rule.message):
         assert text.strip()
-    sample, claim_id, _ = TRIGGERS[rule_id]
+    sample, claim_id = TRIGGERS[rule_id]
     text = (SAMPLES / sample).read_bytes().decode("latin-1")
     start = text.index(f"CLM*{claim_id}*")
     ends = [text.find(marker, start + 1) for marker in ("\nHL*", "\nCLM*", "\nSE*")]
