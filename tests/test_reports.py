@@ -56,7 +56,7 @@ def test_the_html_is_one_self_contained_page():
     assert text.startswith("<!DOCTYPE html>")
     assert "<script" not in text and "http://" not in text and "https://" not in text and "@import" not in text
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
-    assert text.count('<tbody class="claim ') == 47
+    assert text.count('<tbody class="claim ') == 52
     assert text.count('<tbody class="claim rejected"') == 37
     assert "<svg" in text and "Findings by category" in text and "Findings by rule" in text
     assert "@media print" in text
