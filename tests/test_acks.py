@@ -17,9 +17,10 @@ from conftest import CORPUS, SAMPLES, TODAY, corpus_files
 from test_corpus import REFUSED
 
 import scrubber
-from scrubber.output.ack277 import REASONS, STATUS_WORDING, Ack277CA
+from scrubber.output.ack277 import STATUS_WORDING, Ack277CA
 from scrubber.output.ack999 import Ack999
 from scrubber.output.sink import ScrubbedClaim, Sink, TransactionClosed
+from scrubber.rules.ruleset import load_rules
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.837"))
 CREATED = dt.datetime(2026, 11, 27, 9, 30)
@@ -217,7 +218,7 @@ def test_999_positions_count_from_the_st():
     sv1 = next(n for n in notes if n[:2] == ["IK3", "SV1"])
     lines = [s.strip() for s in text.split("~")]
     st = next(i for i, s in enumerate(lines) if s.startswith("ST*"))
-    assert lines[st + int(sv1[2]) - 1] == "SV1*HC:J9032:JZ*10494.80*XX*200***1"
+    assert lines[st + int(sv1[2]) - 1] == "SV1*HC:99214*150*XX*1***1"
 
 
 def _two_sets(second_broken: bool) -> bytes:
@@ -320,10 +321,10 @@ def test_277_names_the_reason_of_the_first_unfixed_error():
         if disposition != "rejected":
             continue
         first = next(rule for rule, severity in left if severity == "error")
-        assert statuses[claim_id][1].split(sep)[1] == REASONS[first].codes[0], claim_id
+        assert statuses[claim_id][1].split(sep)[1] == load_rules().rule(first).status_277ca[0], claim_id
     assert statuses["P-U001-ZERO-UNITS"][1] == "A7:476"  # Missing or invalid units of service
     assert statuses["P-C010-NPI"][1] == "A7:562:82"  # the rendering provider's NPI
-    assert statuses["P-B001-TOTAL"][1] == "A1:20"  # fixed: corrected, accepted
+    assert statuses["P-N002-NDC-HYPHENS"][1] == "A1:20"  # fixed: corrected, accepted
     assert statuses["P-S004-FUTURE-DATE"][1] == "A7:510"  # a future date...
     assert statuses["P-S004-FUTURE-DATE"][10] == "A7:187"  # ...of service
     assert statuses["P-U001-ZERO-UNITS"][12].startswith("U001 units '0' on J9032 - bill a whole")

@@ -36,7 +36,7 @@ def test_clean_file_exits_0_and_writes_the_default_outputs(tmp_path, report_sche
 def test_a_rejected_claim_exits_1_and_names_the_frequent_reasons(tmp_path):
     done = run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path))
     assert done.returncode == 1
-    assert "47 claims: 6 accepted, 5 corrected, 36 rejected" in done.stdout
+    assert "52 claims: 11 accepted, 4 corrected, 37 rejected" in done.stdout
     assert "S001 The segment breaks the 005010 implementation guide" in done.stdout
 
 
@@ -142,10 +142,10 @@ def test_standard_input_to_standard_output(tmp_path):
                           input=data, capture_output=True)
     assert done.returncode == 1
     corrected = done.stdout
-    assert corrected.startswith(b"ISA*") and corrected.count(b"CLM*") == 3  # 6 claims, 3 rejected
+    assert corrected.startswith(b"ISA*") and corrected.count(b"CLM*") == 4  # 6 claims, 2 rejected
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["input"] == "-" and report["summary"]["rejected"] == 3
-    assert b"6 claims: 1 accepted, 2 corrected, 3 rejected" in done.stderr  # the counts go to stderr
+    assert report["input"] == "-" and report["summary"]["rejected"] == 2
+    assert b"6 claims: 3 accepted, 1 corrected, 2 rejected" in done.stderr  # the counts go to stderr
 
 
 def test_standard_input_that_is_not_x12_writes_nothing_to_stdout():
@@ -156,10 +156,11 @@ def test_standard_input_that_is_not_x12_writes_nothing_to_stdout():
 def test_lint_lines_for_terminals_and_ci_logs(tmp_path):
     done = run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path), "--outputs", "json")
     lines = [line for line in done.stdout.splitlines() if ": U003 " in line]
-    assert lines == [f"{SAMPLES / 'defects_837p.837'}:49:SV104: U003 1800 units of J9032 equals the 1800 mg given, "
-                     "but J9032 is billed per 10 mg: bill 180 units [claim P-U003-MG-AS-UNITS, fixed]"]
+    assert lines == [f"{SAMPLES / 'defects_837p.837'}:49:SV104: U003 1800 units of J9032 equals the 1800 mg given "
+                     "and is above the 300-unit daily ceiling, but J9032 is billed per 10 mg: bill 180 units "
+                     "[claim P-U003-MG-AS-UNITS, fixed]"]
     quiet = run("scrub", str(SAMPLES / "defects_837p.837"), "--out", str(tmp_path), "--outputs", "json", "-q")
-    assert ": U003 " not in quiet.stdout and "47 claims" in quiet.stdout
+    assert ": U003 " not in quiet.stdout and "52 claims" in quiet.stdout
 
 
 def test_json_summary(tmp_path):

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from conftest import SAMPLES
 from pyx12_check import pyx12_valid
 
+from scrubber.rules import engine
 from scrubber.rules.engine import FixMode
+from scrubber.rules.findings import ClaimContext, Findings, Fix, FixClassError
+from scrubber.rules.history import RunHistory
+from scrubber.x12.tokenizer import Delimiters
 
 DEFECTS = SAMPLES / "defects_837p.837"
 
 # claim -> (rule, value found, value written, the segment as it goes out)
 FIXED = {
-    "P-U002-FRACTION": ("U002", "180.5", "181", b"SV1*HC:J9032:JZ*9471.56*UN*181***1~"),
+    "P-U002-FRACTION": ("U002", "199.5", "200", b"SV1*HC:J9032:JZ*10468.56*UN*200***1~"),
     "P-U003-MG-AS-UNITS": ("U003", "1800", "180", b"SV1*HC:J9032*9445.32*UN*180***1~"),
     "P-M005-JZ-TWICE": ("M005", "JZ", "HC:J9032:JZ", b"SV1*HC:J9032:JZ*10494.80*UN*200***1~"),
     "P-N002-NDC-HYPHENS": ("N002", "72893-002-01", "72893000201", b"LIN**N4*72893000201~"),
-    "P-B001-TOTAL": ("B001", "10000.00", "10494.80", b"CLM*P-B001-TOTAL*10494.80*"),
 }
 
 
@@ -31,12 +36,13 @@ def test_a_fixed_value_goes_out_and_leaves_no_error_behind(claim_id, samples):
     assert written in result.corrected
 
 
-def test_the_corrected_file_is_checked_again_and_is_clean(scrub, samples):
+def test_the_corrected_file_is_checked_again_and_is_clean(scrub, samples, rules):
     """Scrubbing the corrected file finds nothing: every fix held."""
     again = scrub(samples["defects_837p.837"].corrected)
     assert {c["disposition"] for c in again.report["claims"]} == {"accepted"}
-    warnings = {f["rule"] for c in again.report["claims"] for f in c["findings"]}
-    assert warnings <= {"C003", "C006", "C009", "U009"}  # the warnings on claims that went out as they were
+    left = {f["rule"] for c in again.report["claims"] for f in c["findings"]}
+    # Only the warnings on claims that went out as they were.
+    assert left <= {r.id for r in rules.catalog.values() if r.severity == "warning"}
 
 
 def test_a_fix_can_clear_another_finding(samples):
@@ -52,7 +58,10 @@ def test_rejected_claims_report_their_fixes_as_not_applied(scrub):
     claim = scrub(data).claim("P-U003-MG-AS-UNITS")
     assert claim["disposition"] == "rejected"
     by_rule = {f["rule"]: f for f in claim["findings"]}
-    assert set(by_rule) == {"U003", "B001", "M003"}
+    # The claim as sent: 1800 units are also above the ceiling (U007) and make no whole vials
+    # with the JW line (U006); the fix that would clear them was not applied.
+    assert set(by_rule) == {"U003", "B001", "M003", "U006", "U007"}
+    assert "1820 units" in by_rule["U007"]["message"]
     assert not by_rule["U003"]["fixed"] and by_rule["U003"]["after"] == "180"
     assert not by_rule["B001"]["fixed"]
 
@@ -112,3 +121,38 @@ def test_a_loop_whose_children_are_gone_says_so_in_hl04(scrub):
     text = before.corrected.decode()
     assert "HL*6*1*22*0~" in text and "*23*" not in text
     assert "P-OK-DEPENDENT" not in text
+
+
+def _findings(rules, claim=None) -> Findings:
+    context = ClaimContext(rules, rules.policy_for("MB", None), RunHistory(), dt.date(2026, 11, 27),
+                           Delimiters("*", ":", "~", "^"), 0)
+    return Findings(context, claim)
+
+
+def test_a_fix_on_a_rule_whose_catalog_says_none_fails(rules):
+    """fix_class_mismatch: the catalog is the one source of a rule's fix class."""
+    out = _findings(rules)
+    with pytest.raises(FixClassError, match="M003"):
+        out.add("M003", None, fix=Fix((), "x"), modifier="JB", meaning="", code="J9032", routes="IV")
+
+
+def test_a_fix_takes_its_class_from_the_catalog_whatever_the_check_says(rules):
+    """fix_class_mismatch: a check cannot make an unsafe rule's fix safe."""
+    out = _findings(rules)
+    out.add("B001", None, fix=Fix((), "10494.80", safety="safe"), total="1", lines="2")
+    assert out.items[0].fix.safety == "unsafe" == rules.rule("B001").fix
+
+
+def test_the_pass_limit_is_reported_and_holds_the_claim_back(scrub, monkeypatch):
+    """fix_loop_pass_limit_silent: fixes still pending after the last pass reject the claim with S006."""
+    monkeypatch.setattr(engine, "MAX_PASSES", 1)
+    data = DEFECTS.read_bytes().replace(b"SV1*HC:J9032:JZ:JZ*10494.80*UN*200***1~",
+                                        b"SV1*HC:J9032:JZ:JZ*10494.80*UN*200.5***1~")
+    claim = scrub(data).claim("P-M005-JZ-TWICE")
+    # M005 rewrites SV101 and U002 SV104 in the first pass; nothing is left: settled.
+    assert claim["disposition"] == "corrected"
+    monkeypatch.setattr(engine, "MAX_PASSES", 0)
+    claim = scrub(data).claim("P-M005-JZ-TWICE")
+    assert claim["disposition"] == "rejected"
+    [limit] = [f for f in claim["findings"] if f["rule"] == "S006"]
+    assert "after 0 passes" in limit["message"]

@@ -74,14 +74,14 @@ def test_filtering_to_the_rejected_claims(browser, page):
     from selenium.webdriver.common.by import By
 
     browser.get(page.as_uri())
-    assert len(_visible(browser)) == 47
+    assert len(_visible(browser)) == 52
     browser.find_element(By.CSS_SELECTOR, "label[for=show-rejected]").click()
     shown = _visible(browser)
-    assert len(shown) == 36 and all("rejected" in t.get_attribute("class") for t in shown)
+    assert len(shown) == 37 and all("rejected" in t.get_attribute("class") for t in shown)
     browser.find_element(By.CSS_SELECTOR, "label[for=show-corrected]").click()
-    assert len(_visible(browser)) == 5
+    assert len(_visible(browser)) == 4
     browser.find_element(By.CSS_SELECTOR, "label[for=show-all]").click()
-    assert len(_visible(browser)) == 47
+    assert len(_visible(browser)) == 52
 
 
 def test_a_script_in_a_name_shows_as_text_and_runs_nothing(browser, page):
@@ -100,6 +100,6 @@ def test_print_leaves_out_the_controls(browser, page):
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
         assert not browser.find_element(By.CSS_SELECTOR, ".filters").is_displayed()
-        assert len(_visible(browser)) == 47
+        assert len(_visible(browser)) == 52
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -31,7 +31,7 @@ def test_the_rejected_file_holds_the_rejected_claims_as_they_came(samples):
     for claim in result.report["claims"]:
         assert (f"CLM*{claim['claim_id']}*" in rejected) == (claim["disposition"] == "rejected")
     # As they came: the rejected claim's fixable values are not fixed in it.
-    assert "CLM*P-B001-TOTAL*" not in rejected and "UN*1800***1~" not in rejected
+    assert "CLM*P-N002-NDC-HYPHENS*" not in rejected and "UN*1800***1~" not in rejected
 
 
 def test_the_rejected_file_passes_pyx12_when_the_input_does(scrub):
@@ -56,8 +56,8 @@ def test_the_html_is_one_self_contained_page():
     assert text.startswith("<!DOCTYPE html>")
     assert "<script" not in text and "http://" not in text and "https://" not in text and "@import" not in text
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
-    assert text.count('<tbody class="claim ') == 47
-    assert text.count('<tbody class="claim rejected"') == 36
+    assert text.count('<tbody class="claim ') == 52
+    assert text.count('<tbody class="claim rejected"') == 37
     assert "<svg" in text and "Findings by category" in text and "Findings by rule" in text
     assert "@media print" in text
 

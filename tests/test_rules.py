@@ -1,103 +1,72 @@
-"""Each rule fires on a real 837 (the sample built for it) and stays quiet on clean claims."""
+"""Each defect sample claim breaks the rule its id names, clean claims stay clean; every rule has a
+case file (tests/rule_cases/) and one emitter."""
 
 from __future__ import annotations
 
-import pytest
-from conftest import SAMPLES
-from pyx12_check import pyx12_valid
+import re
 
+import pytest
+from conftest import SAMPLES, TODAY
+from pyx12_check import pyx12_valid
+from test_rule_cases import ALL_CASES
+
+import scrubber
+from scrubber import RunContext
 from scrubber.rules import engine
 from scrubber.rules.engine import FixMode
 
-# rule -> (sample file, claim built to break it, the disposition it gets with default fixes)
-TRIGGERS = {
-    "S001": ("defects_837p.837", "P-S001-UNIT-BASIS", "rejected"),
-    "S002": ("defects_837p.837", "P-S002-NON-ASCII", "rejected"),
-    "S003": ("defects_837p.837", "P-S003-EMPTY-SEGMENT", "rejected"),
-    "B001": ("defects_837p.837", "P-B001-TOTAL", "corrected"),
-    "C001": ("defects_837p.837", "P-C001-C9442-IN-2026", "rejected"),
-    "C002": ("defects_837p.837", "P-C002-UNKNOWN-HCPCS", "rejected"),
-    "C003": ("defects_837p.837", "P-C003-OLD-CODE", "accepted"),
-    "C004": ("defects_837p.837", "P-C004-CATEGORY", "rejected"),
-    "C005": ("defects_837p.837", "P-C005-NOT-A-CODE", "rejected"),
-    "C006": ("defects_837p.837", "P-C006-NEWER-CODE", "accepted"),
-    "C007": ("defects_837p.837", "P-C007-ICD9", "rejected"),
-    "C008": ("defects_837i.837", "I-C008-REVENUE-0250", "accepted"),
-    "U001": ("defects_837p.837", "P-U001-ZERO-UNITS", "rejected"),
-    "U002": ("defects_837p.837", "P-U002-FRACTION", "corrected"),
-    "U003": ("defects_837p.837", "P-U003-MG-AS-UNITS", "corrected"),
-    "U004": ("defects_837p.837", "P-U004-DOSE-MISMATCH", "rejected"),
-    "U005": ("defects_837p.837", "P-U005-JW-WHOLE-VIAL", "rejected"),
-    "U006": ("defects_837p.837", "P-U006-VIALS", "rejected"),
-    "U007": ("defects_837p.837", "P-U007-CEILING", "rejected"),
-    "M001": ("defects_837p.837", "P-M001-NO-JW-JZ", "rejected"),
-    "M002": ("defects_837p.837", "P-M002-JW-AND-JZ", "rejected"),
-    "M003": ("defects_837p.837", "P-M003-JB-ROUTE", "rejected"),
-    "M004": ("defects_837p.837", "P-M004-JZ-2022", "rejected"),
-    "M005": ("defects_837p.837", "P-M005-JZ-TWICE", "corrected"),
-    "D001": ("defects_837p.837", "P-D001-POINTER", "rejected"),
-    "D002": ("defects_837p.837", "P-D002-NO-INDICATION", "rejected"),
-    "D003": ("defects_837p.837", "P-D003-Z51-ONLY", "rejected"),
-    "D004": ("defects_837p.837", "P-D004-MYELOMA-ONLY", "rejected"),
-    "S004": ("defects_837p.837", "P-S004-FUTURE-DATE", "rejected"),
-    "S005": ("defects_837p.837", "P-S005-AFTER-CREATION", "rejected"),
-    "B002": ("defects_837p.837", "P-B002-OVER-99999", "rejected"),
-    "C009": ("defects_837p.837", "P-C009-BELANTAMAB-2026", "accepted"),
-    "C010": ("defects_837p.837", "P-C010-NPI", "rejected"),
-    "U008": ("defects_837p.837", "P-U008-WINDOW-B", "rejected"),
-    "U009": ("defects_837p.837", "P-U009-CYCLE-B", "accepted"),
-    "M006": ("defects_837p.837", "P-M006-NO-KX", "rejected"),
-    "M007": ("defects_837p.837", "P-M007-340B-ON-837P", "rejected"),
-    "M008": ("defects_837p.837", "P-M008-FIVE-MODIFIERS", "rejected"),
-    "N001": ("defects_837p.837", "P-N001-NDC-10-DIGITS", "rejected"),
-    "N002": ("defects_837p.837", "P-N002-NDC-HYPHENS", "corrected"),
-    "N003": ("defects_837p.837", "P-N003-BELANTAMAB-NDC", "rejected"),
-    "N004": ("defects_837p.837", "P-N004-MEDICAID-NO-NDC", "rejected"),
-    "N005": ("defects_837p.837", "P-N005-NDC-QUANTITY", "rejected"),
-    "A001": ("defects_837p.837", "P-A001-NO-AUTH", "rejected"),
-}
+DEFECT_FILES = ("defects_837p.837", "defects_837i.837")
+_RULE_ID = re.compile(r"^[A-Z][0-9]{3}$")
 
-# Other triggers, on the other file kind or on a second shape of the defect.
-MORE_TRIGGERS = [
-    ("D002", "defects_837i.837", "I-D002-NO-INDICATION"),
-    ("D004", "defects_837i.837", "I-D004-MYELOMA-ONLY"),
-    ("M007", "defects_837i.837", "I-M007-340B-NOT-ASKED"),
-    ("U003", "defects_837i.837", "I-U003-MG-AS-UNITS"),
-    ("B001", "defects_837i.837", "I-B001-TOTAL"),
-    ("S001", "defects_837p.837", "P-S001-SHARED-A"),
-    ("S001", "defects_837p.837", "P-S001-SHARED-B"),
-]
+
+def _defect_claims() -> list[tuple[str, str, str]]:
+    """(rule, sample, claim id) of every defect claim: its id names the rule it is built to break
+    (P-U003-MG-AS-UNITS breaks U003), so no map is kept by hand. The first claim of a pair that
+    only sets up the second (P-U008-WINDOW-A) breaks nothing of its own."""
+    found = []
+    for sample in DEFECT_FILES:
+        text = (SAMPLES / sample).read_bytes().decode("latin-1")
+        for claim_id in re.findall(r"CLM\*([^*]+)\*", text):
+            rule = claim_id.split("-")[1]
+            if _RULE_ID.match(rule) and not (claim_id.endswith("-A") and rule in ("U008", "U009")):
+                found.append((rule, sample, claim_id))
+    return found
+
+
+DEFECT_CLAIMS = _defect_claims()
+# rule -> (sample file, the first claim built to break it): where `rules show` examples come from.
+TRIGGERS = {}
+for _rule, _sample, _claim_id in DEFECT_CLAIMS:
+    TRIGGERS.setdefault(_rule, (_sample, _claim_id))
 
 CLEAN_FILES = ("clean_837p.837", "clean_837i.837")
+# Rules no sample claim or case file can trigger, and where they are tested instead.
+NOT_ON_SAMPLES = {"S006": "tests/test_fixes.py (the fix loop's pass limit, lowered for the test)"}
 
 
-def test_every_rule_in_the_catalog_has_a_trigger(rules):
-    assert set(TRIGGERS) == set(rules.catalog)
+def test_every_rule_in_the_catalog_has_a_case_file(rules):
+    """Each rule has its case file (tests/rule_cases/, run by tests/test_rule_cases.py, with a
+    failing and a passing case): the case files, not a hand-kept map, say what triggers a rule."""
+    cased = {rule for rule, _ in ALL_CASES}
+    assert cased | set(NOT_ON_SAMPLES) == set(rules.catalog)
 
 
-def test_every_rule_is_reported_by_code(rules):
-    emitted = {rule for module in engine.CHECKS for rule in module.RULES} | {"S001", "S002", "S003"}
-    assert emitted == set(rules.catalog)
+def test_every_rule_has_exactly_one_emitter(rules):
+    """Each check declares the ids it emits (RULES); every catalog id has one emitter, and every
+    emitter's id is in the catalog."""
+    from collections import Counter
+
+    from scrubber.rules import syntax
+
+    declared = Counter(rule for module in (*engine.CHECKS, engine, syntax) for rule in module.RULES)
+    assert set(declared) == set(rules.catalog)
+    assert [rule for rule, count in declared.items() if count > 1] == []
 
 
-@pytest.mark.parametrize("rule", sorted(TRIGGERS))
-def test_rule_fires_on_the_claim_built_for_it(rule, samples):
-    sample, claim_id, disposition = TRIGGERS[rule]
+@pytest.mark.parametrize(("rule", "sample", "claim_id"), DEFECT_CLAIMS)
+def test_each_defect_claim_breaks_the_rule_its_id_names(rule, sample, claim_id, samples):
     claim = samples[sample].claim(claim_id)
     assert {f["rule"] for f in claim["findings"]} == {rule}, claim["findings"]
-    assert claim["disposition"] == disposition
-
-
-@pytest.mark.parametrize(("rule", "sample", "claim_id"), MORE_TRIGGERS)
-def test_rule_fires_on_other_shapes(rule, sample, claim_id, samples):
-    assert rule in samples[sample].rules_of(claim_id)
-
-
-@pytest.mark.parametrize("rule", sorted(TRIGGERS))
-def test_rule_stays_quiet_on_clean_claims(rule, samples):
-    for sample in CLEAN_FILES:
-        for claim in samples[sample].report["claims"]:
-            assert rule not in {f["rule"] for f in claim["findings"]}, (sample, claim["claim_id"])
 
 
 def test_clean_files_are_all_accepted_and_untouched(samples):
@@ -154,3 +123,23 @@ def test_unsafe_fixes_apply_only_when_asked(scrub):
     [finding] = claim["findings"]
     assert (finding["rule"], finding["fixed"], finding["after"]) == ("D003", True, "1:2")
     assert b"SV1*HC:J9032:JZ*10494.80*UN*200***1:2~" in unsafe.corrected
+
+
+def test_syntax_findings_come_from_the_rules_layer(samples, rules, monkeypatch):
+    """syntax_rules_outside_rules: every S001-S003 the pipeline reports is made by
+    scrubber.rules.syntax, like every other rule's finding."""
+    from scrubber.rules import syntax
+
+    made: list[object] = []
+    original = syntax.syntax_finding
+
+    def recording(*args, **kwargs):
+        finding = original(*args, **kwargs)
+        made.append(finding)
+        return finding
+
+    monkeypatch.setattr(syntax, "syntax_finding", recording)
+    result = scrubber.scrub((SAMPLES / "defects_837p.837").read_bytes(), rules=rules, run=RunContext.new(TODAY))
+    reported = [f for f in result.findings if f.rule.id in syntax.RULES]
+    assert len(reported) >= 4  # S001 (three claims), S002, S003
+    assert all(any(f is m for m in made) for f in reported)

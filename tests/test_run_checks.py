@@ -44,7 +44,7 @@ def test_the_quantity_window_spans_the_files_of_one_run():
     assert scrub_in(run, first)["claims"][0]["disposition"] == "accepted"
     claim = scrub_in(run, second)["claims"][0]
     assert [f["rule"] for f in claim["findings"]] == ["U008"]
-    assert "1300" in claim["findings"][0]["message"] and "P-U008-WINDOW-A" in claim["findings"][0]["message"]
+    assert "1500" in claim["findings"][0]["message"] and "P-U008-WINDOW-A" in claim["findings"][0]["message"]
     # Alone, the second file is within the limit: the window needs the first.
     assert scrub_in(RunContext.new(TODAY), second)["claims"][0]["disposition"] == "accepted"
 

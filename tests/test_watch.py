@@ -61,7 +61,7 @@ def test_a_file_goes_inbox_work_outbox_archive(tmp_path):
     assert sum(p.endswith("clean.rejected.837") for p in outbox) == 0  # nothing rejected: no file
     assert [p.split("/")[1] for p in files(tmp_path, "archive")] == ["clean.837", "defects.837"]
     assert states(tmp_path) == {"done": 2}
-    assert "published file=defects.837" in done.stderr and "claims=47" in done.stderr
+    assert "published file=defects.837" in done.stderr and "claims=52" in done.stderr
 
 
 def test_partial_names_are_never_taken(tmp_path):
@@ -241,7 +241,7 @@ def test_killed_at_random_points_every_file_is_scrubbed_exactly_once(tmp_path):
     rng = random.Random(20261127)
     inputs = {}
     for n in range(200):
-        # Alternate a small clean file and the 47-claim defects file, so kills land mid-scrub too.
+        # Alternate a small clean file and the 52-claim defects file, so kills land mid-scrub too.
         data = variant(CLEAN_I if n % 2 else DEFECTS_P, n)
         inputs[f"claims-{n:03d}.837"] = data
         drop(tmp_path, f"claims-{n:03d}.837", data)

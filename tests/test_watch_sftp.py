@@ -47,7 +47,7 @@ def test_remote_mode_scrubs_files_on_the_server(sshd, tmp_path):
     outbox = remote_files(sshd, "outbox")
     assert len(outbox) == 3 and all(p.startswith("defects.837.") for p in outbox)
     [report] = [p for p in outbox if p.endswith(".json")]
-    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 52
     assert [p.split("/")[1] for p in remote_files(sshd, "archive")] == ["defects.837"]
     assert remote_files(sshd, "inbox") == [] and remote_files(sshd, "work") == []
 
@@ -65,7 +65,7 @@ def test_a_file_uploaded_in_pieces_is_taken_only_when_complete(sshd, tmp_path):
     second = subprocess.run(watch_args(sshd, "--once"), capture_output=True, text=True, timeout=120)
     assert "published file=claims.837" in second.stderr
     [report] = [p for p in remote_files(sshd, "outbox") if p.endswith(".json")]
-    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 52
 
 
 def test_a_slow_upload_is_not_taken_half_way(sshd, tmp_path):
@@ -92,7 +92,7 @@ def test_a_slow_upload_is_not_taken_half_way(sshd, tmp_path):
     assert upload_seconds > 1.5, "the upload was meant to be slow"
     assert remote_files(sshd, "error") == [], err
     [report] = [p for p in remote_files(sshd, "outbox") if p.endswith(".json")]
-    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 47
+    assert json.loads((sshd.root / "outbox" / report).read_text())["summary"]["claims"] == 52
     assert err.count("taken file=slow.837") == 1
 
 

@@ -40,6 +40,8 @@ class Line:
     unit_basis: str = "UN"
     prior_auth: str | None = None
     description: str | None = None  # SV101-07 / SV202-07, after four modifier places
+    date_end: str | None = None  # a DTP*472 RD8 span to this date when set
+    extra: tuple[str, ...] = ()  # raw segments after the line's DTP (PWK, NTE, ...)
 
 
 @dataclass
@@ -57,6 +59,9 @@ class Claim:
     extra_2300: tuple[str, ...] = ()  # raw segments after HI, e.g. a 2310B loop
     dmg: str = "F"
     member: str | None = None  # the subscriber id; claims with the same one are the same patient
+    facility: str | None = None  # CLM05-01: place of service (837P, default 11) or bill type digits (837I, 13)
+    frequency: str = "1"  # CLM05-03
+    attachment: str | None = None  # a 2300 PWK segment (its place in the loop: after CLM / CL1)
 
 
 def _seg(*elements: str) -> str:
@@ -72,7 +77,10 @@ def _modifiers(line: Line) -> str:
 
 def professional_claim(claim: Claim) -> list[str]:
     total = claim.total or _sum(claim)
-    segments = [_seg("CLM", claim.claim_id, total, "", "", "11:B:1", "Y", "A", "Y", "Y")]
+    clm05 = f"{claim.facility or '11'}:B:{claim.frequency}"
+    segments = [_seg("CLM", claim.claim_id, total, "", "", clm05, "Y", "A", "Y", "Y")]
+    if claim.attachment:
+        segments.append(claim.attachment + "\n")
     if claim.prior_auth:
         segments.append(_seg("REF", "G1", claim.prior_auth))
     segments.append(_seg("HI", *claim.diagnoses))
@@ -80,7 +88,7 @@ def professional_claim(claim: Claim) -> list[str]:
     for number, line in enumerate(claim.lines, start=1):
         segments.append(_seg("LX", str(number)))
         segments.append(_seg("SV1", _modifiers(line), line.charge, line.unit_basis, line.units, "", "", line.pointers))
-        segments.append(_seg("DTP", "472", "D8", line.date))
+        segments.extend(_service_date(line))
         if line.prior_auth:
             segments.append(_seg("REF", "G1", line.prior_auth))
         segments.extend(_drug_identification(line))
@@ -89,13 +97,15 @@ def professional_claim(claim: Claim) -> list[str]:
 
 def institutional_claim(claim: Claim) -> list[str]:
     total = claim.total or _sum(claim)
-    first = min(line.date for line in claim.lines)
-    last = max(line.date for line in claim.lines)
+    first = min(line.date for line in claim.lines if line.date)
+    last = max(line.date_end or line.date for line in claim.lines if line.date)
     segments = [
-        _seg("CLM", claim.claim_id, total, "", "", "13:A:1", "", "A", "Y", "Y"),
+        _seg("CLM", claim.claim_id, total, "", "", f"{claim.facility or '13'}:A:{claim.frequency}", "", "A", "Y", "Y"),
         _seg("DTP", "434", "RD8", f"{first}-{last}"),
         _seg("CL1", "3", "1", "01"),
     ]
+    if claim.attachment:
+        segments.append(claim.attachment + "\n")
     if claim.prior_auth:
         segments.append(_seg("REF", "G1", claim.prior_auth))
     segments.append(_seg("HI", *claim.diagnoses))
@@ -104,9 +114,19 @@ def institutional_claim(claim: Claim) -> list[str]:
     for number, line in enumerate(claim.lines, start=1):
         segments.append(_seg("LX", str(number)))
         segments.append(_seg("SV2", line.revenue, _modifiers(line), line.charge, line.unit_basis, line.units))
-        segments.append(_seg("DTP", "472", "D8", line.date))
+        segments.extend(_service_date(line))
         segments.extend(_drug_identification(line))
     return segments
+
+
+def _service_date(line: Line) -> list[str]:
+    """DTP*472 (a day, or a span with date_end), then the line's extra segments."""
+    dates = []
+    if line.date_end:
+        dates = [_seg("DTP", "472", "RD8", f"{line.date}-{line.date_end}")]
+    elif line.date:
+        dates = [_seg("DTP", "472", "D8", line.date)]
+    return dates + [s if s.endswith("\n") else s + "\n" for s in line.extra]
 
 
 def _drug_identification(line: Line) -> list[str]:
@@ -220,8 +240,8 @@ CLEAN_837P = SampleFile("clean_837p.837", "837P", "Clean professional claims: ev
 
 DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with one defect each", [
     Claim("P-U001-ZERO-UNITS", "J9032 billed with 0 units", [Line(modifiers=("JZ",), units="0")]),
-    Claim("P-U002-FRACTION", "180.5 units: a fraction", [Line(modifiers=("JZ",), units="180.5", charge="9471.56",
-                                                               ndc=BELINOSTAT_NDC, quantity="1805")]),
+    Claim("P-U002-FRACTION", "199.5 units: a fraction", [Line(modifiers=("JZ",), units="199.5", charge="10468.56",
+                                                               ndc=BELINOSTAT_NDC, quantity="1995")]),
     Claim("P-U003-MG-AS-UNITS", "1800 units for 1,800 mg: milligrams entered as units",
           [Line(units="1800", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800"),
            Line(modifiers=("JW",), units="20", charge="1049.48", ndc=BELINOSTAT_NDC, quantity="200")]),
@@ -230,9 +250,14 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
     Claim("P-U005-JW-WHOLE-VIAL", "JW line discards 600 mg, more than a 500 mg vial",
           [Line(units="140", charge="7346.36", ndc=BELINOSTAT_NDC, quantity="1400"),
            Line(modifiers=("JW",), units="60", charge="3148.44", ndc=BELINOSTAT_NDC, quantity="600")]),
-    Claim("P-U006-VIALS", "1,800 mg given + 150 mg discarded = 1,950 mg: not whole 500 mg vials",
+    Claim("P-U006-VIALS", "1,800 mg given + 300 mg discarded = 2,100 mg: more discarded than the 4 vials left",
+          [Line(units="180", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800"),
+           Line(modifiers=("JW",), units="30", charge="1574.22", ndc=BELINOSTAT_NDC, quantity="300")]),
+    Claim("P-U010-VIAL-SHARED", "1,800 mg given + 150 mg discarded: less than the 200 mg left (vial shared?)",
           [Line(units="180", charge="9445.32", ndc=BELINOSTAT_NDC, quantity="1800"),
            Line(modifiers=("JW",), units="15", charge="787.11", ndc=BELINOSTAT_NDC, quantity="150")]),
+    Claim("P-U011-JZ-PART-VIAL", "JZ on 180 units (1,800 mg = 3.6 vials of 500 mg): JW line missing, or vial shared",
+          [Line(modifiers=("JZ",), units="180", charge="9445.32")]),
     Claim("P-U007-CEILING", "2,500 units on one day, above the 300-unit label ceiling",
           [Line(modifiers=("JZ",), units="2500", charge="13118.50")]),
     Claim("P-M001-NO-JW-JZ", "Medicare J9032 line with neither JW nor JZ", [Line(units="200", charge="10494.80")]),
@@ -278,13 +303,18 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], **MEDICAID),
     Claim("P-N005-NDC-QUANTITY", "NDC quantity CTP04 is 0",
           [Line(modifiers=("JZ",), units="200", charge="10494.80", ndc=BELINOSTAT_NDC, quantity="0")]),
-    Claim("P-A001-NO-AUTH", "commercial J9032 claim without prior authorization",
+    Claim("P-A001-NO-AUTH", "Example Blue Plan (its own policy) J9032 claim without prior authorization",
+          [Line(modifiers=("JZ", "KX"), units="200", charge="10494.80")],
+          payer_class="BL", payer=("EXAMPLE BLUE PLAN", "EXBLUE01")),
+    Claim("P-A002-NO-AUTH", "commercial J9032 claim without prior authorization (class default)",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")],
           payer_class="CI", payer=("EXAMPLE HEALTH PLAN", "EHP01")),
+    Claim("P-D005-BLUE-NOT-COVERED", "Example Blue Plan lists what it covers for J9032; B-cell lymphoma is not on it",
+          [Line(modifiers=("JZ", "KX"), units="200", charge="10494.80")], diagnoses=("ABK:C8330",), **BLUE),
     Claim("P-B001-TOTAL", "CLM02 is 10000.00; the lines add up to 10494.80",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], total="10000.00"),
     Claim("P-S001-UNIT-BASIS", "SV103 unit basis XX is not a code the guide allows",
-          [Line(modifiers=("JZ",), units="200", charge="10494.80", unit_basis="XX")]),
+          [Line(code="99214", units="1", charge="150", unit_basis="XX")]),
     Claim("P-S002-NON-ASCII", "a rendering provider name with a non-ASCII byte (0xC9)",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")],
           extra_2300=("NM1*82*1*REN\xc9*ANNE****XX*1245319599~\n",)),
@@ -303,15 +333,17 @@ DEFECTS_837P = SampleFile("defects_837p.837", "837P", "Professional claims with 
           extra_2300=("NM1*82*1*RENDER*ANNE****XX*1234567890~\n",)),
     Claim("P-M006-NO-KX", "Example Blue Plan requires KX on J9032",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], **BLUE),
-    Claim("P-M007-340B-ON-837P", "JG (340B) on a professional claim",
+    Claim("P-M007-TB-NOT-ASKED", "TB (340B) for a commercial payer that does not ask for it",
+          [Line(modifiers=("JZ", "TB"), units="200", charge="10494.80")], **COMMERCIAL),
+    Claim("P-M004-JG-2026", "JG (340B) on a 2026 service: JG was terminated 2024-12-31",
           [Line(modifiers=("JZ", "JG"), units="200", charge="10494.80")]),
     Claim("P-M008-FIVE-MODIFIERS", "five modifiers: the fifth (KX) lands in SV101-07",
           [Line(modifiers=("JZ", "JA", "GA", "GY"), description="KX", units="200", charge="10494.80")]),
-    Claim("P-U008-WINDOW-A", "(first claim of the patient: days 1-3, 780 units; goes out)",
-          [Line(modifiers=("JZ", "KX"), units="260", charge="13643.24", date=f"2026110{d}") for d in (2, 3, 4)],
+    Claim("P-U008-WINDOW-A", "(first claim of the patient: days 1-3, 900 units; goes out)",
+          [Line(modifiers=("JZ", "KX"), units="300", charge="15742.20", date=f"2026110{d}") for d in (2, 3, 4)],
           member="BLUE0001", **BLUE),
-    Claim("P-U008-WINDOW-B", "days 4-5 bring the patient to 1,300 units in 21 days; Example Blue Plan allows 1,250",
-          [Line(modifiers=("JZ", "KX"), units="260", charge="13643.24", date=f"2026110{d}") for d in (5, 6)],
+    Claim("P-U008-WINDOW-B", "days 4-5 bring the patient to 1,500 units in 21 days; Example Blue Plan allows 1,250",
+          [Line(modifiers=("JZ", "KX"), units="300", charge="15742.20", date=f"2026110{d}") for d in (5, 6)],
           member="BLUE0001", **BLUE),
     Claim("P-U009-CYCLE-A", "(first claim of the patient: days 1-3; goes out)",
           [Line(modifiers=("JZ",), units="100", charge="5247.40", date=f"2026110{d}") for d in (2, 3, 4)],
@@ -340,7 +372,7 @@ DEFECTS_837I = SampleFile("defects_837i.837", "837I", "Institutional claims with
     Claim("I-D004-MYELOMA-ONLY", "J9032 on a claim whose only diagnosis is multiple myeloma",
           [Line(modifiers=("JZ",), units="200", charge="10494.80")], diagnoses=("ABK:C9000",)),
     Claim("I-M007-340B-NOT-ASKED", "TB (340B) for a payer that does not ask for 340B modifiers",
-          [Line(modifiers=("JZ", "TB"), units="200", charge="10494.80")]),
+          [Line(modifiers=("JZ", "TB"), units="200", charge="10494.80")], **COMMERCIAL),
     Claim("I-U003-MG-AS-UNITS", "2000 units for 2,000 mg: milligrams entered as units",
           [Line(modifiers=("JZ",), units="2000", charge="10494.80", ndc=BELINOSTAT_NDC, quantity="2000")]),
     Claim("I-B001-TOTAL", "CLM02 does not add up", [Line(modifiers=("JZ",), units="200", charge="10494.80")],

@@ -212,8 +212,7 @@ class TransactionReader:
     def start_claim(self, position: int, seg: Segment, elements: list[str]) -> None:
         claim = Claim(self.context, position)
         claim.segments.append(seg)
-        claim.claim_id = self.field(seg, elements, "CLM", 1)
-        claim.total_charge = self.field(seg, elements, "CLM", 2)
+        self.claim_header(claim, seg, elements)
         node = self.hl
         if node is not None:
             party = node.party
@@ -227,6 +226,12 @@ class TransactionReader:
         self.claim = claim
         self.line = None
         self.loop = "2300"
+
+    def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
+        claim.claim_id = self.field(seg, elements, "CLM", 1)
+        claim.total_charge = self.field(seg, elements, "CLM", 2)
+        claim.facility_code = self.field(seg, elements, "CLM", 5, 1)
+        claim.frequency = self.field(seg, elements, "CLM", 5, 3)
 
     def close_claim(self, position: int) -> Claim | None:
         if self.line is not None:
@@ -265,6 +270,8 @@ class TransactionReader:
                 found = self.field(seg, elements, seg_id, 2)
                 if found is not None:
                     claim.prior_auth.append(found)
+            elif seg_id in ("PWK", "NTE"):
+                self.documentation(claim, seg, elements, seg_id)
             elif seg_id == "DTP" and _element(elements, 1) == "434":
                 value = self.field(seg, elements, seg_id, 3)
                 if value is not None:
@@ -316,6 +323,14 @@ class TransactionReader:
             found = self.field(seg, elements, seg_id, 2)
             if found is not None:
                 line.prior_auth.append(found)
+        elif seg_id in ("PWK", "NTE"):
+            self.documentation(line, seg, elements, seg_id)
+
+    def documentation(self, holder: Claim | ServiceLine, seg: Segment, elements: list[str], seg_id: str) -> None:
+        """PWK (attachment: its report type, PWK01) and NTE (note text, NTE02) at 2300 or 2400."""
+        found = self.field(seg, elements, seg_id, 1 if seg_id == "PWK" else 2)
+        if found is not None:
+            (holder.attachments if seg_id == "PWK" else holder.notes).append(found)
 
     def procedure(self, line: ServiceLine, seg: Segment, elements: list[str], seg_id: str, pos: int) -> None:
         line.qualifier = self.field(seg, elements, seg_id, pos, 1)
@@ -359,9 +374,7 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
     for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl"):
         setattr(fresh, name, getattr(claim, name))
     fresh.segments = list(segments)
-    clm = segments[0].elements(delimiters)
-    fresh.claim_id = builder.field(segments[0], clm, "CLM", 1)
-    fresh.total_charge = builder.field(segments[0], clm, "CLM", 2)
+    builder.claim_header(fresh, segments[0], segments[0].elements(delimiters))
     builder.claim = fresh
     for offset, seg in enumerate(segments[1:], start=1):
         elements = seg.elements(delimiters)

@@ -133,6 +133,8 @@ class ServiceLine:
     pointers: list[Field] = field(default_factory=list)  # SV107 (837P)
     service_date: DateRange | None = None  # DTP*472 at 2400
     prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2400
+    attachments: list[Field] = field(default_factory=list)  # PWK01 (report type) at 2400
+    notes: list[Field] = field(default_factory=list)  # NTE02 at 2400
     ndc_qualifier: Field | None = None  # LIN02
     ndc: Field | None = None  # LIN03
     ndc_quantity: Field | None = None  # CTP04
@@ -174,6 +176,10 @@ class Claim:
     end: int = 0
     claim_id: Field | None = None  # CLM01
     total_charge: Field | None = None  # CLM02
+    # CLM05: facility code (place of service on the 837P, the first two digits of the type of
+    # bill on the 837I), its qualifier (B / A) and the claim frequency code.
+    facility_code: Field | None = None  # CLM05-01
+    frequency: Field | None = None  # CLM05-03
     billing_provider: Party = field(default_factory=Party)
     subscriber: Party = field(default_factory=Party)
     patient: Party | None = None
@@ -184,6 +190,8 @@ class Claim:
     statement_dates: DateRange | None = None  # DTP*434 (837I)
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_auth: list[Field] = field(default_factory=list)  # REF*G1 at 2300
+    attachments: list[Field] = field(default_factory=list)  # PWK01 (report type) at 2300
+    notes: list[Field] = field(default_factory=list)  # NTE02 at 2300
     lines: list[ServiceLine] = field(default_factory=list)
     hl: HLNode | None = None  # the HL loop the claim hangs under (its parents above it)
     segments: list[Segment] = field(default_factory=list)  # its own, from the CLM to its end
@@ -195,6 +203,21 @@ class Claim:
     @property
     def is_institutional(self) -> bool:
         return self.transaction.kind == "837I"
+
+    @property
+    def type_of_bill(self) -> str | None:
+        """The 837I type of bill without its leading zero (facility code + frequency, e.g. 131)."""
+        if not self.is_institutional or self.facility_code is None:
+            return None
+        frequency = self.frequency.value if self.frequency is not None else ""
+        return self.facility_code.value + frequency
+
+    @property
+    def place_of_service(self) -> str | None:
+        """The 837P place of service (CLM05-01, e.g. 11 office, 22 outpatient hospital)."""
+        if self.is_institutional or self.facility_code is None:
+            return None
+        return self.facility_code.value
 
     def line_date(self, line: ServiceLine) -> dt.date | None:
         """The line's date of service; on an 837I without line dates, the statement's start."""

@@ -84,66 +84,9 @@ class Reason:
     entity: str | None = None  # STC01-03, for the codes that require an entity code
 
 
-# The first unfixed error of a rejected claim, by rule id -> its status code(s).
-REASONS = {
-    # syntax: the claim breaks the implementation guide (structure, code lists, characters)
-    "S001": Reason(("481",)),
-    "S002": Reason(("481",)),  # 511 "Invalid character" would need a code naming the element
-    "S003": Reason(("481",)),
-    "S004": Reason(("510", "187")),  # a future date, of service
-    "S005": Reason(("187",)),
-    # balancing
-    "B001": Reason(("400",)),
-    "B002": Reason(("512", "178")),  # longer than the payer's system takes: the charges
-    # code sets
-    "C001": Reason(("454",)),
-    "C002": Reason(("454",)),
-    "C003": Reason(("454",)),
-    # 772 "The greatest level of diagnosis code specificity is required." says it better, but it
-    # is newer than pyx12's copy of list 508 (which ends at 771): partners on such a list refuse it.
-    "C004": Reason(("255",)),
-    "C005": Reason(("255",)),
-    "C006": Reason(("255",)),
-    "C007": Reason(("508", "255")),  # an ICD-9 code, as the diagnosis
-    "C008": Reason(("455",)),
-    "C009": Reason(("454",)),
-    "C010": Reason(("562",), NPI_ENTITY),
-    # units
-    "U001": Reason(("476",)),
-    "U002": Reason(("476",)),
-    "U003": Reason(("476",)),
-    "U004": Reason(("476",)),
-    "U005": Reason(("476",)),
-    "U006": Reason(("476",)),
-    "U007": Reason(("476",)),
-    "U008": Reason(("476",)),
-    "U009": Reason(("259",)),  # administration days in a cycle: the frequency of service
-    # modifiers
-    "M001": Reason(("453",)),
-    "M002": Reason(("453",)),
-    "M003": Reason(("453",)),
-    "M004": Reason(("453",)),
-    "M005": Reason(("453",)),
-    "M006": Reason(("453",)),
-    "M007": Reason(("453",)),
-    "M008": Reason(("453",)),
-    # diagnoses
-    "D001": Reason(("477",)),
-    "D002": Reason(("488",)),
-    "D003": Reason(("477",)),
-    "D004": Reason(("488",)),
-    # NDC
-    "N001": Reason(("218",)),
-    "N002": Reason(("218",)),
-    "N003": Reason(("218",)),
-    "N004": Reason(("218",)),
-    "N005": Reason(("724",)),  # the NDC quantity (CTP04) or its unit
-    # prior authorization: the payer's authorization number is missing
-    "A001": Reason(("252",), PAYER),
-}
-
-# A rule the table does not name (a rule added later) is read by its category where the category
-# has one meaning in list 508; otherwise "21 Missing or invalid information".
+# Each rule's status codes live in the catalog (rules/catalog.toml status_277ca). A rule from a
+# catalog without them would be read by its category where the category has one meaning in list
+# 508; otherwise "21 Missing or invalid information".
 CATEGORY_REASONS = {
     "syntax": Reason(("481",)),
     "balancing": Reason(("400",)),
@@ -231,8 +174,10 @@ def claim_reason(result: ClaimResult) -> tuple[Finding | None, Reason]:
     finding = next((f for f in result.findings if f.is_error and not f.fixed), None)
     if finding is None:
         return None, FALLBACK_REASON
-    reason = REASONS.get(finding.rule.id) or CATEGORY_REASONS.get(finding.rule.category) or FALLBACK_REASON
-    return finding, reason
+    rule = finding.rule
+    if rule.status_277ca:
+        return finding, Reason(rule.status_277ca, rule.status_277ca_entity)
+    return finding, CATEGORY_REASONS.get(rule.category) or FALLBACK_REASON
 
 
 class _BatchReader:
@@ -567,8 +512,8 @@ class Ack277CA(EnvelopedAck):
 
     Accepted and corrected claims get A1:20 (received, accepted for processing) with STC03 WQ;
     rejected ones A7 (rejected for invalid information) with STC03 U, the status code of their
-    first unfixed error (see REASONS) and that error's message in STC12. Warnings are never
-    reported. The envelope answers the input's (sender and receiver swapped, its delimiters).
+    first unfixed error (its rule's status_277ca in the catalog) and that error's message in STC12.
+    Warnings are never reported. The envelope answers the input's (sender and receiver swapped, its delimiters).
     """
 
     def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,

@@ -16,7 +16,6 @@ Memory holds one claim, the HL loops above it and the structural errors of one s
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import datetime as dt
 import gc
@@ -32,10 +31,11 @@ from ..errors import InputError
 from ..model.build import ClaimSegments, HLNode, TransactionReader
 from ..model.claim import Claim
 from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
-from ..rules.findings import ClaimContext, Finding
+from ..rules.findings import ClaimContext
 from ..rules.history import RunHistory
 from ..rules.history_checks import doses_of
 from ..rules.ruleset import RuleSet
+from ..rules.syntax import shown, syntax_findings
 from ..x12.envelope import (
     EnvelopeReader,
     Group,
@@ -51,11 +51,6 @@ from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattribu
 from .summary import Summary
 
 Progress = Callable[[int, int], None]  # (bytes read, claims scrubbed)
-
-# A claim's structural errors listed one by one; past this, one finding gives the count. A claim of
-# 100,000 bad segments would otherwise carry 100,000 findings into every report (the 999, made from
-# the errors themselves, still names each).
-_LISTED_ERRORS = 100
 
 # Of a scrub's time, the validation pass takes about this share (pyx12's walker): progress
 # counts the two passes as one.
@@ -310,9 +305,7 @@ class _Scrub:
                structural: list[tuple[StructuralError, str]]) -> ClaimResult:
         rules = self.rules
         run = self.run_context
-        findings = [_syntax_finding(error, where, claim, rules) for error, where in structural[:_LISTED_ERRORS]]
-        if len(structural) > _LISTED_ERRORS:
-            findings.append(_more_errors(structural[_LISTED_ERRORS], len(structural) - _LISTED_ERRORS, rules))
+        findings = syntax_findings(structural, claim, rules)
         policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
         context = ClaimContext(rules, policy, run.history, run.today, self.d, transaction.transaction.header.index)
         result = scrub_claim(claim, ClaimSegments(claim), context, self.mode, findings or None)
@@ -419,7 +412,7 @@ _HEADER_WHERE = "in the transaction header, shared with other claims: "
 
 def _loop_name(node: HLNode) -> str:
     name = {"20": "billing provider", "22": "subscriber", "23": "patient"}.get(node.level, "HL")
-    return f"{name} loop (HL {_shown(node.number)})"
+    return f"{name} loop (HL {shown(node.number)})"
 
 
 def _deliver(sink: Sink, event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
@@ -437,7 +430,7 @@ def _fail_on(errors: list[StructuralError]) -> None:
     """Problems found at GE, IEA or the end of the input come after the claims they would
     concern, so they can only fail the file (the envelope reader fails the usual ones first)."""
     for error in errors:
-        raise InputError(f"{_shown(error.seg_id)}: {error.message}: the envelope cannot be trusted",
+        raise InputError(f"{shown(error.seg_id)}: {error.message}: the envelope cannot be trusted",
                          code="envelope.invalid", segment=error.segment)
 
 
@@ -455,61 +448,11 @@ def raw_problems(segments: list[Segment]) -> list[StructuralError]:
     return found
 
 
-def _shown(text: str) -> str:
-    """A segment id or value from the input, safe to put in a message: no line breaks or other
-    control characters (they would start a new line, or drive a terminal), no edge spaces."""
-    text = text.strip()
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-
-
-def _syntax_finding(error: StructuralError, where: str, claim: Claim, rules: RuleSet) -> Finding:
-    if error.code == "S002":
-        rule = rules.rule("S002")
-        message = rule.format(byte=error.byte, offset=error.offset)
-    elif error.code == "S003":
-        rule = rules.rule("S003")
-        message = rule.format(offset=error.offset)
-    else:
-        rule = rules.rule("S001")
-        detail = _shown(error.message)
-        seg_id = _shown(error.seg_id)
-        if seg_id and seg_id not in detail:
-            detail = f"{seg_id}: {detail}"
-        message = rule.format(where=where, detail=detail)
-    return Finding(rule=rule, severity=rule.severity, message=message, line=_line_at(claim, error.segment),
-                   segment=error.segment, seg_id=_shown(error.seg_id) or None, element=error.element, value=None)
-
-
-def _more_errors(first: tuple[StructuralError, str], count: int, rules: RuleSet) -> Finding:
-    rule = rules.rule("S001")
-    error, where = first
-    detail = (f"{count} more implementation-guide errors in this claim, from segment {error.segment} on "
-              f"(the first {_LISTED_ERRORS} are listed; the 999 names them all)")
-    return Finding(rule=rule, severity=rule.severity, message=rule.format(where=where, detail=detail), line=None,
-                   segment=error.segment, seg_id=_shown(error.seg_id) or None, element=None, value=None)
-
-
-def _line_at(claim: Claim, segment: int) -> int | None:
-    """The number of the service line holding the segment at file index `segment`, if any."""
-    lines = claim.lines
-    if not lines or not claim.segments:
-        return None
-    position = segment - claim.segments[0].index + claim.first
-    # Lines are in segment order: a bisection, so a claim with many lines and many errors stays linear.
-    at = bisect.bisect_right(lines, position, key=lambda line: line.first) - 1
-    if at < 0:
-        return None
-    line = lines[at]
-    return line.line_number if position < (line.end or claim.end) else None
-
-
 def _no_claims(event: TransactionEnd, errors: list[StructuralError]) -> dict[str, Any]:
-    detail = "; ".join(f"segment {e.segment} {_shown(e.seg_id)}: {_shown(e.message)}" for e in errors[:5])
+    detail = "; ".join(f"segment {e.segment} {shown(e.seg_id)}: {shown(e.message)}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     header = event.transaction.header
-    message = f"transaction set {_shown(event.transaction.control_number)} holds no claim (no CLM segment)"
+    message = f"transaction set {shown(event.transaction.control_number)} holds no claim (no CLM segment)"
     if errors:
         message += f"; implementation-guide errors: {detail}{more}"
     return {"code": "transaction.no_claims", "message": message, "segment": header.index,

@@ -16,11 +16,12 @@ SAMPLE_NOTE = "claims in edi_samples/"
 
 
 def fix_text(rule: Rule) -> str:
-    return {
+    text = {
         "none": "none: the finding says what to change at the source",
         "safe": "safe: applied by default (not with --no-fix); the claim is checked again after it",
         "unsafe": "unsafe: reported with the value it would write; applied only with --unsafe-fixes",
     }[rule.fix]
+    return f"{text}. Why {rule.fix}: {rule.fix_why}" if rule.fix_why else text
 
 
 def rule_page(rule: Rule, rules: RuleSet | None = None) -> str:

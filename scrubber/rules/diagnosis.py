@@ -9,7 +9,7 @@ from .lines import DrugLine, day, profiled_lines
 from .reference import Drug
 from .ruleset import RuleSet
 
-RULES = ("D001", "D002", "D003", "D004")
+RULES = ("D001", "D002", "D003", "D004", "D005")
 
 MAX_POINTERS = 4  # SV107-01 .. SV107-04
 
@@ -30,8 +30,14 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     for item in profiled_lines(claim, rules):
         if not item.drug.indication_codes:
             continue  # no indication on file for this drug
-        extra = out.policy.extra_diagnoses(item.code.hcpcs)
-        indicated = [d for d in icd10 if item.drug.is_indicated_for(d.code.value, extra)]
+        covered = out.policy.covered_codes(item.code.hcpcs)
+        indicated = [d for d in icd10 if item.drug.is_indicated_for(d.code.value, covered or ())]
+        if covered is not None and not any(d.code.value.startswith(covered) for d in icd10):
+            # The payer's own policy lists the covered diagnoses: outside it, the line is denied.
+            if not (claim.is_institutional and item.drug.name in reported):
+                reported.add(item.drug.name)
+                _not_covered(item, covered, icd10, out)
+            continue
         if indicated:
             if not claim.is_institutional:
                 _not_pointed(item, pointable, indicated, out)
@@ -49,10 +55,14 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
 def _missing(item: DrugLine, icd10: list[Diagnosis], out: Findings) -> None:
     codes = ", ".join(d.dotted for d in icd10)
     lead = f" (the claim has {codes})" if codes else ""
-    extra = out.policy.extra_diagnoses(item.code.hcpcs)
-    covered = item.drug.indication_list + (f", or for {out.policy.name}: {len(extra)} more" if extra else "")
     out.add("D002", item.line.code, item.line, code=item.line.procedure, drug=item.drug.name,
-            indication=item.drug.indication, codes=covered, lead=lead)
+            indication=item.drug.indication, codes=item.drug.indication_list, lead=lead)
+
+
+def _not_covered(item: DrugLine, covered: tuple[str, ...], icd10: list[Diagnosis], out: Findings) -> None:
+    listed = ", ".join(f"{p[:3]}.{p[3:]}*" if len(p) > 3 else f"{p}*" for p in covered)
+    out.add("D005", item.line.code, item.line, payer=out.policy.name, code=item.line.procedure, codes=listed,
+            diagnoses=", ".join(d.dotted for d in icd10))
 
 
 def _miscoded(claim: Claim, item: DrugLine, other: Drug, icd10: list[Diagnosis], out: Findings) -> None:
@@ -86,7 +96,7 @@ def _not_pointed(item: DrugLine, pointable: dict[int, Diagnosis], indicated: lis
         elements = line.procedure_segment.text.split(d.element)
         current = elements[7] if len(elements) > 7 else ""
         value = d.component.join([p for p in current.split(d.component) if p] + [str(target.position)])
-        fix = out.set_element(line.procedure_segment, 7, value, "unsafe", shown=value)
+        fix = out.set_element(line.procedure_segment, 7, value, shown=value)
     where = line.pointers[0] if line.pointers else line.code
     out.add("D003", where, line, fix=fix, lx=line.line_number or "?", code=line.procedure,
             pointed=", ".join(d.dotted for d in pointed) or "no diagnosis",

@@ -14,13 +14,27 @@ from ..model.build import reread_claim
 from ..model.claim import Claim
 from ..x12.edit import set_element
 from ..x12.tokenizer import Delimiters, Segment
-from . import authorization, balancing, code_set, dates, diagnosis, history_checks, modifiers, ndc, providers, units
+from . import (
+    authorization,
+    balancing,
+    code_set,
+    dates,
+    diagnosis,
+    drug_lines,
+    history_checks,
+    modifiers,
+    ndc,
+    providers,
+    units,
+)
 from .findings import ClaimContext, Finding, Findings
 
 # In the order they run; each module names the rule ids it reports.
-CHECKS = (dates, balancing, code_set, providers, units, history_checks, modifiers, diagnosis, ndc, authorization)
+CHECKS = (dates, balancing, code_set, providers, units, drug_lines, history_checks, modifiers, diagnosis, ndc,
+          authorization)
 
 MAX_PASSES = 10
+RULES = ("S006",)  # the fix loop's own finding
 
 
 class FixMode(Enum):
@@ -70,32 +84,46 @@ def scrub_claim(
     current = claim
     replacements: dict[int, Segment] = {}
     applied: list[Finding] = []
-    findings = check_claim(current, context)
-    for _ in range(MAX_PASSES):
-        if mode is FixMode.NONE:
-            break
+    as_sent = check_claim(current, context)
+    findings = as_sent
+    settled = mode is FixMode.NONE
+    for _ in range(MAX_PASSES if not settled else 0):
         fixes = _apply(findings, mode, replacements, segments, delimiters)
         if not fixes:
+            settled = True
             break
         applied.extend(fixes)
         own = [replacements.get(p, segments[p]) for p in range(claim.first, claim.end)]
         current = reread_claim(claim, own, delimiters)
         findings = check_claim(current, context)
+    else:
+        settled = settled or not _pending(findings, mode)
+    limit = [] if settled else _pass_limit(claim, context)
     remaining_keys = {f.key for f in findings}
     # A fix whose finding is back after the re-check did not fix it: report what is left.
     fixed = [f for f in applied if f.key not in remaining_keys]
+    left = structural + findings + limit
+    if any(f.is_error for f in left):
+        # Nothing of a rejected claim goes out, so nothing on it was fixed: report the claim as
+        # it was sent (each fix as the change to make at the source), never the findings of a
+        # fixed claim that does not exist.
+        return ClaimResult(claim, REJECTED, _ordered(structural + as_sent + limit))
     for finding in fixed:
         finding.fixed = True
-    left = structural + findings
-    if any(f.is_error for f in left):
-        # Nothing of a rejected claim goes out, so nothing on it was fixed: report each fix
-        # as the change to make at the source, next to what is left.
-        for finding in fixed:
-            finding.fixed = False
-        return ClaimResult(claim, REJECTED, _ordered(structural + fixed + findings))
     if fixed:
         return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), replacements, current)
     return ClaimResult(claim, ACCEPTED, _ordered(left), final=current)
+
+
+def _pending(findings: list[Finding], mode: FixMode) -> bool:
+    return any(f.fix is not None and mode.allows(f.fix.safety) for f in findings)
+
+
+def _pass_limit(claim: Claim, context: ClaimContext) -> list[Finding]:
+    """The fixes did not settle within MAX_PASSES: what would go out is not known to be right."""
+    out = Findings(context, claim)
+    out.add("S006", claim.claim_id, passes=MAX_PASSES)
+    return out.items
 
 
 def _apply(

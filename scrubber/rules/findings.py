@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..model.claim import Claim, Field, ServiceLine
 from ..x12.tokenizer import Delimiters, Segment
@@ -25,9 +25,16 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Fix:
-    safety: str  # "safe" or "unsafe"
     edits: tuple[Edit, ...]
     after: str  # the value the fix writes, as a user would read it
+    # "safe" or "unsafe": always the rule's catalog class, filled in by Findings.add; a check
+    # never states it, so the code cannot disagree with the catalog.
+    safety: str = ""
+
+
+class FixClassError(Exception):
+    """A check offered a fix for a rule whose catalog entry says it has none: a programming
+    error, caught by the tests, never a finding."""
 
 
 @dataclass(slots=True)
@@ -100,6 +107,10 @@ class Findings:
         enabled, severity = self.rules.rule_state(rule_id, self.context.policy)
         if not enabled:
             return
+        if fix is not None:
+            if rule.fix == "none":
+                raise FixClassError(f"{rule_id} offers a fix, but the catalog says fix = \"none\"")
+            fix = replace(fix, safety=rule.fix)
         if at is not None:
             segment, seg_id = at.segment, at.seg_id
         self.items.append(
@@ -119,11 +130,11 @@ class Findings:
     def position(self, segment: Segment) -> int:
         return segment.index - self.context.base_index
 
-    def set_value(self, at: Field, value: str, safety: str = "safe", shown: str | None = None) -> Fix:
-        """A fix that writes `value` where `at` came from."""
+    def set_value(self, at: Field, value: str, shown: str | None = None) -> Fix:
+        """A fix that writes `value` where `at` came from (its class is the rule's, from the catalog)."""
         edit = Edit(self.position(at.segment), at.element, at.component, value)
-        return Fix(safety, (edit,), shown if shown is not None else value)
+        return Fix((edit,), shown if shown is not None else value)
 
-    def set_element(self, segment: Segment, element: int, value: str, safety: str, shown: str) -> Fix:
+    def set_element(self, segment: Segment, element: int, value: str, shown: str) -> Fix:
         """A fix that rewrites a whole element (a composite, say)."""
-        return Fix(safety, (Edit(self.position(segment), element, None, value),), shown)
+        return Fix((Edit(self.position(segment), element, None, value),), shown)

@@ -27,6 +27,7 @@ class Dose:
     date: dt.date
     units: Decimal
     claim_id: str
+    modifiers: str = ""  # the line's modifiers, sorted and joined: what makes two lines the same
 
 
 def _patient(key: tuple[str, ...]) -> int:
@@ -41,22 +42,23 @@ class RunHistory:
         self._db = sqlite3.connect("", check_same_thread=False)
         self._db.execute("PRAGMA cache_size = -4096")  # KiB: 4 MiB of pages in memory at most
         self._db.execute("CREATE TABLE doses (patient INTEGER, drug TEXT, code TEXT, day INTEGER, units TEXT, "
-                         "claim TEXT)")
+                         "claim TEXT, modifiers TEXT)")
         self._db.execute("CREATE INDEX doses_by_patient ON doses (patient)")
         self._pending = 0
 
     def doses(self, patient: tuple[str, ...]) -> list[Dose]:
-        rows = self._db.execute("SELECT drug, code, day, units, claim FROM doses WHERE patient = ?",
+        rows = self._db.execute("SELECT drug, code, day, units, claim, modifiers FROM doses WHERE patient = ?",
                                 (_patient(patient),)).fetchall()
-        return [Dose(drug, code, dt.date.fromordinal(day), Decimal(units), claim)
-                for drug, code, day, units, claim in rows]
+        return [Dose(drug, code, dt.date.fromordinal(day), Decimal(units), claim, modifiers)
+                for drug, code, day, units, claim, modifiers in rows]
 
     def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
         if not doses:
             return
         key = _patient(patient)
-        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?)",
-                             [(key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id) for d in doses])
+        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [(key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
+                              for d in doses])
         self._pending += len(doses)
         if self._pending >= _COMMIT_EVERY:
             self._db.commit()

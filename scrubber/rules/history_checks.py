@@ -12,7 +12,7 @@ from .history import Dose
 from .lines import day, profiled_lines, units_of
 from .ruleset import RuleSet
 
-RULES = ("U008", "U009")
+RULES = ("U008", "U009", "U015")
 
 
 def doses_of(claim: Claim, rules: RuleSet) -> list[Dose]:
@@ -21,7 +21,8 @@ def doses_of(claim: Claim, rules: RuleSet) -> list[Dose]:
     for item in profiled_lines(claim, rules):
         units = units_of(item.line)
         if item.date is not None and units is not None and units > 0:
-            doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id))
+            modifiers = ":".join(sorted(item.line.modifier_codes))
+            doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id, modifiers))
     return doses
 
 
@@ -32,6 +33,21 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     before = out.context.history.doses(claim.patient_key)
     _quantity_limits(claim, rules, out, before, mine)
     _cycles(claim, rules, out, before, mine)
+    _duplicates(claim, rules, out, before)
+
+
+def _duplicates(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose]) -> None:
+    """The same drug line (code, date, units, modifiers) on an earlier claim of the run for the
+    same patient: billed twice, most often a claim sent again."""
+    earlier = {(d.code, d.date, d.units, d.modifiers): d.claim_id for d in before}
+    for item in profiled_lines(claim, rules):
+        units = units_of(item.line)
+        if item.date is None or units is None:
+            continue
+        key = (item.code.hcpcs, item.date, units, ":".join(sorted(item.line.modifier_codes)))
+        if key in earlier:
+            out.add("U015", item.line.units, item.line, code=item.code.hcpcs, date=day(item.date),
+                    units=f"{units.normalize():f}", other=earlier[key])
 
 
 class _Window:

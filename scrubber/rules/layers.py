@@ -80,6 +80,7 @@ def read_settings(layers: list[Path], spec: Spec, rule_ids: set[str], locked: tu
     """settings.toml of each layer: `disabled` and `enabled` lists accumulate, `severity` merges."""
     disabled: set[str] = set()
     severity: dict[str, str] = {}
+    facts: dict[str, Any] = {}
     sources: dict[str, Path] = {}
     for path, data in _layer_files(layers, "settings.toml"):
         check_table(path, "", data, spec)
@@ -93,7 +94,12 @@ def read_settings(layers: list[Path], spec: Spec, rule_ids: set[str], locked: tu
         for rule_id, level in data.get("severity", {}).items():
             severity[rule_id] = level
             sources[f"severity.{rule_id}"] = path
-    return {"disabled": sorted(disabled), "severity": severity}, sources
+        # Plain site facts (e.g. covered_entity_340b): the last layer that sets one wins.
+        for key, value in data.items():
+            if key not in ("disabled", "enabled", "severity"):
+                facts[key] = value
+                sources[key] = path
+    return {"disabled": sorted(disabled), "severity": severity, **facts}, sources
 
 
 def describe_layer(path: Path, builtin: Path) -> str:

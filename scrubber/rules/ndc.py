@@ -37,9 +37,15 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
 
 def _form(line: ServiceLine, out: Findings) -> str | None:
     """Check LIN02/LIN03; return the 11-digit NDC when there is one (after a safe fix)."""
-    if line.ndc_qualifier is None or line.ndc_qualifier.value != "N4":
-        found = line.ndc_qualifier.value if line.ndc_qualifier else "missing"
-        out.add("N001", line.ndc_qualifier or line.ndc, line, problem=f"LIN02 is {found}, not N4")
+    if line.ndc_qualifier is None:
+        out.add("N001", line.ndc, line, problem="LIN02 is missing")
+        return None
+    if line.ndc_qualifier.value != "N4":
+        # The guide allows other product ids in LIN02 (EN, EO, HI, ON, UK, UP); N4 only is a payer's rule.
+        wanted = out.policy.ndc_qualifiers
+        if wanted and line.ndc_qualifier.value not in wanted:
+            out.add("N001", line.ndc_qualifier, line,
+                    problem=f"LIN02 is {line.ndc_qualifier.value}; {out.policy.name} reads only {'/'.join(wanted)}")
         return None
     ndc = line.ndc
     if ndc is None:

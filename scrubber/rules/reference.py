@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ _DRUG_SPEC = {
     "brand": ("str", False),
     "route": ("list[str]", False),
     "single_dose": ("bool", False),
+    "single_dose_source": ("str", False),
     "indication": ("str", False),
     "indication_codes": ("list[icd10-prefix]", False),
     "indication_source": ("str", False),
@@ -42,6 +43,8 @@ _CODE_SPEC = {
     "valid_to": ("date", False),
     "replaced_by": ("list[hcpcs]", False),
     "institutional_revenue_code": ("str", False),
+    "packaged_from": ("date", False),
+    "packaged_source": ("str", False),
     "source": ("str", True),
 }
 _PRODUCT_SPEC = {
@@ -66,6 +69,12 @@ class DrugCode:
     replaced_by: tuple[str, ...]
     institutional_revenue_code: str | None
     source: str
+    # From this date the code is packaged under OPPS (status indicator N): not separately
+    # payable, so JW/JZ and the 340B modifiers do not apply to it.
+    packaged_from: dt.date | None = None
+
+    def packaged_on(self, day: dt.date | None) -> bool:
+        return self.packaged_from is not None and day is not None and day >= self.packaged_from
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
@@ -111,6 +120,7 @@ class Drug:
     no_established_code_from: dt.date | None
     codes: tuple[DrugCode, ...]
     products: tuple[DrugProduct, ...]
+    single_dose_known: bool = False  # single_dose stated in drugs.toml (not just the default)
 
     @property
     def label(self) -> str:
@@ -189,6 +199,7 @@ def load_drugs(layers: list[Path]) -> DrugCatalog:
                 no_established_code_from=table.get("no_established_code_from"),
                 codes=codes,
                 products=products,
+                single_dose_known="single_dose" in table,
             )
         )
     catalog = DrugCatalog(drugs, merged)
@@ -212,6 +223,7 @@ def _drug_code(path: Path, name: str, j: int, code: Any) -> DrugCode:
         replaced_by=tuple(code.get("replaced_by", ())),
         institutional_revenue_code=code.get("institutional_revenue_code"),
         source=code["source"],
+        packaged_from=code.get("packaged_from"),
     )
 
 
@@ -236,6 +248,8 @@ _MODIFIER_SPEC = {
     "kind": ("str", True),
     "route": ("str", False),
     "valid_from": ("date", False),
+    "valid_to": ("date", False),
+    "replaced_by": ("str", False),
     "claim_types": ("list[str]", False),
     "source": ("str", True),
 }
@@ -250,6 +264,17 @@ class Modifier:
     route: str | None
     valid_from: dt.date | None
     source: str
+    valid_to: dt.date | None = None  # terminated after this date (JG: 2024-12-31)
+    replaced_by: str | None = None  # what to report instead after valid_to
+
+    def valid_on(self, day: dt.date) -> bool:
+        return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day <= self.valid_to)
+
+    @property
+    def dates(self) -> str:
+        if self.valid_from and self.valid_to:
+            return f"from {self.valid_from} to {self.valid_to}"
+        return f"from {self.valid_from}" if self.valid_from else f"until {self.valid_to}"
 
 
 def _modifier_code(path: Path, code: str) -> None:
@@ -264,8 +289,10 @@ def load_modifiers(layers: list[Path]) -> tuple[dict[str, Modifier], Merged]:
         if table["kind"] not in _MODIFIER_KINDS:
             expected = f"one of {', '.join(_MODIFIER_KINDS)}"
             raise RuleDataError(str(merged.source_of(code, "kind")), f"{code}.kind", expected)
+        check_dates(merged.source_of(code, "kind"), code, table, "valid_from", "valid_to")
         modifiers[code] = Modifier(code, table["meaning"], table["kind"], table.get("route"),
-                                   table.get("valid_from"), table["source"])
+                                   table.get("valid_from"), table["source"], table.get("valid_to"),
+                                   table.get("replaced_by"))
     return modifiers, merged
 
 
@@ -277,16 +304,23 @@ _PAYER_SPEC = {
     "payer_ids": ("list[str]", False),
     "jw_jz_required_from": ("date", False),
     "ndc_required": ("bool", False),
+    "ndc_qualifiers": ("list[str]", False),
     "prior_auth_codes": ("list[hcpcs]", False),
     "kx_required_codes": ("list[hcpcs]", False),
     "quantity_limits": ("list[table]", False),
+    "documentation": ("list[table]", False),
     "covered_diagnoses": ("table", False),
     "modifiers_340b": ("bool", False),
+    "modifiers_340b_from": ("date", False),
+    "jw_jz_bill_types": ("list[str]", False),
+    "line_dates_bill_types": ("list[str]", False),
     "max_professional_amount": ("decimal", False),
     "severity": ("table", False),
     "disabled": ("list[rule-id]", False),
     "source": ("str", True),
 }
+_DOCUMENTATION_SPEC = {"code": ("hcpcs", True), "report_type": ("str", False), "note": ("bool", False),
+                       "what": ("str", True), "source": ("str", False)}
 _LIMIT_SPEC = {"code": ("hcpcs", True), "units": ("int", True), "days": ("int", True), "source": ("str", False)}
 
 
@@ -298,6 +332,15 @@ class QuantityLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Documentation:
+    """What a payer wants with a drug: an attachment of a PWK01 report type, or else a note (NTE)."""
+
+    code: str
+    report_type: str | None
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
 class PayerPolicy:
     """What one payer (or payer class) requires. An empty policy requires nothing."""
 
@@ -306,18 +349,33 @@ class PayerPolicy:
     payer_ids: tuple[str, ...] = ()
     jw_jz_required_from: dt.date | None = None
     ndc_required: bool = False
+    ndc_qualifiers: tuple[str, ...] = ()  # LIN02 values the payer reads (N4); empty: what the guide allows
     prior_auth_codes: tuple[str, ...] = ()
     kx_required_codes: tuple[str, ...] = ()
     quantity_limits: tuple[QuantityLimit, ...] = ()
+    documentation: tuple[Documentation, ...] = ()
     covered_diagnoses: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (hcpcs, ICD-10 prefixes without dots)
     modifiers_340b: bool = False
+    modifiers_340b_from: dt.date | None = None
+    # 837I bill types (first two digits) on which JW/JZ are required; the 837P always.
+    jw_jz_bill_types: tuple[str, ...] = ()
+    line_dates_bill_types: tuple[str, ...] = ()  # 837I bill types whose lines each need DTP*472 (S007)
     max_professional_amount: Decimal | None = None
     severity: tuple[tuple[str, str], ...] = ()
     disabled: tuple[str, ...] = ()
     source: str = ""
+    # Set by PayerPolicies.for_claim: the prior authorization list comes from a payer-id policy
+    # (the payer's own word, A001), not from a payer class's default (A002).
+    prior_auth_by_payer_id: bool = False
 
-    def extra_diagnoses(self, hcpcs: str) -> tuple[str, ...]:
-        return next((codes for code, codes in self.covered_diagnoses if code == hcpcs), ())
+    def covered_codes(self, hcpcs: str) -> tuple[str, ...] | None:
+        """The diagnoses this payer's policy lists as covered for the code, or None (no list)."""
+        return next((codes for code, codes in self.covered_diagnoses if code == hcpcs), None)
+
+    def asks_340b(self, day: dt.date | None) -> bool:
+        if not self.modifiers_340b:
+            return False
+        return self.modifiers_340b_from is None or (day is not None and day >= self.modifiers_340b_from)
 
     def over(self, base: PayerPolicy) -> PayerPolicy:
         """This (payer id) policy laid over a payer-class policy: what this one sets wins."""
@@ -344,8 +402,11 @@ class PayerPolicies:
         by_class = self._by_class.get(payer_class or "")
         by_id = self._by_id.get(payer_id or "")
         if by_id is not None and by_class is not None and by_id is not by_class:
-            return by_id.over(by_class)
-        return by_id or by_class or NO_POLICY
+            policy = by_id.over(by_class)
+        else:
+            policy = by_id or by_class or NO_POLICY
+        own_list = by_id is not None and bool(by_id.prior_auth_codes)
+        return replace(policy, prior_auth_by_payer_id=own_list) if own_list else policy
 
 
 def load_payers(layers: list[Path]) -> PayerPolicies:
@@ -371,6 +432,13 @@ def load_payers(layers: list[Path]) -> PayerPolicies:
             path, key = where("quantity_limits")
             check_table(path, f"{key}[{i}]", limit, _LIMIT_SPEC)
             limits.append(QuantityLimit(limit["code"], limit["units"], limit["days"]))
+        documentation = []
+        for i, need in enumerate(table.get("documentation", [])):
+            path, key = where("documentation")
+            check_table(path, f"{key}[{i}]", need, _DOCUMENTATION_SPEC)
+            if ("report_type" in need) == bool(need.get("note")):
+                raise RuleDataError(path, f"{key}[{i}]", "either report_type (an attachment) or note = true")
+            documentation.append(Documentation(need["code"], need.get("report_type"), need["what"]))
         covered = []
         for code, prefixes in table.get("covered_diagnoses", {}).items():
             path, key = where("covered_diagnoses")
@@ -386,11 +454,16 @@ def load_payers(layers: list[Path]) -> PayerPolicies:
                 payer_ids=tuple(table.get("payer_ids", ())),
                 jw_jz_required_from=table.get("jw_jz_required_from"),
                 ndc_required=table.get("ndc_required", False),
+                ndc_qualifiers=tuple(table.get("ndc_qualifiers", ())),
                 prior_auth_codes=tuple(table.get("prior_auth_codes", ())),
                 kx_required_codes=tuple(table.get("kx_required_codes", ())),
                 quantity_limits=tuple(limits),
+                documentation=tuple(documentation),
                 covered_diagnoses=tuple(covered),
                 modifiers_340b=table.get("modifiers_340b", False),
+                modifiers_340b_from=table.get("modifiers_340b_from"),
+                jw_jz_bill_types=tuple(table.get("jw_jz_bill_types", ())),
+                line_dates_bill_types=tuple(table.get("line_dates_bill_types", ())),
                 max_professional_amount=Decimal(amount) if amount else None,
                 severity=severity,
                 disabled=tuple(table.get("disabled", ())),

@@ -34,6 +34,7 @@ _TABLE_SPEC = {
     "icd10_from": ("date", False),
     "unclassified_drug_codes": ("list[hcpcs]", False),
     "drug_code_prefixes": ("list[str]", False),
+    "facility_places_of_service": ("table", False),
     "source": ("str", True),
 }
 _TABLE_NEEDS = {
@@ -45,6 +46,8 @@ _SETTINGS_SPEC = {
     "disabled": ("list[rule-id]", False),
     "enabled": ("list[rule-id]", False),
     "severity": ("table", False),
+    # The site is a 340B covered entity: Medicare drug lines without TB are then a warning (M009).
+    "covered_entity_340b": ("bool", False),
 }
 # These syntax rules keep the corrected file valid X12: they cannot be turned off or made warnings.
 _LOCKED = ("S001", "S002", "S003")
@@ -117,6 +120,10 @@ class RuleSet:
         severity = dict(policy.severity).get(rule_id) or self.settings["severity"].get(rule_id)
         return True, severity or self.catalog[rule_id].severity
 
+    @property
+    def covered_entity_340b(self) -> bool:
+        return bool(self.settings.get("covered_entity_340b", False))
+
     def policy_for(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         return self.payers.for_claim(payer_class, payer_id)
 
@@ -166,6 +173,11 @@ class RuleSet:
     @property
     def drug_code_prefixes(self) -> tuple[str, ...]:
         return tuple(self._meta("hcpcs")["drug_code_prefixes"])
+
+    @property
+    def facility_places_of_service(self) -> tuple[tuple[str, str], ...]:
+        """Places of service (837P CLM05-01) where a drug is the facility's, by code: name."""
+        return tuple(self._meta("hcpcs").get("facility_places_of_service", {}).items())
 
     @property
     def icd10_from(self) -> dt.date:

@@ -10,7 +10,7 @@ from .findings import Findings
 from .lines import DrugLine, bills_a_drug, day, dose_mg, plain, profiled_lines, round_down, round_up, units_of
 from .ruleset import RuleSet
 
-RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007")
+RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007", "U010", "U011")
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
@@ -24,9 +24,14 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
                     units=line.units.value if line.units else "", code=code,
                     unit=_unit_name(line.procedure, rules))
         elif units != units.to_integral_value():
-            rounded = plain(round_up(units))
+            # CMS directs administered doses up to the next unit; discarded (JW) amounts round
+            # down, and a JW line is at least one unit (drug-lines.md §3).
+            discard = "JW" in line.modifier_codes
+            rounded = plain(max(round_down(units), Decimal(1)) if discard else round_up(units))
+            direction = "round down: discarded amounts round down" if discard \
+                else "round up: administered doses round up"
             out.add("U002", line.units, line, fix=out.set_value(line.units, rounded),
-                    units=plain(units), code=code, rounded=rounded)
+                    units=plain(units), code=code, rounded=rounded, direction=direction)
     drug_lines = list(profiled_lines(claim, rules))
     for item in drug_lines:
         _dose(item, out)
@@ -52,10 +57,16 @@ def _dose(item: DrugLine, out: Findings) -> None:
         return
     values = {"units": plain(units), "code": line.procedure, "dose": plain(dose), "unit": item.code.billing_unit,
               "expected": plain(expected), "rounding": "down" if item.is_discard else "up"}
-    if units == dose:
-        out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), **values)
+    ceiling = item.drug.plausible_units_per_day
+    if units == dose and ceiling is not None and units > ceiling >= expected:
+        # The units cannot be billing units (above the label's daily ceiling), and read as
+        # milligrams they are a plausible dose: only one reading is possible, so the fix is safe.
+        out.add("U003", line.units, line, fix=out.set_value(line.units, plain(expected)), ceiling=ceiling, **values)
     else:
-        out.add("U004", line.units, line, fix=out.set_value(line.units, plain(expected), "unsafe"), **values)
+        # Units equal to CTP04 below the ceiling may as well be CTP04 copied from the units:
+        # which side is wrong is unknown, so the fix is unsafe (U004).
+        hint = "; CTP04 may have been copied from the units" if units == dose else ""
+        out.add("U004", line.units, line, fix=out.set_value(line.units, plain(expected)), hint=hint, **values)
 
 
 def _vial_mg(item: DrugLine, out: Findings) -> Decimal | None:
@@ -92,23 +103,57 @@ def _vials_and_ceiling(drug_lines: list[DrugLine], out: Findings) -> None:
         _ceiling(items, out)
 
 
+def _whole(total: Decimal, vial: Decimal, unit_mg: Decimal) -> bool:
+    """Whole vials, within one billing unit (units are rounded to whole units)."""
+    remainder = total % vial
+    return total > 0 and (remainder < unit_mg or vial - remainder < unit_mg)
+
+
+def _mg(items: list[DrugLine]) -> Decimal:
+    return sum((units_of(i.line) * i.code.billing_unit_mg for i in items), Decimal(0))
+
+
 def _whole_vials(items: list[DrugLine], out: Findings) -> None:
+    if not items[0].drug.single_dose:
+        return
     discards = [i for i in items if i.is_discard]
-    if not discards or not items[0].drug.single_dose:
+    if not discards:
+        _no_discard(items, out)
         return
     vial = _vial_mg(discards[-1], out)
     if vial is None:
         return
-    given = sum((units_of(i.line) * i.code.billing_unit_mg for i in items if not i.is_discard), Decimal(0))
-    discarded = sum((units_of(i.line) * i.code.billing_unit_mg for i in discards), Decimal(0))
-    total = given + discarded
+    given, discarded = _mg([i for i in items if not i.is_discard]), _mg(discards)
     unit_mg = discards[-1].code.billing_unit_mg
-    remainder = total % vial
-    if total > 0 and (remainder < unit_mg or vial - remainder < unit_mg):
+    if _whole(given + discarded, vial, unit_mg):
         return
     last = discards[-1].line
-    out.add("U006", last.units, last, code=last.procedure, date=day(discards[-1].date),
-            given=plain(given), discarded=plain(discarded), total=plain(total), vial=plain(vial))
+    values = {"code": last.procedure, "date": day(discards[-1].date), "given": plain(given),
+              "discarded": plain(discarded), "total": plain(given + discarded), "vial": plain(vial)}
+    vials = round_up(given / vial)
+    leftover = vials * vial - given
+    if given > 0 and discarded < leftover:
+        # Less discarded than the opened vials held: legitimate when the rest went to another
+        # patient (JW is the amount not given to any patient): a warning, never an error.
+        out.add("U010", last.units, last, vials=plain(vials), leftover=plain(leftover), **values)
+    else:
+        out.add("U006", last.units, last, **values)
+
+
+def _no_discard(items: list[DrugLine], out: Findings) -> None:
+    """JZ says nothing was discarded: the dose should then fill whole vials of some size."""
+    if not any("JZ" in i.line.modifier_codes for i in items):
+        return
+    sizes = [v for v in (_vial_mg(i, out) for i in items) if v is not None] or list(items[0].drug.vial_sizes())
+    given, unit_mg = _mg(items), items[-1].code.billing_unit_mg
+    if not sizes or given <= 0 or any(_whole(given, vial, unit_mg) for vial in sizes):
+        return
+    last = items[-1]
+    units = sum((units_of(i.line) for i in items), Decimal(0))
+    arithmetic = "; ".join(f"{plain((given / vial).quantize(Decimal('0.01')))} x {plain(vial)} mg vials"
+                           for vial in sorted(set(sizes)))
+    out.add("U011", last.line.units, last.line, units=plain(units), code=last.line.procedure, date=day(last.date),
+            given=plain(given), arithmetic=arithmetic)
 
 
 def _ceiling(items: list[DrugLine], out: Findings) -> None:
@@ -127,6 +172,6 @@ def _ceiling(items: list[DrugLine], out: Findings) -> None:
         if as_units == as_units.to_integral_value() and 0 < as_units <= ceiling:
             # The count reads as milligrams: suggest it in billing units, applied only on request.
             hint = f"; if {plain(total)} is milligrams, that is {plain(as_units)} units"
-            fix = out.set_value(last.line.units, plain(as_units), "unsafe")
+            fix = out.set_value(last.line.units, plain(as_units))
     out.add("U007", last.line.units, last.line, fix=fix, units=plain(total), code=last.line.procedure,
             date=day(last.date), ceiling=ceiling, basis=drug.plausible_units_basis or "label", hint=hint)
