@@ -9,7 +9,7 @@ runs from LX to the next LX.
 from __future__ import annotations
 
 from ..x12.envelope import TransactionSet
-from ..x12.tokenizer import Delimiters, Segment
+from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from .claim import Claim, DateRange, Diagnosis, Field, Party, ServiceLine, TransactionContext
 
 # HI qualifiers (ICD-10-CM first, then their ICD-9-CM counterparts) and the role they give.
@@ -99,10 +99,10 @@ class TransactionReader:
         self.position += 1
         elements = seg.elements(self.d)
         seg_id = elements[0]
-        if seg_id[:1] in (" ", "\t"):
-            # Leading spaces are the guide's error (the validator reports it), not another
-            # segment: an indented CLM still starts a claim, so it is counted and delivered.
-            seg_id = seg_id.lstrip(" \t")
+        if seg_id[:1] in NOT_AN_ID:
+            # Leading spaces or control bytes are the guide's error (the validator reports it), not
+            # another segment: an indented CLM still starts a claim, so it is counted and delivered.
+            seg_id = segment_id(seg_id)
             elements = [seg_id, *elements[1:]]
         if seg_id == "HL":
             done = self.close_claim(position)

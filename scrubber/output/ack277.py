@@ -545,4 +545,6 @@ class Ack277CA(EnvelopedAck):
             trace = f"{self._envelope.control}{number:04d}"
             bodies.append(_TransactionWriter(batch, d, self._envelope.created, trace).write())
         text = self._envelope.render("HN", VERSION_277CA, bodies)
-        self._stream.write(text.encode("ascii"))
+        # Values echoed from the input (ISA and GS ids) may hold a byte outside ASCII, which an
+        # acknowledgment may not: each such character becomes "?", so fixed widths still hold.
+        self._stream.write(text.encode("ascii", "replace"))

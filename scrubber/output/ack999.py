@@ -539,7 +539,9 @@ class Ack999(EnvelopedAck):
         d = self._envelope.d
         assert d is not None
         text = self._envelope.render("FA", VERSION_999, [_group_body(g, d) for g in self._groups])
-        self._stream.write(text.encode("ascii"))
+        # Values echoed from the input (ISA and GS ids) may hold a byte outside ASCII, which an
+        # acknowledgment may not: each such character becomes "?", so fixed widths still hold.
+        self._stream.write(text.encode("ascii", "replace"))
 
 
 def _at(elements: list[str], position: int) -> str:

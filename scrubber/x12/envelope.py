@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .tokenizer import Delimiters, Segment
+from .tokenizer import Delimiters, Segment, segment_id
 from .versions import SUPPORTED, GuideVersion, describe_group, describe_version, guide_version
 
 
@@ -116,10 +116,9 @@ class EnvelopeReader:
         for seg in self._segments:
             last = seg
             seg_id = seg.seg_id(d)
-            # A segment may start with spaces (refused by the guide, reported by the validator):
-            # its id is still recognised, so an indented GS is a GS, not a stray segment.
-            if seg_id[:1] in (" ", "\t"):
-                seg_id = seg_id.lstrip(" \t")
+            # A segment may start with spaces or control bytes (refused by the guide, reported by
+            # the validator): its id is still recognised, so an indented GS is a GS.
+            seg_id = segment_id(seg_id)
             # Envelope segments are split here; the rest are left to whoever reads them.
             elements = seg.elements(d) if seg_id in _ENVELOPE_IDS else [seg_id]
             if elements[0] != seg_id:

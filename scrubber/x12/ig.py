@@ -24,7 +24,7 @@ from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from ..errors import InputError
 from .envelope import Group
-from .tokenizer import Delimiters, Segment
+from .tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 
 # pyx12 logs every error it finds; the scrubber reports them itself.
 logging.getLogger("pyx12").setLevel(logging.CRITICAL)
@@ -175,9 +175,12 @@ class GuideValidator:
         if not text.isascii():
             # pyx12 fails on such bytes; the raw-input check (S002) reports them instead.
             text = text.encode("ascii", "replace").decode("ascii")
-        if text.startswith(" "):
-            src._seg_error("1", "Segment contains a leading space")
-            text = text.lstrip()
+        if text[:1] in NOT_AN_ID and text:
+            # Reported here, then read past, so the walker still places the segment (the claim
+            # model reads it the same way: an indented CLM is a CLM).
+            src._seg_error("1", "Segment contains a leading space" if text.startswith(" ")
+                           else "Segment starts with white space or a control character")
+            text = segment_id(text)
         if text.endswith(d.element):
             src._seg_error("SEG1", "Segment contains trailing element terminators")
         pseg = pyx12.segment.Segment(text, d.segment, d.element, d.component)

@@ -26,6 +26,17 @@ CHUNK_SIZE = 1 << 20
 _ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 
 
+# What may stand before a segment id and leave it recognisable: white space and control bytes. The
+# guide forbids them (the validator reports a leading space), but " CLM" or "\x01GS" is still the
+# CLM or GS its sender meant, so it is read as one: a claim must not vanish for being malformed.
+NOT_AN_ID = "".join(chr(c) for c in range(33)) + "\x7f"
+
+
+def segment_id(raw_id: str) -> str:
+    """The id of a segment whose first element is `raw_id`, past any white space or control bytes."""
+    return raw_id.lstrip(NOT_AN_ID) if raw_id[:1] in NOT_AN_ID and raw_id else raw_id
+
+
 @dataclass(frozen=True, slots=True)
 class Delimiters:
     element: str
