@@ -114,7 +114,7 @@ def test_no_fix_and_unsafe_fixes(tmp_path):
 def test_version_names_the_program_the_rule_data_and_the_code_tables():
     done = run("--version")
     assert done.returncode == 0
-    for expected in ("scrubber 0.1.0", "rules: built-in", "data digest", "HCPCS Level II, October 2025",
+    for expected in ("scrubber 0.2.0", "rules: built-in", "data digest", "HCPCS Level II, October 2025",
                      "ICD-10-CM April 2026", "ASP NDC-HCPCS crosswalk", "belinostat (J9032/C9442)", "pyx12 4.0.0"):
         assert expected in done.stdout
 
