@@ -14,6 +14,8 @@ _UNITS = {
     "UNIT": "units", "UNITS": "units", "IU": "units",
     "ML": "mL", "CC": "mL",
     "MEQ": "mEq",
+    "MCI": "mCi", "MILLICURIE": "mCi", "MILLICURIES": "mCi",  # radiopharmaceuticals (A9xxx)
+    "UCI": "uCi", "MICROCURIE": "uCi", "MICROCURIES": "uCi",
 }
 _DOSAGE = re.compile(r"^(?P<up_to>UP TO\s+)?(?P<amount>\d*\.?\d+)\s*(?P<unit>[A-Z]+)$", re.IGNORECASE)
 
@@ -24,7 +26,7 @@ class Dosage:
     covers any dose up to the amount, so a dose does not divide into units)."""
 
     amount: Decimal
-    unit: str  # mg, mcg, g, units, mL, mEq
+    unit: str  # mg, mcg, g, units, mL, mEq, mCi, uCi
     up_to: bool = False
 
     def __str__(self) -> str:

@@ -86,7 +86,9 @@ class DrugReference:
     code: str
     date_of_service: dt.date
     descriptor: str | None  # the HCPCS file's long descriptor
-    dosage: str | None  # the billing unit as CMS writes it ("10 MG"): ASP pricing, else the crosswalk
+    dosage: str | None  # the billing unit as CMS writes it ("10 MG"): ASP pricing, else the crosswalk,
+    # else the end of the HCPCS descriptor ("Injection, cangrelor, 1 mg": C-codes are in no ASP file)
+    dosage_source: str | None  # which of the three: "ASP pricing", "ASP crosswalk", "HCPCS descriptor"
     billing_unit: Dosage | None  # the dosage parsed, where it is one amount of one unit
     payment_limit: Decimal | None  # per billing unit (ASP pricing)
     items: tuple[CrosswalkItem, ...]  # the NDCs crosswalked to the code
@@ -97,8 +99,10 @@ class DrugReference:
 
     @property
     def is_drug(self) -> bool:
-        """In the ASP files of the quarter: a Part B drug."""
-        return bool(self.items) or self.payment_limit is not None or self.dosage is not None
+        """A drug in CMS's files: in the quarter's ASP files, or paid as a drug under OPPS (status
+        K, separately payable drug; G, pass-through drug), as the C9 codes are."""
+        return bool(self.items) or self.dosage_source in ("ASP pricing", "ASP crosswalk") or \
+            self.opps_status in ("K", "G")
 
     @property
     def outside(self) -> tuple[QuarterUsed, ...]:
@@ -245,12 +249,16 @@ class ReferenceData:
                 limits[setting] = MueLimit(setting, int(row["mue"]), int(row["mai"]), row["rationale"], quarter)
         if not (hcpcs or pricing or crosswalk or opps or limits):
             return None
-        dosage = (pricing[0]["dosage"] if pricing else None) or (crosswalk[0]["dosage"] if crosswalk else None)
+        candidates = [("ASP pricing", pricing[0]["dosage"] if pricing else ""),
+                      ("ASP crosswalk", crosswalk[0]["dosage"] if crosswalk else ""),
+                      ("HCPCS descriptor", _descriptor_dosage(hcpcs[0]["long_description"]) if hcpcs else "")]
+        dosage_source, dosage = next(((where, text) for where, text in candidates if text), (None, None))
         return DrugReference(
             code=code,
             date_of_service=date_of_service,
             descriptor=hcpcs[0]["long_description"] if hcpcs else None,
-            dosage=dosage or None,
+            dosage=dosage,
+            dosage_source=dosage_source,
             billing_unit=parse_dosage(dosage),
             payment_limit=to_decimal(pricing[0]["payment_limit"]) if pricing else None,
             items=items,
@@ -287,6 +295,12 @@ class ReferenceData:
         for info in self.sources:
             self._table(info)
         return self.sources
+
+
+def _descriptor_dosage(descriptor: str) -> str:
+    """The billing unit a HCPCS descriptor ends with ("Injection, cangrelor, 1 mg"), or ""."""
+    last = descriptor.rsplit(",", 1)[-1].strip() if "," in descriptor else ""
+    return last if parse_dosage(last) is not None else ""
 
 
 def _item(row: dict[str, str], quarter: str) -> CrosswalkItem:
