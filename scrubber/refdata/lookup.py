@@ -8,9 +8,9 @@ Tables are read on first use only: a run that looks up nothing reads nothing but
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +19,7 @@ from pathlib import Path
 from .dosage import Dosage, parse_dosage
 from .errors import ReferenceDataError
 from .sources import COLUMNS, FLAG_TEXT, INCONSISTENT, to_decimal
-from .store import SourceInfo, read_manifest, read_rows
+from .store import SourceInfo, read_lines, read_manifest
 
 DATA_ENV = "SCRUBBER_DATA"  # site stores (os.pathsep-separated), on top of the shipped one
 BUILTIN_STORE = Path(__file__).resolve().parent / "cms"
@@ -119,7 +119,10 @@ class DrugReference:
 def ndc11(text: str) -> str | None:
     """An NDC as 11 digits (5-4-2), from 11 digits or a hyphenated 10- or 11-digit form."""
     text = text.strip()
-    if re.fullmatch(r"\d{11}", text):
+    if len(text) == 13 and text[5] == "-" and text[10] == "-":  # CMS's 5-4-2, the common case: fast
+        digits = text[:5] + text[6:10] + text[11:]
+        return digits if digits.isdigit() else None
+    if len(text) == 11 and text.isdigit():
         return text
     parts = text.split("-")
     if len(parts) == 3 and all(p.isdigit() for p in parts):
@@ -130,25 +133,36 @@ def ndc11(text: str) -> str | None:
 
 
 class _Table:
-    """One source's rows, indexed by code (and by NDC for the crosswalk); rows become dicts only
-    when looked up, so reading a table stays cheap."""
+    """One source's lines, indexed by code (and by NDC for the crosswalk). A line is parsed only when
+    looked up: indexing needs only its first fields, so reading a table stays cheap (a few ms)."""
 
     def __init__(self, info: SourceInfo) -> None:
         self.info = info
         self.columns = COLUMNS[info.kind]
-        self._by_code: dict[str, list[list[str]]] = defaultdict(list)
-        self._by_ndc: dict[str, list[list[str]]] = defaultdict(list)
-        crosswalk = info.kind == "asp_crosswalk"
-        for row in read_rows(info):
-            self._by_code[row[0]].append(row)
-            if crosswalk and (digits := ndc11(row[1])) is not None:
-                self._by_ndc[digits].append(row)
+        self._by_code: dict[str, list[str]] = defaultdict(list)
+        self._by_ndc: dict[str, list[str]] | None = None  # built on the first NDC lookup
+        for line in read_lines(info):
+            self._by_code[line.split(",", 1)[0]].append(line)  # a HCPCS code is never quoted
+
+    def _ndc_index(self) -> dict[str, list[str]]:
+        if self._by_ndc is None:
+            self._by_ndc = defaultdict(list)
+            for lines in self._by_code.values():
+                for line in lines:
+                    rest = line.split(",", 1)[1]
+                    ndc = next(csv.reader([rest]))[0] if rest.startswith('"') else rest.split(",", 1)[0]
+                    if (digits := ndc11(ndc)) is not None:
+                        self._by_ndc[digits].append(line)
+        return self._by_ndc
+
+    def _parse(self, lines: list[str]) -> list[dict[str, str]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in csv.reader(lines)]
 
     def code(self, code: str) -> list[dict[str, str]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self._by_code.get(code, ())]
+        return self._parse(self._by_code.get(code, []))
 
     def ndc(self, digits: str) -> list[dict[str, str]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self._by_ndc.get(digits, ())]
+        return self._parse(self._ndc_index().get(digits, []))
 
     def codes(self) -> list[str]:
         return list(self._by_code)

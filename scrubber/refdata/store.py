@@ -68,10 +68,12 @@ class SourceInfo:
 
 
 def render_table(kind: str, rows: list[tuple[str, ...]]) -> bytes:
+    """The table as CSV, one row a line (a line break inside a cell becomes a space), so a lookup
+    can index the lines and parse only the rows it needs."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS[kind])
-    writer.writerows(rows)
+    writer.writerows(tuple(" ".join(cell.splitlines()) for cell in row) for row in rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -102,6 +104,12 @@ def read_table(info: SourceInfo) -> list[dict[str, str]]:
 
 def read_rows(info: SourceInfo) -> list[list[str]]:
     """The rows of one source in COLUMNS order, checked against the digest the manifest recorded."""
+    return list(csv.reader(read_lines(info)))
+
+
+def read_lines(info: SourceInfo) -> list[str]:
+    """The table's data lines (one row each, see render_table), checked against the manifest's
+    digest and columns."""
     path = info.store / info.file
     try:
         data = gzip.decompress(path.read_bytes())
@@ -109,10 +117,10 @@ def read_rows(info: SourceInfo) -> list[list[str]]:
         raise ReferenceDataError(str(path), f"cannot be read ({exc})") from None
     if hashlib.sha256(data).hexdigest() != info.content_digest:
         raise ReferenceDataError(str(path), "its content does not match the manifest's digest (a damaged store)")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    if not rows or tuple(rows[0]) != COLUMNS[info.kind]:
-        raise ReferenceDataError(str(path), f"columns {rows[:1]}, expected {list(COLUMNS[info.kind])}")
-    return rows[1:]
+    lines = data.decode("utf-8").split("\n")
+    if lines[0] != ",".join(COLUMNS[info.kind]):
+        raise ReferenceDataError(str(path), f"columns {lines[0]!r}, expected {','.join(COLUMNS[info.kind])!r}")
+    return [line for line in lines[1:] if line]
 
 
 def _inconsistent(flags: str) -> bool:
