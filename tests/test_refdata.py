@@ -337,6 +337,14 @@ def test_a_second_release_of_a_quarter_replaces_the_first_and_its_table(tmp_path
     assert sorted(p.name for p in site.glob("*.csv.gz")) == [info.file]
 
 
+def test_a_line_break_inside_a_cell_keeps_one_row_a_line(tmp_path):
+    source = read_csv("x.csv", crosswalk_bytes('J9032,x,Acrotech,72893-0002-01,"Beleodaq\r\nvial",10 MG,1,1,50,50'))
+    site = tmp_path / "store"
+    add_sources(site, [source])
+    [item] = ReferenceData([site], builtin=None).codes_for_ndc("72893000201", dt.date(2026, 5, 1))
+    assert item.drug_name == "Beleodaq vial" and item.billing_units_per_item == 50
+
+
 def test_a_damaged_table_is_refused_not_read(tmp_path):
     site = _site_store(tmp_path, "J9032,x,Acrotech,72893-0002-01,Beleodaq,10 MG,1,1,25,25")
     [table] = site.glob("*.csv.gz")

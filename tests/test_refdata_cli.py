@@ -155,3 +155,21 @@ def test_version_names_the_quarters():
 @pytest.mark.parametrize("command", ["import", "list", "check"])
 def test_data_commands_are_documented(command):
     assert f"scrubber data {command}" in (ROOT / "README.md").read_text()
+
+
+def test_a_store_directory_that_does_not_exist_is_an_error_not_ignored(tmp_path):
+    result = invoke("data", "list", env={"SCRUBBER_DATA": str(tmp_path / "typo")})
+    assert result.exit_code == 2 and f"{tmp_path / 'typo'}: no such reference data store" in result.output
+
+
+def test_the_cli_starts_without_the_reference_data_and_mirrors_its_names():
+    from scrubber.cli import data_commands
+    from scrubber.refdata import DATA_ENV
+    from scrubber.refdata.sources import FLAG_TEXT, INCONSISTENT
+
+    assert data_commands.DATA_ENV == DATA_ENV
+    assert tuple(sorted(FLAG_TEXT)) == data_commands.FLAGS
+    assert data_commands.INCONSISTENT == INCONSISTENT
+    code = "import sys, scrubber.cli; print('scrubber.refdata' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

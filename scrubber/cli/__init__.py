@@ -16,12 +16,13 @@ from importlib.metadata import version as package_version
 import click
 
 from ..errors import RuleDataError
-from ..refdata import ReferenceData
 from ..rules.ruleset import load_rules
 from .common import EXIT_USAGE, describe
 
 
 def _version_text() -> str:
+    from ..refdata import ReferenceData  # here, not above: a scrub starts without it
+
     try:
         rules = load_rules(use_env=True)
     except RuleDataError as exc:

@@ -10,10 +10,14 @@ from typing import Any
 
 import click
 
-from ..refdata import DATA_ENV, ReferenceData, ReferenceDataError, add_sources, read_files
-from ..refdata.sources import FLAG_TEXT, INCONSISTENT
 from . import cli
 from .common import EXIT_USAGE
+
+# scrubber.refdata is imported inside the commands: every other command (a one-claim scrub above
+# all) starts without it. These two mirror it (a test keeps them equal).
+DATA_ENV = "SCRUBBER_DATA"
+FLAGS, INCONSISTENT = ("arithmetic", "implausible", "not-an-ndc", "unreadable"), ("arithmetic", "implausible",
+                                                                                  "unreadable")
 
 
 class DataProblem(click.ClickException):
@@ -29,10 +33,9 @@ def data_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _open(data_dirs: tuple[Path, ...]) -> ReferenceData:
-    missing = [d for d in data_dirs if not d.is_dir()]
-    if missing:
-        raise DataProblem(f"{missing[0]}: no such store directory")
+def _open(data_dirs: tuple[Path, ...]):  # -> scrubber.refdata.ReferenceData
+    from ..refdata import ReferenceData
+
     return ReferenceData.open(data_dirs)
 
 
@@ -64,6 +67,8 @@ def data_import(files: tuple[Path, ...], store: Path | None, effective: dt.date 
     hospital). Each file is recognised by its content; a file of a quarter already in the store
     replaces it. Nothing is written unless every file can be read (exit 2 otherwise).
     """
+    from ..refdata import ReferenceDataError, add_sources, read_files
+
     if store is None:
         from_env = [p for p in os.environ.get(DATA_ENV, "").split(os.pathsep) if p]
         if not from_env:
@@ -86,6 +91,8 @@ def data_import(files: tuple[Path, ...], store: Path | None, effective: dt.date 
 @data_option
 def data_list(data_dirs: tuple[Path, ...]) -> None:
     """List the files loaded: kind, quarter, effective dates, rows, inconsistent rows, digest, source, store."""
+    from ..refdata import ReferenceDataError
+
     reference = _open(data_dirs)
     try:
         sources = reference.sources
@@ -104,7 +111,7 @@ def data_list(data_dirs: tuple[Path, ...]) -> None:
 
 @data.command("check")
 @data_option
-@click.option("--flag", "flags", multiple=True, type=click.Choice(sorted(FLAG_TEXT)),
+@click.option("--flag", "flags", multiple=True, type=click.Choice(FLAGS),
               help=f"List rows with this flag (repeatable); default: {', '.join(INCONSISTENT)}.")
 @click.option("--quarter", help='Only this quarter ("October 2025").')
 def data_check(data_dirs: tuple[Path, ...], flags: tuple[str, ...], quarter: str | None) -> None:
@@ -112,6 +119,8 @@ def data_check(data_dirs: tuple[Path, ...], flags: tuple[str, ...], quarter: str
     inconsistently (BILLUNITS x PKG QTY != BILLUNITSPKG, implausible or unreadable values). Such
     rows never drive an error. Exit 0 when the store is whole, 2 when a table is damaged.
     """
+    from ..refdata import ReferenceDataError
+
     reference = _open(data_dirs)
     try:
         sources = reference.verify()

@@ -78,8 +78,11 @@ def render_table(kind: str, rows: list[tuple[str, ...]]) -> bytes:
 
 
 def read_manifest(store: Path) -> list[SourceInfo]:
-    """The sources of a store; an empty list for a directory that holds no store yet."""
+    """The sources of a store; an empty list for a directory that holds no store yet. A store
+    directory that does not exist is an error (a mistyped SCRUBBER_DATA must not pass unseen)."""
     path = store / MANIFEST
+    if not store.is_dir():
+        raise ReferenceDataError(str(store), "no such reference data store (a directory)")
     if not path.exists():
         return []
     try:
