@@ -287,6 +287,13 @@ def test_mue_tables_in_cms_layout_by_setting_dated_by_name_or_effective():
     assert (practitioner.kind, practitioner.setting, practitioner.effective_from) == (
         "mue", "practitioner", dt.date(2026, 1, 1))
     assert practitioner.rows == [("J9312", "150", "3", "Prescribing Information")]
+    # CMS's own layout: a quoted, multi-line AMA notice first, a header cell broken over two lines.
+    published = read_csv("MCR_MUE_PractitionerServices_Eff_04-01-2026.csv", (
+        '"CPT codes, descriptions and other data only are copyright 2025 American Medical Association.\r\n'
+        'All Rights Reserved.",,,\r\n"HCPCS/\r\nCPT Code","Practitioner Services MUE Values",'
+        '"MUE Adjudication Indicator","MUE Rationale"\r\n' + body).encode("cp1252"))
+    assert (published.setting, published.effective_from, published.rows) == (
+        "practitioner", dt.date(2026, 4, 1), practitioner.rows)
     with pytest.raises(ReferenceDataError, match="--effective"):
         read_csv("mue.csv", (MUE_HEADER.format("Outpatient Hospital") + body).encode())
     dated = read_csv("mue.csv", (MUE_HEADER.format("Outpatient Hospital") + body).encode(), dt.date(2026, 4, 1))

@@ -165,7 +165,8 @@ def read_csv(name: str, data: bytes, effective: dt.date | None = None, *, shown_
     except csv.Error as exc:
         raise ReferenceDataError(shown, f"not a readable CSV file ({exc})") from None
     for index, row in enumerate(rows[:40]):
-        cells = [c.strip() for c in row]
+        # CMS breaks some header cells over lines ("HCPCS/\nCPT Code" in the MUE tables).
+        cells = [re.sub(r"\s+", " ", c).strip().replace("/ ", "/") for c in row]
         reader = _recognise(cells)
         if reader is not None:
             header = {c: i for i, c in enumerate(cells) if c}
