@@ -244,6 +244,9 @@ PREAMBLE = ("April 2026 ASP NDC - HCPCS Crosswalk for Medicare Part B Drugs,,,\r
             '"     Effective April 1, 2026 through June 30, 2026",,,\r\n,,,\r\n')
 
 
+BELINOSTAT_ROW = "J9032,Injection belinostat 10mg,Acrotech,72893-0002-01,Beleodaq,10 MG,1,1,25,25"
+
+
 def crosswalk_bytes(*rows: str, header: str = CROSSWALK_HEADER, preamble: str = PREAMBLE) -> bytes:
     return (preamble + header + "".join(r + "\r\n" for r in rows)).encode("cp1252")
 
@@ -253,6 +256,13 @@ def test_a_file_is_recognised_by_content_not_name():
         "J9032,Injection belinostat 10mg,Acrotech,72893-0002-01,Beleodaq,10 MG,1,1,25,25"))
     assert source.kind == "asp_crosswalk"
     assert (source.effective_from, source.effective_to) == (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+
+
+def test_effective_given_for_a_file_that_states_its_dates_must_agree():
+    data = crosswalk_bytes(BELINOSTAT_ROW)
+    assert read_csv("x.csv", data, dt.date(2026, 5, 15)).effective_from == dt.date(2026, 4, 1)
+    with pytest.raises(ReferenceDataError, match="effective from 2026-04-01, but --effective says 2026-01-01"):
+        read_csv("x.csv", data, dt.date(2026, 1, 1))
 
 
 @needs_cms
