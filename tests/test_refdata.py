@@ -394,3 +394,20 @@ def test_refdata_sits_below_the_rules_and_the_library_does_not_load_it():
     code = "import sys, scrubber; scrubber.scrub; print('scrubber.refdata.lookup' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+HCPCS_HEADER = "HCPC,SEQNUM,RECID,LONG DESCRIPTION,SHORT DESCRIPTION,ADD DT,ACT EFF DT,TERM DT,ACTION CD\r\n"
+
+
+def test_the_hcpcs_file_joins_continuation_lines_and_is_dated_by_its_newest_action():
+    lines = ["   JW,0010,7,Drug amount discarded,Discarded drug,20170101,20170101,,N",
+             "J9999,0010,3,Not otherwise classified,,19840101,20260101,,N",
+             "J9999,0020,4,antineoplastic drugs,,,,,",
+             'J9032,0010,3,"Injection, belinostat, 10 mg",,20160101,20160101,,N']
+    source = read_csv("anything.csv", (HCPCS_HEADER + "\r\n".join(lines) + "\r\n").encode())
+    assert (source.kind, source.effective_from, source.effective_to) == ("hcpcs", dt.date(2026, 1, 1),
+                                                                         dt.date(2026, 3, 31))
+    assert [row[:3] for row in source.rows] == [("J9999", "", "Not otherwise classified antineoplastic drugs"),
+                                                ("J9032", "", "Injection, belinostat, 10 mg")]
+    with pytest.raises(ReferenceDataError, match="ACT EFF DT '2016-01' is not a date"):
+        read_csv("x.csv", (HCPCS_HEADER + "J9032,0010,3,x,,20160101,2016-01,,N\r\n").encode())

@@ -173,3 +173,17 @@ def test_the_cli_starts_without_the_reference_data_and_mirrors_its_names():
     code = "import sys, scrubber.cli; print('scrubber.refdata' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_from_scratch_leaves_only_the_files_of_this_import(tmp_path):
+    store = tmp_path / "store"
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(crosswalk_bytes(BELINOSTAT))
+    second.write_bytes(crosswalk_bytes(BELINOSTAT).replace(b"April 1, 2026 through June 30, 2026",
+                                                           b"July 1, 2026 through September 30, 2026"))
+    assert invoke("data", "import", "--data", str(store), str(first)).exit_code == 0
+    assert invoke("data", "import", "--data", str(store), str(second)).exit_code == 0
+    assert [i.quarter for i in read_manifest(store)] == ["April 2026", "July 2026"]
+    assert invoke("data", "import", "--from-scratch", "--data", str(store), str(second)).exit_code == 0
+    assert [i.quarter for i in read_manifest(store)] == ["July 2026"]
+    assert len(list(store.glob("*.csv.gz"))) == 1
