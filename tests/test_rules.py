@@ -55,6 +55,18 @@ TRIGGERS = {
     "N004": ("defects_837p.837", "P-N004-MEDICAID-NO-NDC", "rejected"),
     "N005": ("defects_837p.837", "P-N005-NDC-QUANTITY", "rejected"),
     "A001": ("defects_837p.837", "P-A001-NO-AUTH", "rejected"),
+    # every drug in CMS's files (issue 10)
+    "N006": ("drugs_837p.837", "P-N006-REFERENCE-NDC", "rejected"),
+    "N007": ("drugs_837p.837", "P-N007-NDC-NOT-CROSSWALKED", "accepted"),
+    "N008": ("drugs_837p.837", "P-N008-NDC-AFTER-DATA", "accepted"),
+    "U010": ("drugs_837p.837", "P-U010-MG-AS-UNITS", "corrected"),
+    "U011": ("drugs_837p.837", "P-U011-VIALS", "rejected"),
+    "U012": ("drugs_837p.837", "P-U012-JW-WHOLE-VIAL", "rejected"),
+    "U013": ("drugs_837p.837", "P-U013-VIALS-NOT-WHOLE", "accepted"),
+    "U014": ("drugs_837p.837", "P-U014-BELOW-ASP", "accepted"),
+    "U015": ("drugs_837p.837", "P-U015-FAR-ABOVE-ASP", "accepted"),
+    "U016": ("drugs_837i.837", "I-U016-MUE", "rejected"),
+    "U017": ("drugs_837i.837", "I-U017-MUE-LINES", "accepted"),
 }
 
 # Other triggers, on the other file kind or on a second shape of the defect.
@@ -66,6 +78,9 @@ MORE_TRIGGERS = [
     ("B001", "defects_837i.837", "I-B001-TOTAL"),
     ("S001", "defects_837p.837", "P-S001-SHARED-A"),
     ("S001", "defects_837p.837", "P-S001-SHARED-B"),
+    ("U010", "drugs_837p.837", "P-U010-OXALIPLATIN-MG"),
+    ("U011", "drugs_837p.837", "P-U011-DOSE"),
+    ("U016", "drugs_837i.837", "I-U016-MUE-LINE"),
 ]
 
 CLEAN_FILES = ("clean_837p.837", "clean_837i.837")

@@ -15,10 +15,12 @@ from ..model.claim import Claim
 from ..x12.edit import set_element
 from ..x12.tokenizer import Delimiters, Segment
 from . import authorization, balancing, code_set, dates, diagnosis, history_checks, modifiers, ndc, providers, units
+from . import cms_drugs as cms_drugs  # every drug in CMS's files (issue 10)
 from .findings import ClaimContext, Finding, Findings
 
 # In the order they run; each module names the rule ids it reports.
 CHECKS = (dates, balancing, code_set, providers, units, history_checks, modifiers, diagnosis, ndc, authorization)
+CHECKS += (cms_drugs,)
 
 MAX_PASSES = 10
 
