@@ -214,3 +214,46 @@ def test_the_drug_samples_pass_pyx12():
 
     for name in ("drugs_837p.837", "drugs_837i.837"):
         assert pyx12_valid((ROOT / "edi_samples" / name).read_bytes()), name
+
+
+def test_an_837p_is_held_to_the_practitioner_mue_once_a_site_imports_it(tmp_path, rules, monkeypatch):
+    from scrubber.refdata import DATA_ENV, add_sources, read_files
+
+    table = tmp_path / "MCR_MUE_PractitionerServices_Eff_10-01-2026.csv"
+    table.write_bytes(b"HCPCS/CPT Code,Practitioner Services MUE Values,MUE Adjudication Indicator,MUE Rationale\r\n"
+                      b"J9312,120,3 Date of Service Edit: Clinical,Prescribing Information\r\n")
+    parsed, _ = read_files([table])
+    add_sources(tmp_path / "cms-data", parsed)
+    line = drug("J9312", "130", "20000.00", T.RITUXAN_500, "1300", modifiers=("JZ",), date=T.MUE_DAY)
+    assert "U016" not in rule_ids(scrub_claims(rules, claim(line)))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "cms-data"))
+    found = findings(scrub_claims(rules, claim(line)))
+    assert [f["rule"] for f in found] == ["U016"]
+    assert "practitioner MUE of 120 (MAI 3)" in found[0]["message"]
+
+
+def test_a_profiles_vial_size_overrides_the_crosswalk_for_items(rules, tmp_path):
+    # J9032: four 500 mg vials (CTP04 4 UN) hold 200 units, the crosswalk's 50 units an item.
+    line = T.Line(modifiers=("JZ",), units="200", charge="21000.00", ndc=T.BELINOSTAT_NDC, quantity="4", unit="UN",
+                  date=T.CMS_DAY)
+    assert rule_ids(scrub_claims(rules, claim(line, diagnoses=("ABK:C8440",)))) == []
+    # A site's profile that says the vial holds 400 mg wins over the crosswalk: four vials hold 160 units.
+    (tmp_path / "drugs.toml").write_text(
+        '[[drug]]\nname = "belinostat"\n\n  [[drug.product]]\n  ndc = "72893-0002-01"\n  labeler = "test"\n'
+        '  vial_mg = "400"\n  verified = true\n  source = "a test of the override"\n', encoding="utf-8")
+    found = findings(scrub_claims(load_rules([tmp_path]), claim(line, diagnoses=("ABK:C8440",))))
+    assert [f["rule"] for f in found] == ["U011"], found
+    assert "40 units of J9032 each: 160 units" in found[0]["message"]
+
+
+def test_show_config_says_which_generated_values_a_profile_overrides():
+    from click.testing import CliRunner
+
+    from scrubber.cli import cli
+
+    shown = CliRunner().invoke(cli, ["rules", "show-config"])
+    assert shown.exit_code == 0
+    lines = [line for line in shown.output.splitlines() if line.startswith('generated."J9032"')]
+    assert any("billing_unit" in line and "overrides CMS: 10 MG, ASP pricing" in line for line in lines), lines
+    assert any("single_dose = true" in line and "not stated in CMS's files" in line for line in lines), lines
+    assert any("units_per_day = 300" in line and "MUE 300 (outpatient hospital, MAI 3)" in line for line in lines)

@@ -176,3 +176,47 @@ def _read_settings(merged: dict[str, dict[str, Any]], where: dict[tuple[str, str
         mue_per_date=mais("mue", "per_date"),
         impossible_above_mue_mai=mais("units", "impossible_above_mue_mai"),
     )
+
+
+# -- what a hand-written profile overrides -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """One value a drug profile (rules/drugs.toml) sets for a code, and what CMS's files give."""
+
+    code: str
+    key: str
+    profile: Any  # the profile's value
+    generated: str  # what CMS's files say, with the file ("10 MG, ASP pricing October 2025"), or why nothing
+
+
+DOSAGE_KIND = {"ASP pricing": "asp_pricing", "ASP crosswalk": "asp_crosswalk", "HCPCS descriptor": "hcpcs"}
+
+
+def profile_overrides(profiles: Any, day: dt.date) -> list[Override]:
+    """For every profiled code, the values its profile sets over CMS's files in effect on `day`:
+    the billing unit, the billing units one item holds, single-dose, the daily ceiling."""
+    out = []
+    for profile in profiles.drugs:
+        for code in profile.codes:
+            ref = drug(code.hcpcs, day)
+            unit = "none"
+            if ref is not None and ref.dosage:
+                kind = DOSAGE_KIND.get(ref.dosage_source or "", "hcpcs")
+                used = quarter_of(ref, kind)
+                unit = f"{ref.dosage}, {ref.dosage_source}{' ' + used.quarter if used else ''}"
+            out.append(Override(code.hcpcs, "billing_unit", code.billing_unit, unit))
+            sizes = [vial / code.billing_unit_mg for vial in profile.vial_sizes()]
+            if sizes:
+                cms = ", ".join(f"{s.normalize():f}" for s in ref.item_sizes) if ref is not None else ""
+                out.append(Override(code.hcpcs, "units_per_item", [float(s) if s % 1 else int(s) for s in sizes],
+                                    f"{cms or 'none'}, ASP crosswalk"))
+            out.append(Override(code.hcpcs, "single_dose", profile.single_dose,
+                                "not stated in CMS's files"))
+            if profile.plausible_units_per_day is not None:
+                limits = ", ".join(f"{m.units} ({m.setting.replace('_', ' ')}, MAI {m.mai})"
+                                   for m in (ref.mue.values() if ref is not None else ()))
+                out.append(Override(code.hcpcs, "units_per_day", profile.plausible_units_per_day,
+                                    f"MUE {limits}" if limits else "no MUE"))
+    return out

@@ -69,7 +69,7 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
             _ndc(item, rules, out)
             _dose(item, claim, settings, out)
         _asp(item, settings, out)
-    _items(drug_lines, out)
+    _items(drug_lines, rules, out)
     _vials([i for i in drug_lines if not i.profiled], out)
     _mue(drug_lines, claim, settings, out)
 
@@ -146,8 +146,7 @@ def _dose(item: _Line, claim: Claim, settings: cms_data.DrugDataSettings, out: F
 
 
 def _dosage_quarter(ref: object) -> object:
-    kind = {"ASP pricing": "asp_pricing", "ASP crosswalk": "asp_crosswalk", "HCPCS descriptor": "hcpcs"}
-    return cms_data.quarter_of(ref, kind.get(ref.dosage_source or "", ""))  # type: ignore[arg-type]
+    return cms_data.quarter_of(ref, cms_data.DOSAGE_KIND.get(ref.dosage_source or "", ""))  # type: ignore[arg-type]
 
 
 def _impossible_above(item: _Line, claim: Claim, settings: cms_data.DrugDataSettings) -> int | None:
@@ -165,7 +164,7 @@ def _impossible_above(item: _Line, claim: Claim, settings: cms_data.DrugDataSett
 # -- CTP04 in items (UN) against the billing units ---------------------------------------------------
 
 
-def _items(drug_lines: list[_Line], out: Findings) -> None:
+def _items(drug_lines: list[_Line], rules: RuleSet, out: Findings) -> None:
     groups: dict[tuple[str, dt.date, str], list[_Line]] = defaultdict(list)
     for item in drug_lines:
         unit = item.line.ndc_unit
@@ -175,21 +174,33 @@ def _items(drug_lines: list[_Line], out: Findings) -> None:
         row = next((r for r in cms_data.crosswalk_rows(ndc, when) if r.hcpcs == code), None)
         if row is None or not row.consistent or row.billing_units_per_item is None:
             continue
+        per_item = _profile_units_per_item(rules, code, ndc) or row.billing_units_per_item
         counts = [i.line.ndc_quantity.decimal() for i in items if i.line.ndc_quantity is not None]
         counts = [c for c in counts if c is not None and c > 0]
         if not counts:
             continue
         stated = max(counts)  # a JW line repeats the items opened, or states fewer
-        capacity = stated * row.billing_units_per_item
+        capacity = stated * per_item
         billed = sum((i.units for i in items), Decimal(0))
         if billed <= round_up(capacity):
             continue
         last = items[-1]
         data = cms_data.per_source(cms_data.crosswalk_quarter(when), "ASP crosswalk", when)
-        detail = (f"CTP04's {plain(stated)} items of NDC {ndc} ({row.drug_name}, {plain(row.billing_units_per_item)} "
+        detail = (f"CTP04's {plain(stated)} items of NDC {ndc} ({row.drug_name}, {plain(per_item)} "
                   f"units of {code} each: {plain(capacity)} units)")
         out.add("U011", last.line.ndc_quantity, last.line, units=plain(billed), code=code, detail=detail, data=data,
                 todo="correct the units, or CTP04 to the items opened")
+
+
+def _profile_units_per_item(rules: RuleSet, code: str, ndc: str) -> Decimal | None:
+    """A profile's verified vial size in billing units: it overrides the crosswalk's BILLUNITS."""
+    by_code, by_ndc = rules.drugs.by_code(code), rules.drugs.by_ndc(ndc)
+    if by_code is None or by_ndc is None or by_ndc[0] is not by_code[0]:
+        return None
+    product = by_ndc[1]
+    if product.vial_mg is None or not product.vial_verified:
+        return None
+    return product.vial_mg / by_code[1].billing_unit_mg
 
 
 # -- vials of single-dose drugs -------------------------------------------------------------------------
