@@ -257,3 +257,23 @@ def test_show_config_says_which_generated_values_a_profile_overrides():
     assert any("billing_unit" in line and "overrides CMS: 10 MG, ASP pricing" in line for line in lines), lines
     assert any("single_dose = true" in line and "not stated in CMS's files" in line for line in lines), lines
     assert any("units_per_day = 300" in line and "MUE 300 (outpatient hospital, MAI 3)" in line for line in lines)
+
+
+def test_bad_drug_data_or_a_missing_store_is_refused_before_the_scrub(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from scrubber.cli import cli
+    from scrubber.refdata import DATA_ENV
+
+    assert cms_data.DATA_ENV == DATA_ENV
+    sample = str(ROOT / "edi_samples" / "drugs_837p.837")
+    bad = tmp_path / "site"
+    bad.mkdir()
+    (bad / "drug_data.toml").write_text('[mue]\nper_line = ["one"]\n', encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["scrub", sample, "--rules", str(bad), "--out", str(tmp_path / "a")])
+    assert refused.exit_code == 2 and "mue.per_line" in refused.output
+    assert not (tmp_path / "a").exists()
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "no-such-store"))
+    missing = CliRunner().invoke(cli, ["scrub", sample, "--out", str(tmp_path / "b")])
+    assert missing.exit_code == 2 and "no-such-store" in missing.output
+    assert not (tmp_path / "b").exists()

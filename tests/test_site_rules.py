@@ -126,7 +126,7 @@ def test_rules_check_command(tmp_path):
     good = site(tmp_path, settings_toml='disabled = ["C003"]\n')
     runner = CliRunner()
     ok = runner.invoke(cli, ["rules", "check", str(good)])
-    assert ok.exit_code == 0 and "ok: 44 rules" in ok.output
+    assert ok.exit_code == 0 and "ok: 55 rules" in ok.output
     (good / "payers.toml").write_text('[[payer]]\nname = "Medicare"\ncolour = "blue"\n')
     bad = runner.invoke(cli, ["rules", "check", str(good)])
     assert bad.exit_code == 2

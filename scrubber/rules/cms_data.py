@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the refdata package is imported on first use, not with the 
     from ..refdata import CrosswalkItem, DrugReference, QuarterUsed, ReferenceData
 
 DATA_FILE = "drug_data.toml"
+DATA_ENV = "SCRUBBER_DATA"  # scrubber.refdata.DATA_ENV, named here so the rules load without refdata
 
 
 class _Store:
@@ -52,8 +53,16 @@ def _guard(lookup: Any, *args: Any) -> Any:
     try:
         return lookup(*args)
     except ReferenceDataError as exc:  # a damaged site store: one message, exit 2, no traceback
-        raise RuleDataError(os.environ.get("SCRUBBER_DATA", "") or "the reference data store", "(store)",
+        raise RuleDataError(os.environ.get(DATA_ENV, "") or "the reference data store", "(store)",
                             f"a readable store ({exc}); run `scrubber data check`") from None
+
+
+def check_site_stores() -> None:
+    """Read the manifests of the stores $SCRUBBER_DATA names (a few ms), so that a store that is
+    missing or unreadable is refused when the rules load. Without $SCRUBBER_DATA nothing is read:
+    the shipped store is read on the first drug line."""
+    if os.environ.get(DATA_ENV):
+        _guard(lambda: _STORE.current().sources)
 
 
 def drug(code: str, day: dt.date) -> DrugReference | None:
