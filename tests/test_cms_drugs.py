@@ -66,9 +66,9 @@ def test_a_clean_multi_drug_claim_from_real_rows_is_accepted(rules):
     # Q5115 with Rituxan's NDC (J9312's drug)
     (9, {"ndc": T.RITUXAN_500}, "N006", "rejected"),
     # pembrolizumab: 200 units, CTP04 2 vials; 300 units cannot come out of two 100 mg vials
-    (4, {"units": "300", "charge": "36000.00"}, "U011", "rejected"),
+    (4, {"units": "300", "charge": "36000.00"}, "U017", "rejected"),
     # Botox 100 units: JW discards a whole 100-unit vial
-    (7, {"modifiers": ("JW",)}, "U012", "rejected"),
+    (7, {"modifiers": ("JW",)}, "U018", "rejected"),
 ])
 def test_the_clean_claim_with_one_defect_is_flagged(rules, index, change, rule, disposition):
     lines = clean_lines()
@@ -85,7 +85,7 @@ def test_units_entered_as_milligrams_on_the_clean_claim(rules):
     lines[9].units = "500"
     result = scrub_claims(rules, claim(*lines, diagnoses=("ABK:C8440", "ABF:C8330", "ABF:C9000")))
     found = findings(result)
-    assert [f["rule"] for f in found] == ["U010"]
+    assert [f["rule"] for f in found] == ["U016"]
     assert found[0]["fix"] == "safe" and found[0]["fixed"] and found[0]["after"] == "50"
     assert "billed per 10 mg (per CMS ASP pricing January 2026)" in found[0]["message"]
     assert result.claim("C1")["disposition"] == "corrected"
@@ -97,11 +97,11 @@ def test_units_entered_as_milligrams_on_the_clean_claim(rules):
     (drug("J9263", "153", "40.00", "00703398601", "153"), "306", "unsafe"),  # oxaliplatin per 0.5 mg; MUE 700
 ])
 def test_units_entered_as_the_dose_in_mcg_ml_and_mg(rules, line, after, safety):
-    found = [f for f in findings(scrub_claims(rules, claim(line), mode=FixMode.NONE)) if f["rule"] == "U010"]
+    found = [f for f in findings(scrub_claims(rules, claim(line), mode=FixMode.NONE)) if f["rule"] == "U016"]
     assert [(f["after"], f["fix"]) for f in found] == [(after, safety)]
     # Applied when allowed, the fix leaves nothing (the charge fits the corrected units).
     fixed = scrub_claims(rules, claim(line), mode=FixMode.UNSAFE)
-    assert [(f["rule"], f["fixed"]) for f in findings(fixed)] == [("U010", True)]
+    assert [(f["rule"], f["fixed"]) for f in findings(fixed)] == [("U016", True)]
 
 
 def test_a_code_billed_per_one_unit_takes_the_dose_as_its_units(rules):
@@ -118,7 +118,7 @@ def test_a_row_cms_published_inconsistently_never_drives_a_finding(rules):
     assert "N006" not in {f["rule"] for f in other} and "N007" not in {f["rule"] for f in other}
     own = findings(scrub_claims(rules, claim(drug("J0256", "100", "9000.00", "00053720102", "1", unit="UN",
                                                   modifiers=("JZ",)), diagnoses=("ABK:E8801",))))
-    assert not {"U011", "U012", "U013"} & {f["rule"] for f in own}, own
+    assert not {"U017", "U018", "U019"} & {f["rule"] for f in own}, own
 
 
 def test_an_ndc_outside_the_quarters_is_a_warning_naming_the_nearest_quarter(rules):
@@ -136,7 +136,7 @@ def test_vials_of_two_sizes_and_vial_sharing(rules):
     whole = scrub_claims(rules, claim(drug("Q5115", "70", "4300.00", modifiers=("JZ",))))
     assert findings(whole) == []
     shared = findings(scrub_claims(rules, claim(drug("Q5115", "65", "4000.00", modifiers=("JZ",)))))
-    assert [(f["rule"], f["severity"]) for f in shared] == [("U013", "warning")]
+    assert [(f["rule"], f["severity"]) for f in shared] == [("U019", "warning")]
     assert "10 or 50 units" in shared[0]["message"]
     # Without JW or JZ nothing says the drug is single-dose: no vial arithmetic.
     assert findings(scrub_claims(rules, claim(drug("Q5115", "65", "4000.00")))) == []
@@ -152,30 +152,30 @@ def test_bortezomib_per_0_1_mg_vial_arithmetic_closes_within_one_unit(rules):
 
 def test_asp_checks_speak_only_within_the_pricing_quarter_for_undercharging(rules):
     low = drug("J9271", "200", "10000.00", T.KEYTRUDA, "200", modifiers=("JZ",))
-    assert rule_ids(scrub_claims(rules, claim(low))) == ["U014"]
+    assert rule_ids(scrub_claims(rules, claim(low))) == ["U020"]
     low.date = "20261102"  # after the newest pricing file: a stale price proves nothing about a charge
     assert rule_ids(scrub_claims(rules, claim(low))) == []
     high = drug("J9312", "10", "20000.00", T.RITUXAN_100, "100", modifiers=("JZ",), date="20261102")
     found = findings(scrub_claims(rules, claim(high)))
-    assert [f["rule"] for f in found] == ["U015"]
+    assert [f["rule"] for f in found] == ["U021"]
     assert "January 2026, the nearest to the service date 2026-11-02" in found[0]["message"]
 
 
 def test_mue_per_setting_and_adjudication_indicator(rules):
     over = drug("J9312", "200", "30000.00", T.RITUXAN_500, "2000", modifiers=("JZ",), date=T.MUE_DAY)
     institutional = findings(scrub_claims(rules, claim(over), kind="837I"))
-    assert [(f["rule"], f["severity"]) for f in institutional] == [("U016", "error")]
+    assert [(f["rule"], f["severity"]) for f in institutional] == [("U022", "error")]
     # Only the outpatient-hospital table is at hand: an 837P has no practitioner MUE to exceed.
-    assert "U016" not in rule_ids(scrub_claims(rules, claim(over)))
+    assert "U022" not in rule_ids(scrub_claims(rules, claim(over)))
     # MAI 3: two lines of one day add up.
     split = [drug("J9312", "100", "15000.00", T.RITUXAN_500, "1000", modifiers=("JZ",), date=T.MUE_DAY),
              drug("J9312", "100", "15000.00", T.RITUXAN_500, "1000", modifiers=("JZ",), date=T.MUE_DAY)]
-    assert rule_ids(scrub_claims(rules, claim(*split), kind="837I")) == ["U016"]
+    assert rule_ids(scrub_claims(rules, claim(*split), kind="837I")) == ["U022"]
 
 
 def test_a_site_layer_changes_a_threshold_and_bad_values_are_refused(tmp_path, rules):
     high = drug("J9312", "10", "20000.00", T.RITUXAN_100, "100", modifiers=("JZ",))
-    assert rule_ids(scrub_claims(rules, claim(high))) == ["U015"]
+    assert rule_ids(scrub_claims(rules, claim(high))) == ["U021"]
     (tmp_path / "drug_data.toml").write_text('[asp]\nover_ratio = "50"\n', encoding="utf-8")
     site = load_rules([tmp_path])
     assert rule_ids(scrub_claims(site, claim(high))) == []
@@ -225,10 +225,10 @@ def test_an_837p_is_held_to_the_practitioner_mue_once_a_site_imports_it(tmp_path
     parsed, _ = read_files([table])
     add_sources(tmp_path / "cms-data", parsed)
     line = drug("J9312", "130", "20000.00", T.RITUXAN_500, "1300", modifiers=("JZ",), date=T.MUE_DAY)
-    assert "U016" not in rule_ids(scrub_claims(rules, claim(line)))
+    assert "U022" not in rule_ids(scrub_claims(rules, claim(line)))
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "cms-data"))
     found = findings(scrub_claims(rules, claim(line)))
-    assert [f["rule"] for f in found] == ["U016"]
+    assert [f["rule"] for f in found] == ["U022"]
     assert "practitioner MUE of 120 (MAI 3)" in found[0]["message"]
 
 
@@ -242,7 +242,7 @@ def test_a_profiles_vial_size_overrides_the_crosswalk_for_items(rules, tmp_path)
         '[[drug]]\nname = "belinostat"\n\n  [[drug.product]]\n  ndc = "72893-0002-01"\n  labeler = "test"\n'
         '  vial_mg = "400"\n  verified = true\n  source = "a test of the override"\n', encoding="utf-8")
     found = findings(scrub_claims(load_rules([tmp_path]), claim(line, diagnoses=("ABK:C8440",))))
-    assert [f["rule"] for f in found] == ["U011"], found
+    assert [f["rule"] for f in found] == ["U017"], found
     assert "40 units of J9032 each: 160 units" in found[0]["message"]
 
 

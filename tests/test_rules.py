@@ -59,14 +59,14 @@ TRIGGERS = {
     "N006": ("drugs_837p.837", "P-N006-REFERENCE-NDC", "rejected"),
     "N007": ("drugs_837p.837", "P-N007-NDC-NOT-CROSSWALKED", "accepted"),
     "N008": ("drugs_837p.837", "P-N008-NDC-AFTER-DATA", "accepted"),
-    "U010": ("drugs_837p.837", "P-U010-MG-AS-UNITS", "corrected"),
-    "U011": ("drugs_837p.837", "P-U011-VIALS", "rejected"),
-    "U012": ("drugs_837p.837", "P-U012-JW-WHOLE-VIAL", "rejected"),
-    "U013": ("drugs_837p.837", "P-U013-VIALS-NOT-WHOLE", "accepted"),
-    "U014": ("drugs_837p.837", "P-U014-BELOW-ASP", "accepted"),
-    "U015": ("drugs_837p.837", "P-U015-FAR-ABOVE-ASP", "accepted"),
-    "U016": ("drugs_837i.837", "I-U016-MUE", "rejected"),
-    "U017": ("drugs_837i.837", "I-U017-MUE-LINES", "accepted"),
+    "U016": ("drugs_837p.837", "P-U016-MG-AS-UNITS", "corrected"),
+    "U017": ("drugs_837p.837", "P-U017-VIALS", "rejected"),
+    "U018": ("drugs_837p.837", "P-U018-JW-WHOLE-VIAL", "rejected"),
+    "U019": ("drugs_837p.837", "P-U019-VIALS-NOT-WHOLE", "accepted"),
+    "U020": ("drugs_837p.837", "P-U020-BELOW-ASP", "accepted"),
+    "U021": ("drugs_837p.837", "P-U021-FAR-ABOVE-ASP", "accepted"),
+    "U022": ("drugs_837i.837", "I-U022-MUE", "rejected"),
+    "U023": ("drugs_837i.837", "I-U023-MUE-LINES", "accepted"),
 }
 
 # Other triggers, on the other file kind or on a second shape of the defect.
@@ -78,9 +78,9 @@ MORE_TRIGGERS = [
     ("B001", "defects_837i.837", "I-B001-TOTAL"),
     ("S001", "defects_837p.837", "P-S001-SHARED-A"),
     ("S001", "defects_837p.837", "P-S001-SHARED-B"),
-    ("U010", "drugs_837p.837", "P-U010-OXALIPLATIN-MG"),
-    ("U011", "drugs_837p.837", "P-U011-DOSE"),
-    ("U016", "drugs_837i.837", "I-U016-MUE-LINE"),
+    ("U016", "drugs_837p.837", "P-U016-OXALIPLATIN-MG"),
+    ("U017", "drugs_837p.837", "P-U017-DOSE"),
+    ("U022", "drugs_837i.837", "I-U022-MUE-LINE"),
 ]
 
 CLEAN_FILES = ("clean_837p.837", "clean_837i.837")

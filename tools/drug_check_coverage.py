@@ -3,10 +3,10 @@
     python tools/drug_check_coverage.py [YYYY-MM-DD]     # default 2025-11-15 (the October 2025 files)
 
 A code is a drug when scrubber.refdata says so (in the quarter's ASP files, or OPPS status K or G).
-Checks: NDC (N006/N007: the code has crosswalk rows), dose units (U010/U011 with CTP04 in ME, GR,
-ML or F2: one billing unit of mg, mcg, g, mL or units, not "up to"), items (U011 with CTP05 UN) and
-vials (U012/U013, on lines with JW or JZ): consistent crosswalk rows with BILLUNITS; ASP (U014/U015):
-a payment limit; MUE (U016/U017): an outpatient-hospital MUE.
+Checks: NDC (N006/N007: the code has crosswalk rows), dose units (U016/U017 with CTP04 in ME, GR,
+ML or F2: one billing unit of mg, mcg, g, mL or units, not "up to"), items (U017 with CTP05 UN) and
+vials (U018/U019, on lines with JW or JZ): consistent crosswalk rows with BILLUNITS; ASP (U020/U021):
+a payment limit; MUE (U022/U023): an outpatient-hospital MUE.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def main(day: dt.date) -> None:
         ndc = bool(d.items)
         unit = d.billing_unit is not None and not d.billing_unit.up_to and d.billing_unit.unit in CONVERTIBLE
         vial = bool(d.item_sizes)
-        checks.update({"NDC (N006/N007)": ndc, "dose units (U010/U011)": unit, "items and vials (U011-U013)": vial,
-                       "ASP (U014/U015)": d.payment_limit is not None,
-                       "MUE outpatient hospital (U016/U017)": "outpatient_hospital" in d.mue,
+        checks.update({"NDC (N006/N007)": ndc, "dose units (U016/U017)": unit, "items and vials (U017-U019)": vial,
+                       "ASP (U020/U021)": d.payment_limit is not None,
+                       "MUE outpatient hospital (U022/U023)": "outpatient_hospital" in d.mue,
                        "NDC, units and vials all": ndc and unit and vial})
         if not unit:
             if d.billing_unit is None:

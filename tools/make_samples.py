@@ -402,24 +402,24 @@ def defect_multi_drug_837p() -> list[Claim]:
         Claim("P-N008-NDC-AFTER-DATA", "the same NDC on a service after the newest crosswalk quarter",
               [_drug("J9271", "200", "24000.00", "00006302699", "200", modifiers=("JZ",), date="20261102")],
               diagnoses=LYMPHOMA),
-        Claim("P-U010-MG-AS-UNITS",
+        Claim("P-U016-MG-AS-UNITS",
               "600 units of J9045 (carboplatin, per 50 mg) for 600 mg: above the MUE, so 12 is certain",
               [_drug("J9045", "600", "80.00", CARBOPLATIN, "600")], diagnoses=LYMPHOMA),
-        Claim("P-U010-OXALIPLATIN-MG", "153 units of J9263 (per 0.5 mg) for 153 mg: the fix (306) is not certain",
+        Claim("P-U016-OXALIPLATIN-MG", "153 units of J9263 (per 0.5 mg) for 153 mg: the fix (306) is not certain",
               [_drug("J9263", "153", "40.00", "00703398601", "153")], diagnoses=("ABK:C189",)),
-        Claim("P-U011-VIALS", "300 units of J9271 from two 100-unit vials (CTP04 2 UN)",
+        Claim("P-U017-VIALS", "300 units of J9271 from two 100-unit vials (CTP04 2 UN)",
               [_drug("J9271", "300", "36000.00", KEYTRUDA, "2", unit="UN", modifiers=("JZ",))], diagnoses=LYMPHOMA),
-        Claim("P-U011-DOSE", "60 units of Q5115 for 700 mg (70 units)",
+        Claim("P-U017-DOSE", "60 units of Q5115 for 700 mg (70 units)",
               [_drug("Q5115", "60", "3700.00", TRUXIMA_500, "700")], diagnoses=LYMPHOMA),
-        Claim("P-U012-JW-WHOLE-VIAL", "a JW line discarding a whole 100 mg pembrolizumab vial", [
+        Claim("P-U018-JW-WHOLE-VIAL", "a JW line discarding a whole 100 mg pembrolizumab vial", [
             _drug("J9271", "150", "18000.00", KEYTRUDA, "150"),
             _drug("J9271", "100", "12000.00", KEYTRUDA, "100", modifiers=("JW",)),
         ], diagnoses=LYMPHOMA),
-        Claim("P-U013-VIALS-NOT-WHOLE", "150 units of J9271 with JZ: not a whole number of 100 mg vials",
+        Claim("P-U019-VIALS-NOT-WHOLE", "150 units of J9271 with JZ: not a whole number of 100 mg vials",
               [_drug("J9271", "150", "18000.00", KEYTRUDA, "150", modifiers=("JZ",))], diagnoses=LYMPHOMA),
-        Claim("P-U014-BELOW-ASP", "200 units of J9271 charged below 200 x the ASP payment limit",
+        Claim("P-U020-BELOW-ASP", "200 units of J9271 charged below 200 x the ASP payment limit",
               [_drug("J9271", "200", "10000.00", KEYTRUDA, "200", modifiers=("JZ",))], diagnoses=LYMPHOMA),
-        Claim("P-U015-FAR-ABOVE-ASP", "10 units of J9312 charged at 27 times the ASP payment limit",
+        Claim("P-U021-FAR-ABOVE-ASP", "10 units of J9312 charged at 27 times the ASP payment limit",
               [_drug("J9312", "10", "20000.00", RITUXAN_100, "100", modifiers=("JZ",))], diagnoses=LYMPHOMA),
     ]
 
@@ -438,12 +438,12 @@ def clean_multi_drug_837i() -> list[Claim]:
 
 def defect_multi_drug_837i() -> list[Claim]:
     return [
-        Claim("I-U016-MUE", "200 units of J9312 on one day: the outpatient-hospital MUE is 150 (MAI 3)",
+        Claim("I-U022-MUE", "200 units of J9312 on one day: the outpatient-hospital MUE is 150 (MAI 3)",
               [_drug("J9312", "200", "30000.00", RITUXAN_500, "2000", modifiers=("JZ",), date=MUE_DAY)],
               diagnoses=LYMPHOMA),
-        Claim("I-U016-MUE-LINE", "5 units of J0716 on one line: the MUE is 4 a line (MAI 1)",
+        Claim("I-U022-MUE-LINE", "5 units of J0716 on one line: the MUE is 4 a line (MAI 1)",
               [_drug("J0716", "5", "20000.00", date=MUE_DAY)], diagnoses=("ABK:T632X1A",)),
-        Claim("I-U017-MUE-LINES", "3 + 2 units of J0716 on two lines of one day: 4 a line (MAI 1)", [
+        Claim("I-U023-MUE-LINES", "3 + 2 units of J0716 on two lines of one day: 4 a line (MAI 1)", [
             _drug("J0716", "3", "12000.00", date=MUE_DAY),
             _drug("J0716", "2", "8000.00", date=MUE_DAY),
         ], diagnoses=("ABK:T632X1A",)),

@@ -20,7 +20,7 @@ from .findings import Findings
 from .lines import day, is_hcpcs, plain, round_down, round_up, units_of
 from .ruleset import RuleSet
 
-RULES = ("N006", "N007", "N008", "U010", "U011", "U012", "U013", "U014", "U015", "U016", "U017")
+RULES = ("N006", "N007", "N008", "U016", "U017", "U018", "U019", "U020", "U021", "U022", "U023")
 
 # CTP05-01 units and what a quantity in them measures, in the units CMS's dosages use.
 _CTP_MEASURE = {"ME": ("mass", Decimal(1)), "GR": ("mass", Decimal(1000)), "ML": ("mL", Decimal(1)),
@@ -134,13 +134,13 @@ def _dose(item: _Line, claim: Claim, settings: cms_data.DrugDataSettings, out: F
         safe = bound is not None and units > bound >= expected
         why = f"; {plain(units)} units would be above the MUE of {bound}, so only {plain(expected)} is possible" \
             if safe else ""
-        out.add("U010", item.line.units, item.line, why=why,
+        out.add("U016", item.line.units, item.line, why=why,
                 fix=out.set_value(item.line.units, plain(expected), "safe" if safe else "unsafe"), **values)
     else:
         rounding = "down" if item.is_discard else "up"
         detail = f"the dose of {plain(dose)} {unit.unit} on CTP04 ({plain(dose)} / {unit} rounded {rounding} " \
                  f"= {plain(expected)})"
-        out.add("U011", item.line.units, item.line, detail=detail, data=data, units=plain(units), code=item.code,
+        out.add("U017", item.line.units, item.line, detail=detail, data=data, units=plain(units), code=item.code,
                 todo=f"bill {plain(expected)} units or correct CTP04",
                 fix=out.set_value(item.line.units, plain(expected), "unsafe"))
 
@@ -188,7 +188,7 @@ def _items(drug_lines: list[_Line], rules: RuleSet, out: Findings) -> None:
         data = cms_data.per_source(cms_data.crosswalk_quarter(when), "ASP crosswalk", when)
         detail = (f"CTP04's {plain(stated)} items of NDC {ndc} ({row.drug_name}, {plain(per_item)} "
                   f"units of {code} each: {plain(capacity)} units)")
-        out.add("U011", last.line.ndc_quantity, last.line, units=plain(billed), code=code, detail=detail, data=data,
+        out.add("U017", last.line.ndc_quantity, last.line, units=plain(billed), code=code, detail=detail, data=data,
                 todo="correct the units, or CTP04 to the items opened")
 
 
@@ -236,7 +236,7 @@ def _vials(drug_lines: list[_Line], out: Findings) -> None:
         shown = " or ".join(plain(s) for s in sizes)
         whole = [i for i in items if i.is_discard and i.units >= max(sizes)]
         for item in whole:
-            out.add("U012", item.line.units, item.line, units=plain(item.units), code=code, sizes=shown, data=data)
+            out.add("U018", item.line.units, item.line, units=plain(item.units), code=code, sizes=shown, data=data)
         if whole:
             continue
         given = sum((i.units for i in items if not i.is_discard), Decimal(0))
@@ -245,7 +245,7 @@ def _vials(drug_lines: list[_Line], out: Findings) -> None:
         if _close_to_whole_items(total, sizes):
             continue
         last = items[-1]
-        out.add("U013", last.line.units, last.line, code=code, date=day(when), given=plain(given),
+        out.add("U019", last.line.units, last.line, code=code, date=day(when), given=plain(given),
                 discarded=plain(discarded), total=plain(total), sizes=shown, data=data)
 
 
@@ -281,11 +281,11 @@ def _asp(item: _Line, settings: cms_data.DrugDataSettings, out: Findings) -> Non
               "paid": plain(paid.quantize(Decimal("0.01"))),
               "data": cms_data.per_source(quarter, "ASP pricing", item.date)}
     if charge > paid * settings.asp_over_ratio:
-        out.add("U015", line.charge, line, ratio=plain(settings.asp_over_ratio),
+        out.add("U021", line.charge, line, ratio=plain(settings.asp_over_ratio),
                 times=plain((charge / paid).quantize(Decimal("0.1"))), **values)
     elif charge < paid * settings.asp_under_ratio and quarter is not None and not quarter.outside:
         # A payment limit of another quarter proves nothing about a charge: prices move quarterly.
-        out.add("U014", line.charge, line, **values)
+        out.add("U020", line.charge, line, **values)
 
 
 # -- the MUE -----------------------------------------------------------------------------------------
@@ -310,11 +310,11 @@ def _mue(drug_lines: list[_Line], claim: Claim, settings: cms_data.DrugDataSetti
                   "setting": setting.replace("_", " "), "data": data}
         if limit.mai in settings.mue_per_date:
             last = items[-1]
-            out.add("U016", last.line.units, last.line, units=plain(total), per=f"on {day(when)}", **values)
+            out.add("U022", last.line.units, last.line, units=plain(total), per=f"on {day(when)}", **values)
         elif limit.mai in settings.mue_per_line and over_line:
             for item in over_line:
-                out.add("U016", item.line.units, item.line, units=plain(item.units),
+                out.add("U022", item.line.units, item.line, units=plain(item.units),
                         per=f"on one line on {day(when)}", **values)
         else:
             last = items[-1]
-            out.add("U017", last.line.units, last.line, units=plain(total), date=day(when), **values)
+            out.add("U023", last.line.units, last.line, units=plain(total), date=day(when), **values)
