@@ -24,6 +24,9 @@ LOAD_TABLES = ("from scrubber import load_rules; r = load_rules(); r.hcpcs; r.nd
                "from scrubber.x12.ig import _load_map; _load_map('x12.control.00501.xml'); "
                "_load_map('837.5010.X222.A1.xml'); _load_map('837Q3.I.5010.X223.A1.xml')")
 
+FIRST_LOOKUP = ("import datetime, scrubber; from scrubber.refdata import ReferenceData; "
+                "ReferenceData.open().drug('J9312', datetime.date(2025, 11, 3))")
+
 
 def timed(command: list[str]) -> float:
     start = time.perf_counter()
@@ -41,6 +44,7 @@ def main() -> int:
             "import scrubber": [sys.executable, "-c", "import scrubber"],
             "+ load and check the rule data": [sys.executable, "-c", LOAD_RULES],
             "+ load every code table and IG map": [sys.executable, "-c", LOAD_TABLES],
+            "import scrubber + first CMS reference data lookup": [sys.executable, "-c", FIRST_LOOKUP],
             "scrubber scrub, 2-claim 837I file": [sys.executable, "-m", "scrubber", "scrub", str(ONE_CLAIM),
                                                    "--out", out],
         }

@@ -379,7 +379,117 @@ DEFECTS_837I = SampleFile("defects_837i.837", "837I", "Institutional claims with
           total="10494.00"),
 ])
 
-ALL = (CLEAN_837P, DEFECTS_837P, CLEAN_837I, DEFECTS_837I)
+# --- every drug in CMS's files (issue 10): real rows of the ASP crosswalk, January 2026 -----------
+# Billing units per item from the crosswalk: Rituxan 50242-0053-06 50 units (500 mg) and 50242-0051-21
+# 10 units (100 mg) of J9312; Truxima 63459-0104-50 50 units of Q5115; bortezomib 00143-9098-01 35 units
+# (3.5 mg) of J9041; Keytruda 00006-3026-02 100 units of J9271; Aranesp 55513-0005-04 100 units (mcg) of
+# J0881; Botox 00023-1145-01 100 units of J0585; normal saline 00264-5802-10 2 units (250 mL) of J7050;
+# Privigen 44206-0438-20 40 units (500 mg) of J1459.
+
+CMS_DAY = "20260115"  # inside the newest ASP quarter shipped (January 2026)
+MUE_DAY = "20261102"  # inside the MUE table shipped (October 2026)
+RITUXAN_500, RITUXAN_100, TRUXIMA_500 = "50242005306", "50242005121", "63459010450"
+BORTEZOMIB, KEYTRUDA, ARANESP = "00143909801", "00006302602", "55513000504"
+BOTOX, SALINE, PRIVIGEN = "00023114501", "00264580210", "44206043820"
+CARBOPLATIN = "00703423901"  # 600 mg: 12 units of J9045 (per 50 mg)
+LYMPHOMA = ("ABK:C8330",)  # diffuse large B-cell lymphoma: not belinostat's indication, and no J9032 here
+MYELOMA = ("ABK:C9000",)
+
+
+def _drug(code: str, units: str, charge: str, ndc: str | None = None, quantity: str | None = None,
+          unit: str = "ME", modifiers: tuple[str, ...] = (), date: str = CMS_DAY, revenue: str = "0636") -> Line:
+    return Line(code=code, modifiers=modifiers, units=units, charge=charge, ndc=ndc, quantity=quantity, unit=unit,
+                date=date, revenue=revenue)
+
+
+def clean_multi_drug_837p() -> list[Claim]:
+    """An oncology day: rituximab over two vial sizes with its discard, bortezomib per 0.1 mg,
+    pembrolizumab counted in vials, the antiemetic, a code in micrograms, one in units, one in mL."""
+    return [
+        Claim("P-OK-MULTI-DRUG", "", [
+            _drug("J9312", "68", "10200.00", RITUXAN_500, "675", modifiers=("JA",)),  # 375 mg/m2 x 1.8 m2
+            _drug("J9312", "2", "300.00", RITUXAN_100, "25", modifiers=("JW",)),  # 500 + 100 + 100 opened
+            _drug("J9041", "24", "130.00", BORTEZOMIB, "2.34"),  # 1.3 mg/m2 x 1.8 m2, per 0.1 mg
+            _drug("J9041", "11", "60.00", BORTEZOMIB, "1.16", modifiers=("JW",)),  # of one 3.5 mg vial
+            _drug("J9271", "200", "24000.00", KEYTRUDA, "2", unit="UN", modifiers=("JZ",)),  # two 100 mg vials
+            _drug("J2405", "8", "12.00", "00409475503", "8"),  # ondansetron 8 mg
+            _drug("J0881", "100", "604.00", ARANESP, "0.1", modifiers=("JZ",)),  # 100 mcg
+            _drug("J0585", "100", "1302.00", BOTOX, "100", unit="F2", modifiers=("JZ",)),  # 100 units
+            _drug("J7050", "2", "10.00", SALINE, "500", unit="ML"),  # 500 mL, per 250 mL
+        ], diagnoses=("ABK:C8330", "ABF:C9000")),
+        Claim("P-OK-BIOSIMILAR-IG", "", [
+            _drug("Q5115", "50", "3100.00", TRUXIMA_500, "500", modifiers=("JZ",)),  # rituximab-abbs
+            _drug("J1459", "60", "6100.00", PRIVIGEN, "30", unit="GR"),  # 30 g immune globulin, per 500 mg
+            _drug("C9460", "60", "900.00"),  # cangrelor, per 1 mg: a C9 code, no NDC in the crosswalk
+        ]),
+    ]
+
+
+def defect_multi_drug_837p() -> list[Claim]:
+    return [
+        Claim("P-N006-REFERENCE-NDC", "Rituxan's NDC (J9312) on a Q5115 (Truxima, a rituximab biosimilar) line",
+              [_drug("Q5115", "50", "3100.00", RITUXAN_500, "500", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+        Claim("P-N007-NDC-NOT-CROSSWALKED", "an NDC package the crosswalk does not list for J9271",
+              [_drug("J9271", "200", "24000.00", "00006302699", "200", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+        Claim("P-N008-NDC-AFTER-DATA", "the same NDC on a service after the newest crosswalk quarter",
+              [_drug("J9271", "200", "24000.00", "00006302699", "200", modifiers=("JZ",), date="20261102")],
+              diagnoses=LYMPHOMA),
+        Claim("P-U016-MG-AS-UNITS",
+              "600 units of J9045 (carboplatin, per 50 mg) for 600 mg: above the MUE, so 12 is certain",
+              [_drug("J9045", "600", "80.00", CARBOPLATIN, "600")], diagnoses=LYMPHOMA),
+        Claim("P-U016-OXALIPLATIN-MG", "153 units of J9263 (per 0.5 mg) for 153 mg: the fix (306) is not certain",
+              [_drug("J9263", "153", "40.00", "00703398601", "153")], diagnoses=("ABK:C189",)),
+        Claim("P-U017-VIALS", "300 units of J9271 from two 100-unit vials (CTP04 2 UN)",
+              [_drug("J9271", "300", "36000.00", KEYTRUDA, "2", unit="UN", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+        Claim("P-U017-DOSE", "60 units of Q5115 for 700 mg (70 units)",
+              [_drug("Q5115", "60", "3700.00", TRUXIMA_500, "700")], diagnoses=LYMPHOMA),
+        Claim("P-U018-JW-WHOLE-VIAL", "a JW line discarding a whole 100 mg pembrolizumab vial", [
+            _drug("J9271", "150", "18000.00", KEYTRUDA, "150"),
+            _drug("J9271", "100", "12000.00", KEYTRUDA, "100", modifiers=("JW",)),
+        ], diagnoses=LYMPHOMA),
+        Claim("P-U019-VIALS-NOT-WHOLE", "150 units of J9271 with JZ: not a whole number of 100 mg vials",
+              [_drug("J9271", "150", "18000.00", KEYTRUDA, "150", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+        Claim("P-U020-BELOW-ASP", "200 units of J9271 charged below 200 x the ASP payment limit",
+              [_drug("J9271", "200", "10000.00", KEYTRUDA, "200", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+        Claim("P-U021-FAR-ABOVE-ASP", "10 units of J9312 charged at 27 times the ASP payment limit",
+              [_drug("J9312", "10", "20000.00", RITUXAN_100, "100", modifiers=("JZ",))], diagnoses=LYMPHOMA),
+    ]
+
+
+def clean_multi_drug_837i() -> list[Claim]:
+    return [
+        Claim("I-OK-MULTI-DRUG", "", [
+            _drug("J9312", "70", "10500.00", RITUXAN_500, "700", modifiers=("JA",), date=MUE_DAY),
+            _drug("J9041", "35", "190.00", BORTEZOMIB, "3.5", modifiers=("JZ",), date=MUE_DAY, revenue="0250"),
+            _drug("J9271", "200", "24000.00", KEYTRUDA, "2", unit="UN", modifiers=("JZ",), date=MUE_DAY),
+            _drug("Q5115", "50", "3100.00", TRUXIMA_500, "500", modifiers=("JZ",), date=MUE_DAY),
+            _drug("J2405", "8", "12.00", "00409475503", "8", date=MUE_DAY, revenue="0250"),
+        ], diagnoses=LYMPHOMA),
+    ]
+
+
+def defect_multi_drug_837i() -> list[Claim]:
+    return [
+        Claim("I-U022-MUE", "200 units of J9312 on one day: the outpatient-hospital MUE is 150 (MAI 3)",
+              [_drug("J9312", "200", "30000.00", RITUXAN_500, "2000", modifiers=("JZ",), date=MUE_DAY)],
+              diagnoses=LYMPHOMA),
+        Claim("I-U022-MUE-LINE", "5 units of J0716 on one line: the MUE is 4 a line (MAI 1)",
+              [_drug("J0716", "5", "20000.00", date=MUE_DAY)], diagnoses=("ABK:T632X1A",)),
+        Claim("I-U023-MUE-LINES", "3 + 2 units of J0716 on two lines of one day: 4 a line (MAI 1)", [
+            _drug("J0716", "3", "12000.00", date=MUE_DAY),
+            _drug("J0716", "2", "8000.00", date=MUE_DAY),
+        ], diagnoses=("ABK:T632X1A",)),
+    ]
+
+
+DRUGS_837P = SampleFile("drugs_837p.837", "837P",
+                        "Several drugs a claim, on real rows of CMS's files: clean claims, then one defect each",
+                        clean_multi_drug_837p() + defect_multi_drug_837p())
+DRUGS_837I = SampleFile("drugs_837i.837", "837I",
+                        "Several drugs a claim, on real rows of CMS's files: a clean claim, then one defect each",
+                        clean_multi_drug_837i() + defect_multi_drug_837i())
+
+ALL = (CLEAN_837P, DEFECTS_837P, CLEAN_837I, DEFECTS_837I, DRUGS_837P, DRUGS_837I)
 
 
 def sample_files() -> dict[str, bytes]:

@@ -22,6 +22,8 @@ from .terminal import debugging, printable, short
 
 
 def _version_text() -> str:
+    from ..refdata import ReferenceData  # here, not above: a scrub starts without it
+
     try:
         rules = load_rules(use_env=True)
     except RuleDataError as exc:
@@ -35,6 +37,7 @@ def _version_text() -> str:
         "code tables:",
         *(f"  {name}: {version}" for name, version in rules.table_versions().items()),
         f"implementation guides: pyx12 {info['pyx12']} maps (837P 005010X222A1, 837I 005010X223A2)",
+        *ReferenceData.open().summary(),
     ]
     return "\n".join(lines)
 
@@ -65,9 +68,10 @@ def cli() -> None:
     """Scrub X12 5010 837P and 837I claim files before they are sent."""
 
 
-from . import rules_commands, scrub_command, watch_command  # noqa: E402  (they register their commands on `cli`)
+# They register their commands on `cli`.
+from . import data_commands, rules_commands, scrub_command, watch_command  # noqa: E402
 
-__all__ = ["cli", "main", "rules_commands", "scrub_command", "watch_command"]
+__all__ = ["cli", "data_commands", "main", "rules_commands", "scrub_command", "watch_command"]
 
 
 def main() -> None:

@@ -150,7 +150,20 @@ def config_text(rules: RuleSet) -> str:
     out += _merged("drug", rules.drugs.merged, source, skip=("code", "product"), summarise=("code", "product"))
     out += _merged("modifier", rules.modifiers_merged, source)
     out += _merged("code_table", rules.tables, source)
+    out += _generated(rules)
     return "\n".join(out) + "\n"
+
+
+def _generated(rules: RuleSet) -> list[str]:
+    """The values a drug profile sets over those generated from CMS's files (issue 10), in force today."""
+    import datetime as dt
+
+    from ..rules.cms_data import profile_overrides
+
+    out = ["", "# Drug profiles (drugs.toml) override the values generated from CMS's files for their codes:"]
+    out += [_line(f'generated."{item.code}".{item.key}', item.profile, f"drugs.toml (overrides CMS: {item.generated})")
+            for item in profile_overrides(rules.drugs, dt.date.today())]
+    return out
 
 
 def _merged(kind: str, merged: Merged, source: Any, skip: tuple[str, ...] = (),

@@ -17,6 +17,7 @@ from ..x12.tokenizer import Delimiters, Segment
 from . import (
     authorization,
     balancing,
+    cms_drugs,
     code_set,
     dates,
     diagnosis,
@@ -29,9 +30,10 @@ from . import (
 )
 from .findings import ClaimContext, Finding, Findings
 
-# In the order they run; each module names the rule ids it reports.
+# In the order they run; each module names the rule ids it reports. cms_drugs: every drug in CMS's
+# files (issue 10).
 CHECKS = (dates, balancing, code_set, providers, units, drug_lines, history_checks, modifiers, diagnosis, ndc,
-          authorization)
+          authorization, cms_drugs)
 
 MAX_PASSES = 10
 RULES = ("S006",)  # the fix loop's own finding

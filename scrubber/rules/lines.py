@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from ..model.claim import Claim, ServiceLine
+from . import cms_data
 from .reference import Drug, DrugCode
 from .ruleset import RuleSet
 
@@ -29,13 +30,17 @@ def is_hcpcs(line: ServiceLine) -> bool:
 
 
 def bills_a_drug(line: ServiceLine, rules: RuleSet) -> bool:
-    """A line bills a drug when its code has a drug profile, is a J-code, or it carries an NDC."""
+    """A line bills a drug when its code has a drug profile, is a J-code, is a drug in CMS's files
+    on its date of service (Q5xxx biosimilars, C9xxx, A9xxx, vaccines and immune globulins), or it
+    carries an NDC."""
     if line.ndc is not None:
         return True
     if not is_hcpcs(line):
         return False
     code = line.procedure
-    return rules.drugs.by_code(code) is not None or code.startswith(rules.drug_code_prefixes)
+    if rules.drugs.by_code(code) is not None or code.startswith(rules.drug_code_prefixes):
+        return True
+    return cms_data.cms_drug(code, line.service_date.start if line.service_date else None) is not None
 
 
 def profiled_lines(claim: Claim, rules: RuleSet) -> Iterator[DrugLine]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuleDataError
+from . import cms_data
 from .catalog import Rule, load_catalog
 from .code_tables import HcpcsTable, Icd10Table, NdcCrosswalk, packaged_icd10_code_list
 from .layers import Merged, check_overrides, merge_keyed_tables, read_settings
@@ -107,6 +108,8 @@ class RuleSet:
                     where = str(self.tables.source_of(name, "version"))
                     raise RuleDataError(where, f"{name}.{key}", "a value (required)")
         self._icd10_override: Path | None = None
+        cms_data.settings(self.layers)  # rules/drug_data.toml: a bad value is refused now, not mid-scrub
+        cms_data.check_site_stores()  # likewise a $SCRUBBER_DATA store that is missing or unreadable
 
     # -- what a rule does for a claim ----------------------------------------------------
 
