@@ -80,12 +80,13 @@ def test_the_clean_claim_with_one_defect_is_flagged(rules, index, change, rule, 
 
 
 def test_units_entered_as_milligrams_on_the_clean_claim(rules):
-    # Rituximab biosimilar Q5115, per 10 mg: 500 mg entered as 500 units; above the MUE of 150, so 50 is certain.
+    # Rituximab biosimilar Q5115, per 10 mg: 500 mg entered as 500 units; above the MUE of 150, so 50 is
+    # certain: U024, the safe one of the pair (U016 is the unsafe one).
     lines = clean_lines()
     lines[9].units = "500"
     result = scrub_claims(rules, claim(*lines, diagnoses=("ABK:C8440", "ABF:C8330", "ABF:C9000")))
     found = findings(result)
-    assert [f["rule"] for f in found] == ["U016"]
+    assert [f["rule"] for f in found] == ["U024"]
     assert found[0]["fix"] == "safe" and found[0]["fixed"] and found[0]["after"] == "50"
     assert "billed per 10 mg (per CMS ASP pricing January 2026)" in found[0]["message"]
     assert result.claim("C1")["disposition"] == "corrected"
@@ -97,11 +98,12 @@ def test_units_entered_as_milligrams_on_the_clean_claim(rules):
     (drug("J9263", "153", "40.00", "00703398601", "153"), "306", "unsafe"),  # oxaliplatin per 0.5 mg; MUE 700
 ])
 def test_units_entered_as_the_dose_in_mcg_ml_and_mg(rules, line, after, safety):
-    found = [f for f in findings(scrub_claims(rules, claim(line), mode=FixMode.NONE)) if f["rule"] == "U016"]
-    assert [(f["after"], f["fix"]) for f in found] == [(after, safety)]
+    rule = "U024" if safety == "safe" else "U016"  # one fix class per rule
+    found = [f for f in findings(scrub_claims(rules, claim(line), mode=FixMode.NONE)) if f["rule"] in ("U016", "U024")]
+    assert [(f["rule"], f["after"], f["fix"]) for f in found] == [(rule, after, safety)]
     # Applied when allowed, the fix leaves nothing (the charge fits the corrected units).
     fixed = scrub_claims(rules, claim(line), mode=FixMode.UNSAFE)
-    assert [(f["rule"], f["fixed"]) for f in findings(fixed)] == [("U016", True)]
+    assert [(f["rule"], f["fixed"]) for f in findings(fixed)] == [(rule, True)]
 
 
 def test_a_code_billed_per_one_unit_takes_the_dose_as_its_units(rules):
@@ -167,9 +169,9 @@ def test_mue_per_setting_and_adjudication_indicator(rules):
     assert [(f["rule"], f["severity"]) for f in institutional] == [("U022", "error")]
     # Only the outpatient-hospital table is at hand: an 837P has no practitioner MUE to exceed.
     assert "U022" not in rule_ids(scrub_claims(rules, claim(over)))
-    # MAI 3: two lines of one day add up.
+    # MAI 3: two lines of one day add up (not the same line twice, which would be U014's duplicate).
     split = [drug("J9312", "100", "15000.00", T.RITUXAN_500, "1000", modifiers=("JZ",), date=T.MUE_DAY),
-             drug("J9312", "100", "15000.00", T.RITUXAN_500, "1000", modifiers=("JZ",), date=T.MUE_DAY)]
+             drug("J9312", "90", "13500.00", T.RITUXAN_100, "900", modifiers=("JZ",), date=T.MUE_DAY)]
     assert rule_ids(scrub_claims(rules, claim(*split), kind="837I")) == ["U022"]
 
 

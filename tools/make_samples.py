@@ -434,7 +434,7 @@ def defect_multi_drug_837p() -> list[Claim]:
         Claim("P-N008-NDC-AFTER-DATA", "the same NDC on a service after the newest crosswalk quarter",
               [_drug("J9271", "200", "24000.00", "00006302699", "200", modifiers=("JZ",), date="20261102")],
               diagnoses=LYMPHOMA),
-        Claim("P-U016-MG-AS-UNITS",
+        Claim("P-U024-MG-AS-UNITS",
               "600 units of J9045 (carboplatin, per 50 mg) for 600 mg: above the MUE, so 12 is certain",
               [_drug("J9045", "600", "80.00", CARBOPLATIN, "600")], diagnoses=LYMPHOMA),
         Claim("P-U016-OXALIPLATIN-MG", "153 units of J9263 (per 0.5 mg) for 153 mg: the fix (306) is not certain",
@@ -459,7 +459,7 @@ def defect_multi_drug_837p() -> list[Claim]:
 def clean_multi_drug_837i() -> list[Claim]:
     return [
         Claim("I-OK-MULTI-DRUG", "", [
-            _drug("J9312", "70", "10500.00", RITUXAN_500, "700", modifiers=("JA",), date=MUE_DAY),
+            _drug("J9312", "70", "10500.00", RITUXAN_500, "700", modifiers=("JA", "JZ"), date=MUE_DAY),
             _drug("J9041", "35", "190.00", BORTEZOMIB, "3.5", modifiers=("JZ",), date=MUE_DAY, revenue="0250"),
             _drug("J9271", "200", "24000.00", KEYTRUDA, "2", unit="UN", modifiers=("JZ",), date=MUE_DAY),
             _drug("Q5115", "50", "3100.00", TRUXIMA_500, "500", modifiers=("JZ",), date=MUE_DAY),

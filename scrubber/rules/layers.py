@@ -127,7 +127,7 @@ def check_overrides(path: Path | str, severity: Mapping[str, Any], disabled: lis
 
 
 # The files a site layer may hold; catalog.toml is the built-in layer's alone.
-LAYER_FILES = ("payers.toml", "drugs.toml", "modifiers.toml", "settings.toml", "code_tables.toml")
+LAYER_FILES = ("payers.toml", "drugs.toml", "modifiers.toml", "settings.toml", "code_tables.toml", "drug_data.toml")
 
 
 def layer_files(directory: Path) -> list[Path]:
