@@ -32,8 +32,8 @@ def test_control_characters_in_a_claim_id_no_longer_reach_the_terminal(tmp_path)
     assert done.returncode == 1
     assert raw_controls(done.stdout) == set() and raw_controls(done.stderr) == set()
     lines = [line for line in done.stdout.decode().splitlines() if ": U003 " in line]
-    assert lines == [f"{source}:49:SV104: U003 1800 units of J9032 equals the 1800 mg given, but J9032 is billed "
-                     f"per 10 mg: bill 180 units [claim {ESCAPED_ID}]"]
+    assert lines == [f"{source}:49:SV104: U003 1800 units of J9032 equals the 1800 mg given and is above the "
+                     f"300-unit daily ceiling, but J9032 is billed per 10 mg: bill 180 units [claim {ESCAPED_ID}]"]
     assert not any(line.startswith("FORGED") for line in done.stdout.decode().splitlines())  # no forged line
     report = json.loads((tmp_path / "out" / "forged.report.json").read_text())
     assert FORGED_ID.decode() in [c["claim_id"] for c in report["claims"]]  # the data itself is kept
