@@ -48,7 +48,7 @@ def test_control_characters_in_a_file_name_no_longer_reach_the_terminal(tmp_path
     done = scrub(str(source), "--out", str(tmp_path / "out"), "--outputs", "json")
     assert done.returncode == 1
     assert raw_controls(done.stdout) == set() and raw_controls(done.stderr) == set()
-    assert "claims\\x1b]0;owned\\x07\\rX.837: 47 claims: " in done.stdout.decode()
+    assert "claims\\x1b]0;owned\\x07\\rX.837: 52 claims: " in done.stdout.decode()
     assert "claims\\x1b]0;owned\\x07\\rX.837:49:SV104: U003 " in done.stdout.decode()
 
 
