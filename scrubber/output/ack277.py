@@ -370,10 +370,15 @@ def _entity_type(found: str) -> str:
     return found if found in ("1", "2") else "2"
 
 
+# An X12 amount (type R) has at most 18 characters: a CLM02 beyond this cannot be echoed.
+_LARGEST_AMOUNT = Decimal("999999999999999.99")
+
+
 def _charge(claim: Claim) -> Decimal:
-    """CLM02 as received; 0 when it is missing or not a number (the claim is rejected for it)."""
+    """CLM02 as received; 0 when it is missing, not a number, or too large for an X12 amount (1e309,
+    say): the claim is rejected for it, and the 277CA must stay valid X12."""
     value = claim.total_charge.decimal() if claim.total_charge is not None else None
-    return value if value is not None else Decimal(0)
+    return value if value is not None and abs(value) <= _LARGEST_AMOUNT else Decimal(0)
 
 
 def _amount(value: Decimal) -> str:
