@@ -24,6 +24,10 @@ class InputError(ScrubberError):
         offset: int | None = None,
         segment: int | None = None,
     ) -> None:
+        # A message may quote the input (a segment id): control characters are shown as escapes,
+        # so it can be printed or logged whole, as one line.
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in message)
         super().__init__(message)
         self.message = message
         self.code = code

@@ -296,3 +296,54 @@ def test_a_claim_with_thousands_of_bad_segments_lists_the_first_hundred_and_coun
     syntax = [f for f in claim.findings if f.rule.id == "S001"]
     assert len(syntax) == 101
     assert any("900 more implementation-guide errors" in f.message for f in syntax)  # 1,000 in all
+
+
+def _scrubbed_twice(data: bytes, rules) -> tuple[scrubber.Result, scrubber.Result | None]:
+    first = scrubber.scrub(data, rules=rules, run=RunContext.new(TODAY))
+    again = scrubber.scrub(first.corrected, rules=rules, run=RunContext.new(TODAY)) if first.corrected else None
+    return first, again
+
+
+def test_an_hl02_naming_no_open_loop_rejects_its_claims_and_keeps_the_loops_above(rules):
+    # HL*2's parent is HL 1, but the billing provider loop above it is numbered 9.
+    data = CLEAN.replace(b"HL*1**20*1~", b"HL*9**20*1~", 1)
+    first, again = _scrubbed_twice(data, rules)
+    _conserved(data, first)
+    hl2 = next(c for c in first.claims if c.disposition == "rejected")
+    assert any("HL02 names HL '1'" in f.message for f in hl2.findings)
+    # The rejected claim goes back with its billing provider loop, renumbered.
+    assert first.rejected is not None and b"NM1*85*2*EXAMPLE ONCOLOGY ASSOCIATES" in first.rejected
+    assert again is None or all(c.disposition == "accepted" for c in again.claims)
+
+
+def test_a_claim_inside_the_transaction_header_holds_back_its_set(rules):
+    segments = _segments(CLEAN)
+    bht = next(i for i, s in enumerate(segments) if s.startswith("BHT*"))
+    terminator = segments[bht][segments[bht].index("~"):]
+    segments.insert(bht + 1, "CLM*STRAY-2*10***11:B:1*Y*A*Y*Y" + terminator)  # before NM1*41 and NM1*40
+    data = _join(segments)
+    first, again = _scrubbed_twice(data, rules)
+    _conserved(data, first)
+    first_se = next(i for i, s in enumerate(segments) if s.startswith("SE*"))
+    in_set = _clm_ids(_join(segments[:first_se]))
+    assert all(c.disposition == "rejected" for c in first.claims if c.claim_id in in_set)
+    assert again is None or all(c.disposition == "accepted" for c in again.claims)
+
+
+def test_a_claim_without_a_service_line_never_goes_out(rules):
+    segments = _segments(CLEAN)
+    clm = next(i for i, s in enumerate(segments) if s.startswith("CLM*"))
+    terminator = segments[clm][segments[clm].index("~"):]
+    segments.insert(clm, "CLM*BARE-2*100***11:B:1*Y*A*Y*Y" + terminator)  # right before another CLM
+    data = _join(segments)
+    first, again = _scrubbed_twice(data, rules)
+    bare = next(c for c in first.claims if c.claim_id == "BARE-2")
+    assert bare.disposition == "rejected"
+    assert again is None or all(c.disposition == "accepted" for c in again.claims)
+
+
+def test_a_refusal_message_is_one_printable_line():
+    data = CLEAN.replace(b"GE*", b"GE\x1b*", 1)
+    with pytest.raises(InputError) as caught:
+        scrubber.scrub(data)
+    assert caught.value.message.isprintable() and "\\x1b" in caught.value.message

@@ -30,8 +30,8 @@ class HLNode:
     its subtree has ended (an HL that is not its descendant, or the SE), and then let go.
     """
 
-    __slots__ = ("closed", "depth", "errors", "level", "number", "parent", "parent_number", "party", "position",
-                 "segments", "top")
+    __slots__ = ("closed", "depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
+                 "position", "segments", "top")
 
     def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
         self.position = position
@@ -48,6 +48,7 @@ class HLNode:
         # What the HL chain says: the subscriber loop's SBR09 and payer apply to its claims.
         self.party: dict[str, object] = dict(parent.party) if parent is not None else {}
         self.errors: list[object] = []  # structural problems in its own segments (set by the pipeline)
+        self.misplaced = False  # its HL02 names no loop open above it
 
     @property
     def end(self) -> int:
@@ -161,16 +162,25 @@ class TransactionReader:
         # In X12 a child loop follows its parent, so its parent is one of the open loops: close
         # the loops below it. An HL02 naming no open loop makes a top-level loop.
         stack = self.stack
+        level = elements[3] if len(elements) > 3 else ""
+        misplaced = False
         if parent_number and any(node.number == parent_number for node in reversed(stack)):
             while stack[-1].number != parent_number:
                 stack.pop().closed = True
             parent: HLNode | None = stack[-1]
+        elif stack and level != "20" and (parent_number or level in ("22", "23")):
+            # HL02 names no loop open above it: the hierarchy is broken. A child follows its
+            # parent, so the loop read last stands above it; the node says so (its claims are
+            # rejected) and a writer keeps the loops above it, as they came.
+            parent = stack[-1]
+            misplaced = True
         else:
             for node in stack:
                 node.closed = True
             stack.clear()
             parent = None
-        node = HLNode(position, number, parent_number, elements[3] if len(elements) > 3 else "", parent)
+        node = HLNode(position, number, parent_number, level, parent)
+        node.misplaced = misplaced
         node.segments.append(seg)
         stack.append(node)
         self.hls_read += 1

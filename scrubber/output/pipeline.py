@@ -374,6 +374,7 @@ class _OpenSet:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
         self.captured.offer(position, segment)
+        self._structure(position, segment)
         found = self.by_position.get(position)
         if found:
             owner = reader.owner
@@ -386,6 +387,22 @@ class _OpenSet:
                 self.shared.extend((e, _HEADER_WHERE) for e in found)
         return done
 
+    def _structure(self, position: int, segment: Segment) -> None:
+        """What the claim model finds broken in the HL hierarchy, beyond the guide's errors."""
+        owner = self.reader.owner
+        if isinstance(owner, HLNode) and owner.position == position and owner.misplaced:
+            error = StructuralError(segment.index, "HL", "HL02", "HL02", "model",
+                                    f"HL02 names HL {shown(owner.parent_number)!r}, which is not a loop open above "
+                                    "this one: the hierarchy is broken")
+            owner.errors.append((error, f"in the {_loop_name(owner)}, shared with other claims: "))
+        elif isinstance(owner, Claim) and owner.first == position and owner.hl is None:
+            # A claim inside the transaction header: the header's own loops (submitter, receiver)
+            # may follow it, so no claim of the set can go out with a header that can be trusted.
+            error = StructuralError(segment.index, "CLM", None, "CLM", "model",
+                                    "a claim (CLM) before the first HL, inside the transaction header: the set's "
+                                    "structure cannot be trusted")
+            self.shared.append((error, _HEADER_WHERE))
+
     def finish(self, event: TransactionEnd) -> Claim | None:
         self.captured.offer(event.count - 1, event.trailer)
         done = self.reader.finish(event.count - 1)
@@ -395,6 +412,12 @@ class _OpenSet:
 
     def _seal(self, claim: Claim) -> None:
         self.sealed, self.claim_errors = self.claim_errors, []
+        if not claim.lines and not self.sealed:
+            # The guide requires a service line (loop 2400) in every claim; pyx12 misses its absence
+            # when the next segment is another CLM, so a claim with none would go out.
+            first = claim.segments[0]
+            self.sealed.append((StructuralError(first.index, "LX", None, "I7", "model",
+                                                'Mandatory loop "Service Line Number" (2400) missing'), ""))
 
     def errors_of(self, claim: Claim) -> list[tuple[StructuralError, str]]:
         """The structural errors that stand in the way of `claim`: the set's, its HL loops', its own."""
