@@ -298,7 +298,7 @@ def _rescrub(corrected: bytes) -> scrubber.Result:
 def _check_all_accepted(again: scrubber.Result, corrected: bytes, corrected_ids: list[str]) -> None:
     s = again.summary
     if (s.claims, s.accepted) != (len(corrected_ids), len(corrected_ids)):
-        changed = [(c.claim_id, c.disposition, [f.rule.id for f in c.findings]) for c in again.claims
+        changed = [(c.claim_id, c.disposition, sorted({f.rule.id for f in c.findings})) for c in again.claims
                    if c.disposition != "accepted"]
         raise _fail("idempotence", f"the corrected file scrubbed again: {s.claims} claims, {s.accepted} accepted, "
                                    f"{s.corrected} corrected, {s.rejected} rejected (of {len(corrected_ids)}): "
