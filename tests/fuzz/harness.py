@@ -31,6 +31,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ import lxml.html
 import scrubber
 from scrubber import FixMode, RunContext, ScrubberError, load_rules
 from scrubber.output.files import KINDS, make_sink
+from scrubber.output.summary import Summary
 from scrubber.x12.tokenizer import SegmentReader
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,21 +74,37 @@ def run_scrub(data: bytes) -> scrubber.Result:
     return scrubber.scrub(data, rules=RULES, fix=FixMode.SAFE, run=RunContext.new(TODAY))
 
 
-def run_renderers(data: bytes) -> dict[str, Any]:
-    """scrub_stream with every renderer writing to memory: {kind: bytes or str}."""
+@dataclass
+class Rendered:
+    """What one scrub_stream with every renderer made: each output (bytes or text), the summary."""
+
+    outputs: dict[str, Any]
+    summary: Summary
+
+    @property
+    def corrected(self) -> bytes | None:
+        return self.outputs["corrected"]
+
+    @property
+    def rejected(self) -> bytes | None:
+        return self.outputs["rejected"]
+
+
+def run_renderers(data: bytes) -> Rendered:
+    """scrub_stream with every renderer writing to memory."""
     streams: dict[str, Any] = {kind: io.StringIO(newline="") if kind in _TEXT_KINDS else io.BytesIO()
                                for kind in RENDERERS}
     sinks = {kind: make_sink(kind, stream, "<fuzz>", {"name": "scrubber"}) for kind, stream in streams.items()}
     run = RunContext.new(TODAY)
     try:
-        scrubber.scrub_stream(io.BytesIO(data), RULES, list(sinks.values()), FixMode.SAFE, run=run)
+        summary = scrubber.scrub_stream(io.BytesIO(data), RULES, list(sinks.values()), FixMode.SAFE, run=run)
     finally:
         run.close()
     out: dict[str, Any] = {kind: stream.getvalue() for kind, stream in streams.items()}
     for kind in ("corrected", "rejected"):
         if not getattr(sinks[kind], "claims_written", 0):
             out[kind] = None  # as scrub() says it: no file
-    return out
+    return Rendered(out, summary)
 
 
 # ---------------------------------------------------------------- counting claims from raw bytes
@@ -129,26 +147,62 @@ def _is_subsequence(part: list[str], whole: list[str]) -> bool:
 
 def check(data: bytes) -> str:
     """Run every invariant on one input; returns "refused" (a ScrubberError, as documented) or
-    "scrubbed". Raises InvariantError (an AssertionError) naming the first invariant broken."""
+    "scrubbed". Raises InvariantError (an AssertionError) naming the first invariant broken.
+
+    One scrub_stream feeds every renderer (the JSON report among them); scrub() then scrubs the
+    corrected file again. Two scrubs an input rather than three: scrub() is the same pipeline
+    with three of these renderers, and check_api() holds the two equal where that is wanted."""
     try:
-        result = run_scrub(data)
+        rendered = run_renderers(data)
     except ScrubberError as exc:
-        _check_refusal(exc, data)
+        if not str(exc).strip():
+            raise _fail("crash", f"{type(exc).__name__} without a message") from exc
         return "refused"
     except Exception as exc:
-        raise _fail("crash", f"scrub() raised {_summary_of(exc)}") from exc
+        raise _fail("crash", f"scrub_stream with every renderer raised {_summary_of(exc)}") from exc
     try:
         expected = claim_ids(data)
     except ScrubberError as exc:
-        raise _fail("crash", f"scrub() read a file that does not tokenize ({exc})") from exc
-    corrected_ids = _ids_in(result.corrected, "corrected")
-    rejected_ids = _ids_in(result.rejected, "rejected")
-    _check_conservation(expected, corrected_ids, rejected_ids, result.report)
-    _check_summary(result, expected, corrected_ids, rejected_ids)
-    _check_report(result.report, corrected_ids, rejected_ids)
-    _check_renderers(data, result)
-    _check_idempotence(data, result, corrected_ids)
+        raise _fail("crash", f"the scrubber read a file that does not tokenize ({exc})") from exc
+    report = _parse_report(rendered.outputs["json"])
+    corrected_ids = _ids_in(rendered.corrected, "corrected")
+    rejected_ids = _ids_in(rendered.rejected, "rejected")
+    _check_conservation(expected, corrected_ids, rejected_ids, report)
+    _check_summary(rendered.summary, report, expected, corrected_ids, rejected_ids)
+    _check_report(report, corrected_ids, rejected_ids)
+    _check_renderers(rendered, report)
+    _check_idempotence(data, rendered, report, corrected_ids)
     return "scrubbed"
+
+
+def check_api(data: bytes) -> str:
+    """check(), and scrub() gives the same files and report as the renderers (or the same refusal)."""
+    outcome = check(data)
+    try:
+        result = run_scrub(data)
+    except ScrubberError as exc:
+        if outcome != "refused":
+            raise _fail("renderer", f"scrub() refused a file scrub_stream took: {exc}") from exc
+        try:
+            run_renderers(data)
+        except ScrubberError as again:
+            if type(again) is not type(exc) or getattr(again, "code", None) != getattr(exc, "code", None):
+                raise _fail("renderer", f"scrub() refused with {exc!r}, scrub_stream with {again!r}") from again
+        return outcome
+    except Exception as exc:
+        raise _fail("crash", f"scrub() raised {_summary_of(exc)}") from exc
+    if outcome == "refused":
+        raise _fail("renderer", "scrub() took a file scrub_stream refused")
+    rendered = run_renderers(data)
+    report = _parse_report(rendered.outputs["json"])
+    if (result.corrected, result.rejected) != (rendered.corrected, rendered.rejected):
+        raise _fail("renderer", "scrub() returned other corrected or rejected bytes than the renderers wrote")
+    if result.report["claims"] != report["claims"] or result.report["summary"] != report["summary"]:
+        raise _fail("renderer", "scrub() returned another report than the json renderer wrote")
+    if [(c.claim_id, c.disposition) for c in result.claims] != [(c["claim_id"], c["disposition"])
+                                                               for c in report["claims"]]:
+        raise _fail("renderer", "scrub()'s claims are not the report's")
+    return outcome
 
 
 def _summary_of(exc: BaseException) -> str:
@@ -157,20 +211,14 @@ def _summary_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}{where}"
 
 
-def _check_refusal(exc: ScrubberError, data: bytes) -> None:
-    """A refusal is one clear file-level error; the renderers refuse the same file the same way."""
-    if not str(exc).strip():
-        raise _fail("crash", f"{type(exc).__name__} without a message")
+def _parse_report(text: str) -> dict[str, Any]:
+    def no_constant(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
     try:
-        run_renderers(data)
-    except ScrubberError as again:
-        if type(again) is not type(exc) or getattr(again, "code", None) != getattr(exc, "code", None):
-            raise _fail("renderer", f"scrub() refused with {exc!r} but scrub_stream with every renderer "
-                                    f"with {again!r}") from again
-        return
-    except Exception as again:
-        raise _fail("crash", f"a renderer raised {_summary_of(again)}") from again
-    raise _fail("renderer", f"scrub() refused the file ({exc}) but scrub_stream with every renderer took it")
+        return json.loads(text, parse_constant=no_constant)
+    except ValueError as exc:
+        raise _fail("report", f"the JSON report does not parse: {exc}") from exc
 
 
 def _check_conservation(expected: list[tuple[int, str]], corrected_ids: list[str], rejected_ids: list[str],
@@ -206,20 +254,19 @@ def _check_conservation(expected: list[tuple[int, str]], corrected_ids: list[str
             raise _fail("conservation", f"the {name} file does not keep the input's claim order")
 
 
-def _check_summary(result: scrubber.Result, expected: list[tuple[int, str]], corrected_ids: list[str],
-                   rejected_ids: list[str]) -> None:
-    summary = result.summary
-    unattributed = len(result.report.get("unattributed", []))
+def _check_summary(summary: Summary, report: dict[str, Any], expected: list[tuple[int, str]],
+                   corrected_ids: list[str], rejected_ids: list[str]) -> None:
+    unattributed = len(report.get("unattributed", []))
     counts = {"claims": summary.claims, "accepted + corrected": summary.accepted + summary.corrected,
               "rejected": summary.rejected, "unattributed": getattr(summary, "unattributed", unattributed)}
     truth = {"claims": len(expected), "accepted + corrected": len(corrected_ids), "rejected": len(rejected_ids),
              "unattributed": unattributed}
     if counts != truth:
         raise _fail("summary", f"the summary says {counts}; the files say {truth}")
-    reported = {k: v for k, v in result.report["summary"].items() if k != "by_rule"}
+    reported = {k: v for k, v in report["summary"].items() if k != "by_rule"}
     own = {k: v for k, v in summary.as_dict().items() if k != "by_rule"}
     if reported != own:
-        raise _fail("summary", f"the report's summary {reported} is not the Result's {own}")
+        raise _fail("summary", f"the report's summary {reported} is not the scrub's {own}")
 
 
 def _check_report(report: dict[str, Any], corrected_ids: list[str], rejected_ids: list[str]) -> None:
@@ -242,21 +289,9 @@ def _check_report(report: dict[str, Any], corrected_ids: list[str], rejected_ids
                               f"{rejected_ids[:5]}")
 
 
-def _check_renderers(data: bytes, result: scrubber.Result) -> None:
-    try:
-        out = run_renderers(data)
-    except ScrubberError as exc:
-        raise _fail("renderer", f"scrub() took the file but scrub_stream with every renderer refused it: {exc}") \
-            from exc
-    except Exception as exc:
-        raise _fail("crash", f"a renderer raised {_summary_of(exc)}") from exc
-    for kind in ("corrected", "rejected"):
-        if out[kind] != getattr(result, kind):
-            raise _fail("renderer", f"the {kind} renderer wrote other bytes than scrub() returned")
-    report = json.loads(out["json"])
-    if report["claims"] != result.report["claims"] or report["summary"] != result.report["summary"]:
-        raise _fail("renderer", "the json renderer wrote another report than scrub() returned")
-    claims = len(result.report["claims"])
+def _check_renderers(rendered: Rendered, report: dict[str, Any]) -> None:
+    out = rendered.outputs
+    claims = len(report["claims"])
     try:
         page = lxml.html.document_fromstring(out["html"])
     except Exception as exc:
@@ -265,7 +300,7 @@ def _check_renderers(data: bytes, result: scrubber.Result) -> None:
     if len(bodies) != claims:
         raise _fail("renderer", f"the HTML report shows {len(bodies)} claims of {claims}")
     rows = list(csv.reader(io.StringIO(out["csv"].removeprefix("\ufeff"), newline="")))
-    findings = sum(len(c["findings"]) for c in result.report["claims"])
+    findings = sum(len(c["findings"]) for c in report["claims"])
     if len(rows) != findings + 1 or len({len(row) for row in rows}) != 1:
         raise _fail("renderer", f"the CSV report has {len(rows) - 1} rows (widths {sorted({len(r) for r in rows})}) "
                                 f"for {findings} findings")
@@ -278,12 +313,17 @@ def _check_renderers(data: bytes, result: scrubber.Result) -> None:
                 raise _fail("renderer", f"the {kind} acknowledgment does not read as X12: {exc}") from exc
 
 
-def _check_idempotence(data: bytes, result: scrubber.Result, corrected_ids: list[str]) -> None:
-    if result.corrected is None:
+def _check_idempotence(data: bytes, rendered: Rendered, report: dict[str, Any], corrected_ids: list[str]) -> None:
+    corrected = rendered.corrected
+    if corrected is None:
         return
-    # The same bytes, rules and day give the same scrub: when nothing changed, this one is at hand.
-    again = result if result.corrected == data else _rescrub(result.corrected)
-    _check_all_accepted(again, result.corrected, corrected_ids)
+    if corrected == data:
+        # The same bytes, rules and day give the same scrub: this one, already at hand.
+        changed = [(c["claim_id"], c["disposition"]) for c in report["claims"] if c["disposition"] != "accepted"]
+        if changed:
+            raise _fail("idempotence", f"a file comes out unchanged but not every claim is accepted: {changed[:3]}")
+        return
+    _check_all_accepted(_rescrub(corrected), corrected, corrected_ids)
 
 
 def _rescrub(corrected: bytes) -> scrubber.Result:
