@@ -42,7 +42,7 @@ sys.path.insert(1, str(ROOT))
 KEEP_PER_SIGNATURE = 3  # inputs saved for each kind of failure
 
 
-class SlowInput(Exception):
+class SlowInput(BaseException):  # not an Exception: neither the scrubber nor the harness may catch it
     pass
 
 
@@ -189,7 +189,7 @@ def plain(args: argparse.Namespace) -> int:
 def with_atheris(args: argparse.Namespace, libfuzzer_args: list[str]) -> None:
     import atheris
 
-    with atheris.instrument_imports(include=["scrubber", "pyx12"]):
+    with atheris.instrument_imports(include=args.instrument.split(",")):
         from fuzz import harness, mutate, seeds
 
     out = Path(args.out)
@@ -250,6 +250,8 @@ def main() -> int:
     parser.add_argument("--corpus", help="atheris: the work corpus (default OUT/corpus)")
     parser.add_argument("--keep-going", action="store_true", help="atheris: save a failing input and go on "
                         "rather than stop at the first")
+    parser.add_argument("--instrument", default="scrubber,pyx12",
+                        help="atheris: the packages whose coverage guides the search")
     parser.add_argument("--max-len", type=int, default=65536, help="atheris: largest input")
     parser.add_argument("--timeout", type=float, default=60, help="seconds before an input counts as slow")
     parser.add_argument("--memory-mb", type=int, default=3072, help="address-space limit of a worker (0: none)")
