@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from fuzz import harness, mutate, seeds
 
+from scrubber import InputError
+
 # Defects in scrubber/ that the fuzzer finds today, by a short name.
 DEFECTS = {
     "html-control-byte": "issue 8 item 1: a control byte (0x00, 0x01, 0x0B, 0x1B) in CLM01 or a name crashes the HTML "
@@ -38,6 +40,12 @@ DEFECTS = {
                 "accepted without a finding (the implementation guide's 'HI missing', '2400 missing' are not "
                 "reported for it); once the claim after it is gone (rejected), the corrected file scrubbed again "
                 "rejects it (S001)",
+    "leading-space-clm": "fuzz: a CLM segment with a leading space (' CLM*...') is no claim to the scrubber: the claim "
+                         "is in neither file, the summary says 0 claims and only a file-level error ('holds no "
+                         "claim (no CLM found)') tells of it",
+    "refusal-raw-id": "issue 8 item 8: whitespace or a control byte before an envelope segment is refused with the "
+                      "raw bytes in the message (' \\nGS found outside a transaction set'): a line break or ESC "
+                      "reaches the terminal, and the message names the wrong problem",
     "hl-parent-mismatch": "fuzz: when no HL names the billing-provider HL as its parent (HL01 changed: another "
                           "number, a line break or a byte outside ASCII in it), the claim "
                           "under it is accepted without a finding and the corrected file leaves out the whole "
@@ -80,6 +88,8 @@ CRASHES = {
     "only-clm-before-hl-lost.837": "clm-outside-hl",
     "diagnosis-pointer-superscript-digit.837": "isdigit-superscript",
     "bare-clm-before-a-claim.837": "bare-clm",
+    "leading-space-before-clm-lost.837": "leading-space-clm",
+    "leading-space-before-gs-message.837": "refusal-raw-id",
 }
 
 
@@ -105,9 +115,11 @@ FAILING = {
     "swap": ("clm-outside-hl",),
     "move_claim_part": ("clm-outside-hl",),
     "splice": ("clm-outside-hl",),
+    "leading_spaces": ("leading-space-clm", "refusal-raw-id"),
+    "delimiters": ("refusal-raw-id",),
     "control_byte": ("html-control-byte",),
-    "control_anywhere": ("html-control-byte", "ack999-non-ascii", "isdigit-superscript"),
-    "flip": ("html-control-byte", "ack999-non-ascii"),
+    "control_anywhere": ("html-control-byte", "ack999-non-ascii", "isdigit-superscript", "refusal-raw-id"),
+    "flip": ("html-control-byte", "ack999-non-ascii", "refusal-raw-id"),
     "deep_hl": ("deep-hl-recursion",),
 }
 
@@ -150,7 +162,8 @@ def test_mutations_hold_the_invariants(name):
     assert not failed, f"{outcomes}: " + " | ".join(f"{n}x {m}" for m, n in failed.most_common(5))
 
 
-@known("html-control-byte", "ack999-non-ascii", "clm-outside-hl", "hl-parent-mismatch")
+@known("html-control-byte", "ack999-non-ascii", "clm-outside-hl", "hl-parent-mismatch", "leading-space-clm",
+       "refusal-raw-id")
 def test_mixed_mutations_hold_the_invariants():
     outcomes, failed = failures_of(mixed(MIXED))
     assert not failed, f"{outcomes}: " + " | ".join(f"{n}x {m}" for m, n in failed.most_common(5))
@@ -297,6 +310,21 @@ def test_the_harness_flags_scrub_that_is_not_the_renderers(monkeypatch):
     monkeypatch.setattr(harness, "run_scrub", broken)
     assert harness.check(BOTH) == "scrubbed"
     expect("renderer", check=harness.check_api)
+
+
+def test_the_harness_flags_a_refusal_that_forges_a_line(monkeypatch):
+    def refuse(data):
+        raise InputError("ISA found\r\nscrubber: all claims accepted", code="test")
+
+    monkeypatch.setattr(harness, "run_renderers", refuse)
+    assert "unprintable" in expect("refusal")
+
+
+def test_a_clm_behind_whitespace_or_a_control_byte_is_still_a_claim():
+    data = (seeds.CRASHES / "leading-space-before-clm-lost.837").read_bytes()
+    assert [claim_id for _, claim_id in harness.claim_ids(data)] == ["P-OK-MEDICARE-JW"]
+    assert harness.claim_ids(data.replace(b" CLM*", b"\x00CLM*")) == harness.claim_ids(data)
+    assert harness.claim_ids(data.replace(b" CLM*", b"XCLM*")) == []
 
 
 # ---------------------------------------------------------------- atheris, briefly

@@ -9,14 +9,16 @@ Usable from pytest (tests/test_fuzz.py) and from atheris (bench/fuzz.py):
 
 The invariants, on every input:
 - crash: nothing escapes but a ScrubberError (InputError refuses the whole file);
+- refusal: a ScrubberError says what, in one printable line (an InputError with its code);
 - conservation: every CLM of the input (counted here from the raw bytes, inside ST...SE) is in
   exactly one of the corrected file, the rejected file, or report["unattributed"]; no claim in two;
   each file keeps the input order; the counts of the summary say the same;
 - report: the JSON report round-trips through json and matches report.schema.json; its claims are
   the claims of the two files, with their dispositions;
-- renderers: scrub_stream with every sink of output/files.py (corrected, rejected, json, html, csv,
-  999, 277ca) gives the same files and report as scrub(); the HTML parses, with one body per claim;
-  the CSV parses, one row per finding; the acknowledgments read back as X12;
+- summary: its counts are those of the files (claims = the CLM count);
+- renderer: one scrub_stream drives every sink of output/files.py (corrected, rejected, json, html,
+  csv, 999, 277ca) into memory: the HTML parses, with one body per claim; the CSV parses, one row
+  per finding; the acknowledgments read back as X12 (check_api: and scrub() gives the same);
 - idempotence: the corrected file scrubs again without error, every claim in it accepted, and
   comes out identical.
 """
@@ -109,17 +111,22 @@ def run_renderers(data: bytes) -> Rendered:
 
 # ---------------------------------------------------------------- counting claims from raw bytes
 
+# What may stand before a segment id and still leave it recognisable: whitespace and control
+# bytes. " CLM*..." is a claim a sender meant to send; it must not vanish because it is malformed.
+_BEFORE_ID = "".join(chr(c) for c in range(33)) + "\x7f"
+
+
 def claim_ids(data: bytes) -> list[tuple[int, str]]:
     """(segment index, CLM01) of every CLM segment inside ST...SE, in file order, read with the
-    scrubber's own tokenizer but none of its envelope or claim code. Raises InputError when the
-    bytes do not even tokenize."""
+    scrubber's own tokenizer but none of its envelope or claim code. A segment id is read past
+    leading whitespace and control bytes. Raises InputError when the bytes do not even tokenize."""
     reader = SegmentReader(io.BytesIO(data))
     element = reader.delimiters.element
     inside = False
     found = []
     for segment in reader:
         fields = segment.text.split(element)
-        seg_id = fields[0]
+        seg_id = fields[0].lstrip(_BEFORE_ID)
         if seg_id == "ST":
             inside = True
         elif seg_id == "SE":
@@ -155,8 +162,7 @@ def check(data: bytes) -> str:
     try:
         rendered = run_renderers(data)
     except ScrubberError as exc:
-        if not str(exc).strip():
-            raise _fail("crash", f"{type(exc).__name__} without a message") from exc
+        _check_refusal(exc)
         return "refused"
     except Exception as exc:
         raise _fail("crash", f"scrub_stream with every renderer raised {_summary_of(exc)}") from exc
@@ -209,6 +215,18 @@ def _summary_of(exc: BaseException) -> str:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" at {Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
     return f"{type(exc).__name__}: {str(exc)[:200]}{where}"
+
+
+def _check_refusal(exc: ScrubberError) -> None:
+    """A refusal is one clear line: a message, printable (raw CR, LF or ESC from the input would
+    forge lines or drive the terminal it is printed on), and for an InputError a code."""
+    text = str(exc)
+    if not text.strip():
+        raise _fail("refusal", f"{type(exc).__name__} without a message")
+    if not text.isprintable():
+        raise _fail("refusal", f"the message holds unprintable characters: {text[:200]!r}")
+    if isinstance(exc, scrubber.InputError) and not exc.code:
+        raise _fail("refusal", f"an InputError without a code: {text[:200]!r}")
 
 
 def _parse_report(text: str) -> dict[str, Any]:
