@@ -358,3 +358,20 @@ def test_a_short_coverage_guided_run(tmp_path):
     saved = {(tmp_path / "failures" / p.name).read_text().split("\n", 1)[0]
              for p in (tmp_path / "failures").glob("*.txt")}
     assert saved == set(stats[-1]["failures"])
+
+
+def test_a_short_plain_run_counts_and_saves_what_failed(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fuzz.py"), "--inputs", "30", "--batch", "10", "--seed", "ci",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    final = json.loads(done.stdout.splitlines()[-1])
+    assert final["inputs"] == 30 == final["scrubbed"] + final["refused"] + final["crashes"] + \
+        final["invariant_failures"] + final["slow"]
+    assert final["peak_rss_mib"] > 0 and final["inputs_per_second"] > 0
+    failed = final["crashes"] + final["invariant_failures"] + final["slow"]
+    assert done.returncode == (1 if failed else 0), done.stderr[-2000:]
+    assert sum(final["failures"].values()) == failed
+    kinds = {p.read_text().split("\n", 1)[0] for p in tmp_path.glob("*.txt")}
+    assert kinds == set(final["failures"])
+    assert len(list(tmp_path.glob("*.837"))) == len(list(tmp_path.glob("*.txt")))
