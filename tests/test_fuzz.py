@@ -90,6 +90,7 @@ CRASHES = {
     "bare-clm-before-a-claim.837": "bare-clm",
     "leading-space-before-clm-lost.837": "leading-space-clm",
     "leading-space-before-gs-message.837": "refusal-raw-id",
+    "space-and-line-break-before-clm-lost.837": "leading-space-clm",
 }
 
 

@@ -275,8 +275,10 @@ def _check_conservation(expected: list[tuple[int, str]], corrected_ids: list[str
 def _check_summary(summary: Summary, report: dict[str, Any], expected: list[tuple[int, str]],
                    corrected_ids: list[str], rejected_ids: list[str]) -> None:
     unattributed = len(report.get("unattributed", []))
+    # Summary.unattributed: a list of the claims (the pipeline with conservation), or none (before it).
+    listed = getattr(summary, "unattributed", [None] * unattributed)
     counts = {"claims": summary.claims, "accepted + corrected": summary.accepted + summary.corrected,
-              "rejected": summary.rejected, "unattributed": getattr(summary, "unattributed", unattributed)}
+              "rejected": summary.rejected, "unattributed": len(listed)}
     truth = {"claims": len(expected), "accepted + corrected": len(corrected_ids), "rejected": len(rejected_ids),
              "unattributed": unattributed}
     if counts != truth:
