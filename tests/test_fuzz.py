@@ -35,7 +35,7 @@ DEFECTS = {
     "clm-outside-hl": "issue 8 item 5: a CLM before any HL is not counted (a stray one is copied into the rejected "
                       "file but not counted; the only one of a set is in neither file, 'no CLM found')",
     "isdigit-superscript": "issue 8 item 6: a Latin-1 superscript digit passes str.isdigit() and int() refuses it "
-                           "(ValueError in rules/diagnosis.py on a diagnosis pointer)",
+                           "(ValueError in rules/diagnosis.py on a diagnosis pointer, rules/providers.py on an NPI)",
     "bare-clm": "fuzz: a CLM with no HI and no service line (a repeated CLM segment) followed by another claim is "
                 "accepted without a finding (the implementation guide's 'HI missing', '2400 missing' are not "
                 "reported for it); once the claim after it is gone (rejected), the corrected file scrubbed again "
@@ -91,6 +91,7 @@ CRASHES = {
     "leading-space-before-clm-lost.837": "leading-space-clm",
     "leading-space-before-gs-message.837": "refusal-raw-id",
     "space-and-line-break-before-clm-lost.837": "leading-space-clm",
+    "npi-superscript-digit.837": "isdigit-superscript",
 }
 
 
