@@ -37,6 +37,8 @@ DEFECTS = {
     "refusal-raw-id": "issue 8 item 8: a control byte inside an envelope segment's id (or a BOM before one) is "
                       "refused with the raw bytes in the message ('GE\\x1b found outside a transaction set'; also "
                       "\\x7f, \\x9b from a GE01 or ISA12): a terminal control reaches the terminal or the log",
+    "ack277-huge-amount": "fuzz: a CLM02 of 1e309 crashes the 277CA renderer (decimal.InvalidOperation in "
+                          "ack277.py _amount: quantize beyond the context's precision)",
     "hl-parent-mismatch": "fuzz: when no HL names the billing-provider HL as its parent (HL01 changed: another "
                           "number, a line break or a byte outside ASCII in it), the claim "
                           "under it is accepted without a finding and the corrected file leaves out the whole "
@@ -84,6 +86,7 @@ CRASHES = {  # reproducer -> the defect that makes it fail today (None: fixed, a
     "space-and-line-break-before-clm-lost.837": None,
     "leading-space-before-gs-message.837": None,  # issue 8 item 8
     "escape-in-segment-id-message.837": "refusal-raw-id",
+    "ack277-huge-charge.837": "ack277-huge-amount",
 }
 
 
