@@ -1,4 +1,7 @@
-"""Mutated sample files: the scrubber gives a result or the documented InputError, nothing else."""
+"""Mutated sample files: the scrubber gives a result or the documented InputError, nothing else.
+
+Derandomized: the same examples on every run, so a known defect cannot turn CI red one day in ten
+(tests/test_fuzz.py marks those by name; bench/fuzz.py searches at random for as long as wanted)."""
 
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def mutated(draw) -> bytes:
     return b"".join(segments)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_the_reader_succeeds_or_raises_input_error(data):
     try:
@@ -73,7 +76,7 @@ def test_the_reader_succeeds_or_raises_input_error(data):
         assert exc.message
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_the_scrub_succeeds_or_raises_input_error(data):
     try:
@@ -91,7 +94,7 @@ def test_the_scrub_succeeds_or_raises_input_error(data):
         assert again.report["summary"]["claims"] == summary["accepted"] + summary["corrected"]
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(st.sampled_from([(b"|", b">", b"!"), (b"&", b"<", b"\r\n"), (b"+", b"\\", b"'")]))
 def test_other_delimiters_give_the_same_dispositions(delims):
     # pyx12 (as trading partners using it) refuses control characters as delimiters, so the
