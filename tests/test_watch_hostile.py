@@ -113,7 +113,7 @@ def test_one_bad_file_does_not_stop_the_watcher_it_is_quarantined_after_two_fail
     assert "All strings must be XML compatible" in reason
     assert "DOE" not in reason and "Traceback" not in reason  # the type and a short message, nothing of the claim
     assert sorted(p.split("/")[1] for p in files(tmp_path, "archive")) == ["good1.837", "good2.837"]
-    assert sorted(outbox_claims(tmp_path).values()) == [2, 47]
+    assert sorted(outbox_claims(tmp_path).values()) == [2, 52]
     assert files(tmp_path, "work") == []
     assert journal_rows(tmp_path)[-1][:3] == ("poison.837", "error", 2)
     assert len(log.events("failed")) == 1 and "DOE" not in "\n".join(log)
@@ -361,8 +361,8 @@ def test_data_appended_during_the_scrub_is_scrubbed_not_archived(tmp_path, monke
     monkeypatch.setattr(watcher_module, "scrub_stream", scrub_then_the_sender_appends)
     code, log = run_in_process(tmp_path, settle=0.2)
     assert code == 0
-    assert calls == [2, 49] and len(log.events("changed")) == 1
-    assert list(outbox_claims(tmp_path).values()) == [49]  # one result, for the whole file
+    assert calls == [2, 54] and len(log.events("changed")) == 1
+    assert list(outbox_claims(tmp_path).values()) == [54]  # one result, for the whole file
     [archived] = files(tmp_path, "archive")
     assert (tmp_path / "archive" / archived).read_bytes() == first + rest
     assert states(tmp_path) == {"done": 1}
