@@ -213,7 +213,9 @@ def test_input_that_changes_between_the_passes_is_refused(rules):
     assert caught.value.code == "input.changed"
 
 
-def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, monkeypatch):
+@pytest.fixture
+def rule_fault(monkeypatch):
+    """The rules raise on one claim of the clean sample, as a bug in a rule would."""
     from scrubber.rules import engine
 
     original = engine.check_claim
@@ -224,6 +226,9 @@ def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, monkeypatch):
         return original(claim, context)
 
     monkeypatch.setattr(engine, "check_claim", check)
+
+
+def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, rule_fault):
     result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY))
     _conserved(CLEAN, result)
     assert [item["claim_id"] for item in result.report["unattributed"]] == ["P-OK-MEDICARE-JZ"]
@@ -264,18 +269,9 @@ def test_every_corpus_file_and_sample_conserves_its_claims(rules):
         _conserved(data, result)
 
 
-def test_a_claim_the_rules_failed_on_makes_the_cli_exit_4(rules, monkeypatch, tmp_path, capsys):
+def test_a_claim_the_rules_failed_on_makes_the_cli_exit_4(rules, rule_fault, monkeypatch, tmp_path, capsys):
     from scrubber.cli import main
-    from scrubber.rules import engine
 
-    original = engine.check_claim
-
-    def check(claim, context):
-        if claim.id == "P-OK-MEDICARE-JZ":
-            raise ZeroDivisionError("a bug in a rule")
-        return original(claim, context)
-
-    monkeypatch.setattr(engine, "check_claim", check)
     monkeypatch.setattr(sys, "argv", ["scrubber", "scrub", str(SAMPLES / "clean_837p.837"), "--out", str(tmp_path),
                                       "-q", "--today", TODAY.isoformat()])
     with pytest.raises(SystemExit) as stopped:
