@@ -73,6 +73,7 @@ def test_control_byte_in_patient_name_or_claim_id_does_not_stop_any_output(rules
     page = html.fromstring(outputs["html"])
     shown = page.text_content()
     assert f"\\x{byte[0]:02x}" in shown  # the clerk sees where the byte is
+    assert b"\\x0a" not in outputs["html"]  # line breaks (the style sheet's) are left alone
     rows = list(csv.reader(io.StringIO(outputs["csv"])))
     assert all(byte.decode("latin-1") not in cell for row in rows for cell in row)
     assert outputs["summary"].claims == len(_clm_ids(CLEAN))

@@ -32,7 +32,7 @@ from .text import visible
 def _add_text(element: etree._Element, text: str) -> None:
     """Element text as lxml's builder adds it, with control characters shown as escapes: XML
     cannot hold them (lxml raises), and a byte a sender slipped in must not stop the report."""
-    text = visible(text, keep_tab=True)
+    text = visible(text, markup=True)
     if len(element):
         last = element[-1]
         last.tail = (last.tail or "") + text
@@ -42,7 +42,7 @@ def _add_text(element: etree._Element, text: str) -> None:
 
 def _set_attributes(element: etree._Element, attributes: dict[str, str]) -> None:
     for key, value in attributes.items():
-        element.set(key, visible(value, keep_tab=True))
+        element.set(key, visible(value, markup=True))
 
 
 E = ElementMaker(typemap={str: _add_text, dict: _set_attributes})

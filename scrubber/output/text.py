@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls and DEL; tab is kept where text allows it (see `visible`).
+# C0 and C1 controls and DEL; in markup (HTML), tab and line breaks are kept: XML holds them, and
+# the page's own style sheet has line breaks.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROLS_IN_MARKUP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _escape(match: re.Match[str]) -> str:
     return f"\\x{ord(match.group()):02x}"
 
 
-def visible(text: str, keep_tab: bool = False) -> str:
-    """`text` with every control character written as a `\\xNN` escape."""
-    pattern = _CONTROLS_BUT_TAB if keep_tab else _CONTROLS
+def visible(text: str, markup: bool = False) -> str:
+    """`text` with every control character written as a `\\xNN` escape (in markup: but tab, LF, CR)."""
+    pattern = _CONTROLS_IN_MARKUP if markup else _CONTROLS
     return pattern.sub(_escape, text) if pattern.search(text) else text
