@@ -74,6 +74,7 @@ CRASHES = {  # reproducer -> the defect that makes it fail today (None: fixed, a
     "leading-space-before-gs-message.837": None,  # issue 8 item 8
     "escape-in-segment-id-message.837": None,  # issue 8 item 8
     "ack277-huge-charge.837": None,
+    "clm-inside-billing-provider-loop.837": None,  # a CLM right under HL 20 took the provider's REF*EI
 }
 
 
