@@ -26,11 +26,11 @@ class HLNode:
     """One HL loop (billing provider 20, subscriber 22, patient 23): its own segments (from the HL
     to its first claim or child loop) and what its parties say.
 
-    Only the loops above the claim being read are held: a loop is `closed` once a segment shows
-    its subtree has ended (an HL that is not its descendant, or the SE), and then let go.
+    Only the loops above the claim being read are held: a loop is let go once a segment shows its
+    subtree has ended (an HL that is not its descendant, or the SE).
     """
 
-    __slots__ = ("closed", "depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
+    __slots__ = ("depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
                  "position", "segments", "top")
 
     def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
@@ -44,7 +44,6 @@ class HLNode:
         self.depth: int = parent.depth + 1 if parent is not None else 0
         self.top: HLNode = parent.top if parent is not None else self  # the outermost loop above
         self.segments: list[Segment] = []
-        self.closed = False
         # What the HL chain says: the subscriber loop's SBR09 and payer apply to its claims.
         self.party: dict[str, object] = dict(parent.party) if parent is not None else {}
         self.errors: list[object] = []  # structural problems in its own segments (set by the pipeline)
@@ -91,7 +90,6 @@ class TransactionReader:
         self.claim: Claim | None = None
         self.line: ServiceLine | None = None
         self.claims_read = 0
-        self.hls_read = 0
         self.loop = "header"  # header, hl, 2300, 2300-sub, 2400, 2410, 2400-sub
         self.entity = ""  # NM101 of the current NM1 loop
 
@@ -130,8 +128,6 @@ class TransactionReader:
     def finish(self, position: int) -> Claim | None:
         """The SE at `position`: close what is open; returns the last claim, if one was open."""
         done = self.close_claim(position)
-        for node in self.stack:
-            node.closed = True
         self.stack = []
         self.hl = None
         return done
@@ -166,7 +162,7 @@ class TransactionReader:
         misplaced = False
         if parent_number and any(node.number == parent_number for node in reversed(stack)):
             while stack[-1].number != parent_number:
-                stack.pop().closed = True
+                stack.pop()
             parent: HLNode | None = stack[-1]
         elif stack and level != "20" and (parent_number or level in ("22", "23")):
             # HL02 names no loop open above it: the hierarchy is broken. A child follows its
@@ -175,15 +171,12 @@ class TransactionReader:
             parent = stack[-1]
             misplaced = True
         else:
-            for node in stack:
-                node.closed = True
             stack.clear()
             parent = None
         node = HLNode(position, number, parent_number, level, parent)
         node.misplaced = misplaced
         node.segments.append(seg)
         stack.append(node)
-        self.hls_read += 1
         self.hl = node
         self.loop = "hl"
         self.entity = ""
