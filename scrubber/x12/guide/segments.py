@@ -18,15 +18,19 @@ How pyx12 reports, and so how this module reports:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 from lxml import etree
 
+from .seg_fast import clean_by_pattern
+from .seg_rules import CompositeRule, ElementProblem, ElementRule, SegmentKey, SegmentRule, per_component
 from .seg_types import control_character, is_date_type, is_valid_type
 
-SegmentKey = tuple[str, int, str]
+__all__ = [
+    "DIFFERENCES", "CompositeRule", "ElementProblem", "ElementRule", "GuideCompileError", "SegmentKey",
+    "SegmentRule", "check_segment", "compile_segments", "distinct_rules",
+]
 
 # Segment ids whose elements pyx12 never splits into components (the ISA carries the component
 # separator itself as ISA16).
@@ -56,62 +60,6 @@ DIFFERENCES: dict[str, str] = {
 
 class GuideCompileError(Exception):
     """The map cannot be read the way pyx12 reads it (pyx12 would fail on it too)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ElementProblem:
-    kind: str  # "seg" (what pyx12 sends to errh.seg_error) or "ele" (errh.ele_error)
-    code: str  # pyx12's code: "8" for seg; "1".."10" for ele
-    refdes: str | None  # for "ele": the element's refdes as pyx12 reports it ("CLM05-01", "NM109")
-    message: str
-    value: str | None  # the bad value, where pyx12 passes one
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ElementRule:
-    """One simple element, of a segment or of a composite."""
-
-    refdes: str
-    name: str
-    usage: str  # R, S or N
-    seq: int
-    data_ele: str
-    data_type: str | None
-    min_len: int
-    max_len: int
-    codes: frozenset[str | None] | None  # valid codes (the map's list and its external set), None = any
-    code_list: tuple[str | None, ...]  # the map's own list, in order (1250 elements pass it on)
-    regex: re.Pattern[str] | None
-    required: bool  # empty gives IK4 1 (pyx12: R, unless the first component of an optional composite)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CompositeRule:
-    refdes: str
-    name: str
-    usage: str
-    elements: tuple[ElementRule, ...]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SegmentRule:
-    """One segment node of a map. Compared by identity: it is also the key of its own memo."""
-
-    key: SegmentKey
-    seg_id: str
-    name: str
-    elements: tuple[ElementRule | CompositeRule, ...]  # by position: elements[0] is XX01
-    syntax: tuple[tuple[str, tuple[int, ...]], ...]  # (P/R/C/L/E, element positions)
-    icvn: str  # the interchange version the map names in ISA12: picks the character set
-    memo: dict[tuple[str, ...], tuple[ElementProblem, ...]] = field(default_factory=dict, repr=False)
-
-    def __getstate__(self) -> tuple:  # pragma: no cover - exercised through pickle
-        return (self.key, self.seg_id, self.name, self.elements, self.syntax, self.icvn)
-
-    def __setstate__(self, state: tuple) -> None:
-        for name, value in zip(("key", "seg_id", "name", "elements", "syntax", "icvn"), state, strict=True):
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "memo", {})
 
 
 # ------------------------------------------------------------------------------------------
@@ -315,15 +263,23 @@ def check_segment(
     the repetition separator as a character of the value (the 5010 extended set allows it), and
     none of the 837 maps' elements may repeat.
     """
-    key = (component, *elements)
-    memo = rule.memo
+    tables = rule.by_component.get(component) or per_component(rule, component)
+    key = tuple(elements)
+    memo = tables.memo
     found = memo.get(key)
     if found is None:
-        found = tuple(_check(rule, elements, component))
+        separator = tables.separator
+        text = separator.join(elements)
+        # A value that holds the joining character is not clean: no expression can match it.
+        if text.count(separator) == len(elements) - 1 and clean_by_pattern(
+                rule, tables, component, len(elements) - 1, text):
+            found = ()
+        else:
+            found = tuple(_check(rule, elements, component))
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
-    return list(found)
+    return list(found) if found else []
 
 
 def _check(rule: SegmentRule, elements: list[str], component: str) -> list[ElementProblem]:
