@@ -334,6 +334,74 @@ def test_seeded_mutations_of_real_segments_draw_what_pyx12_reports():
     assert outcomes["errors"] >= 1000 and outcomes["clean"] >= 200 and outcomes["crash"] >= 10, outcomes
 
 
+def _clean_value(d: ElementRule) -> str:
+    """A value pyx12 takes for this element (its first code, else one of its type and length)."""
+    if d.code_list and d.code_list[0]:
+        return d.code_list[0]
+    if d.codes:
+        return sorted(c for c in d.codes if c)[0]
+    dated = {"D8": "20260101", "DT": "20260101", "D6": "260101", "TM": "1200"}
+    if d.data_type in dated:
+        return dated[d.data_type][: d.max_len] if d.data_type != "TM" else "1200"[: max(d.min_len, 4)]
+    return ("1" if d.data_type in ("R", "N0", "N2") else "A") * d.min_len
+
+
+def _full_segment(rule: SegmentRule, component: str) -> list[str]:
+    """Every element the guide uses, with a clean value."""
+    out = [rule.seg_id]
+    for d in rule.elements:
+        if isinstance(d, CompositeRule):
+            parts = ["" if e.usage == "N" else _clean_value(e) for e in d.elements]
+            out.append("" if d.usage == "N" else component.join(parts).rstrip(component))
+        else:
+            out.append("" if d.usage == "N" else _clean_value(d))
+    return out
+
+
+def _pyx12_nodes_by_key() -> dict[tuple[str, int, str], Any]:
+    found = {}
+    for name in MAPS:
+        for node in _pyx12_segment_nodes_of(ig._load_map(name)):
+            found[(name, node.parent.get_path(), node.pos, node.path)] = node
+    return found
+
+
+def _pyx12_segment_nodes_of(root: Any) -> list[Any]:
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        for _pos, children in sorted(node.pos_map.items()):
+            for child in children:
+                (found.append(child) if child.is_segment() else walk(child))
+
+    walk(root)
+    return found
+
+
+def test_every_rule_every_length_and_every_syntax_combination_draws_what_pyx12_reports():
+    """Built from the guide, not the files: for every segment node, a segment with every used
+    element, cut at every length, and every presence pattern of each syntax rule's elements."""
+    outcomes: Counter[str] = Counter()
+    syntax_errors = 0
+    for (name, path, pos, seg_name), node in _pyx12_nodes_by_key().items():
+        rule = compiled(name)[(path, pos, seg_name)]
+        full = _full_segment(rule, ":")
+        cases = [full[:k] for k in range(1, len(full) + 1)]
+        for _kind, positions in rule.syntax:
+            for mask in range(1 << len(positions)):
+                case = list(full)
+                for bit, p in enumerate(positions):
+                    if not mask >> bit & 1:
+                        case[p] = ""
+                cases.append(case)
+        for case in cases:
+            outcome = assert_same(node, case, "*", ":")
+            outcomes[outcome] += 1
+            if outcome == "errors":
+                syntax_errors += any(m.startswith("Syntax Error") for *_, m in ours(rule, case, ":"))
+    assert outcomes["clean"] > 1000 and outcomes["errors"] > 1000 and syntax_errors > 500, (outcomes, syntax_errors)
+
+
 # ------------------------------------------------------------------------------------------
 # One behaviour each
 
