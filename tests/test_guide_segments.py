@@ -250,16 +250,17 @@ def test_every_placed_segment_draws_what_pyx12_reports():
 
 def test_the_fast_path_decides_almost_every_clean_segment():
     """The expression path must not go dead quietly (everything would still pass, slowly): the
-    clean segments of the seeds, but the ISA (its space-padded fields), go by it."""
+    clean segments of the seeds go by it (all of them today; a value with trailing spaces shorter
+    than its minimum would not, and is still clean)."""
     fast = clean = 0
     for node, elements, element, component in placed_segments():
-        if elements[0] == "ISA" or pyx12_report(node, pyx12_segment(elements, element, component)):
+        if pyx12_report(node, pyx12_segment(elements, element, component)):
             continue
         rule = rule_for(node)
         tables = per_component(rule, component)
         clean += 1
         fast += clean_by_pattern(rule, tables, component, len(elements) - 1, tables.separator.join(elements))
-    assert fast >= 0.98 * clean, (fast, clean)
+    assert fast >= 0.99 * clean, (fast, clean)
 
 
 def _mutate(rng: random.Random, elements: list[str], rule: SegmentRule, component: str) -> list[str]:

@@ -56,13 +56,27 @@ class _Builder:
 
     def value(self, d: ElementRule) -> str | None:
         """Clean non-empty values of one simple element, or None when the expression cannot say."""
-        if d.usage == "N" or d.regex is not None or d.min_len < 1:
+        pattern = self._typed_value(d)
+        if pattern is None or d.regex is None:
+            return pattern
+        # The map's own expression (searched, as pyx12 does) is checked on the match.
+        pattern, name = self.group(pattern)
+        self.checks.append(_searched(name, d.regex))
+        return pattern
+
+    def _typed_value(self, d: ElementRule) -> str | None:
+        if d.usage == "N" or d.min_len < 1:
             return None
         data_type = d.data_type or ""
         lo, hi = d.min_len, d.max_len
         if data_type in ("AN", "ID"):
-            # A trailing space is an error unless the value is short: left to the exact checks.
-            base = f"{self.text_class}{{{lo - 1},{hi - 1}}}{self.text_class_no_space}"
+            if lo == hi:
+                # Fixed length (the ISA's fields): a trailing space leaves the value shorter than
+                # the minimum, which pyx12 does not count as an unnecessary trailing space.
+                base = f"{self.text_class}{{{lo}}}"
+            else:
+                # A trailing space is an error unless the value is short: left to the exact checks.
+                base = f"{self.text_class}{{{lo - 1},{hi - 1}}}{self.text_class_no_space}"
         elif data_type[:1] == "N":
             base = f"-?[0-9]{{{lo},{hi}}}"
         elif data_type == "R":
@@ -217,6 +231,13 @@ def _valid_type(index: str, data_type: str, icvn: str) -> Check:
     def check(m: re.Match[str]) -> bool:
         v = m.group(index)
         return v is None or is_valid_type(v, data_type, icvn)
+    return check
+
+
+def _searched(index: str, regex: re.Pattern[str]) -> Check:
+    def check(m: re.Match[str]) -> bool:
+        v = m.group(index)
+        return not v or regex.search(v) is not None
     return check
 
 

@@ -40,7 +40,7 @@ _DTP_FORMATS = ("RD8", "D8", "D6", "DT", "TM")
 # Data element 1250 (date/time format qualifier) names the format of a later 1251 element.
 _FORMAT_QUALIFIER = "1250"
 _FORMATTED_VALUE = "1251"
-_MEMO_LIMIT = 4096  # segments remembered per rule; most segments of a file repeat exactly
+_MEMO_LIMIT = 1024  # segments remembered per rule (and component): most segments of a file repeat exactly
 
 # Where this module reports something else than pyx12 4.0.0, by (kind of input, what pyx12 does).
 # The differential tests read this table: a difference not listed here fails them.
@@ -260,8 +260,8 @@ def check_segment(
 
     `elements` is the segment split on the element separator (elements[0] is the segment id).
     `repetition` is accepted and not used: pyx12 4.0.0 does not split repeated elements, it reads
-    the repetition separator as a character of the value (the 5010 extended set allows it), and
-    none of the 837 maps' elements may repeat.
+    the repetition separator as a character of the value (the 5010 extended set allows it); the
+    only element of these maps that may repeat, DMG05, the 837 guides mark not used.
     """
     tables = rule.by_component.get(component) or per_component(rule, component)
     key = tuple(elements)
