@@ -13,6 +13,7 @@ import functools
 import pickle
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,10 +34,12 @@ from scrubber.x12.guide.segments import (
     CompositeRule,
     ElementProblem,
     ElementRule,
+    GuideCompileError,
     SegmentRule,
     check_segment,
     compile_segments,
     distinct_rules,
+    map_folder,
 )
 from scrubber.x12.tokenizer import SegmentReader
 
@@ -223,6 +226,9 @@ def test_the_compiled_tables_pickle_and_still_check():
     segment = ["CLM", "A1", "100", "", "", "11:B:1", "Y", "A", "Y", "I", "X"]
     assert check_segment(again[key], segment, ":", "^") == check_segment(rules[key], segment, ":", "^")
     assert [(p.code, p.refdes) for p in check_segment(again[key], segment, ":", "^")] == [("7", "CLM10")]
+    # What a rule learns while checking (memo, expressions) is not part of the table.
+    assert pickle.dumps(rules[key]) == pickle.dumps(compile_segments("837.5010.X222.A1.xml")[key])
+    assert pickle.loads(pickle.dumps(rules[key])).by_component == {}
 
 
 def test_a_position_shared_by_several_nodes_is_keyed_by_pyx12s_qualified_name():
@@ -231,6 +237,8 @@ def test_a_position_shared_by_several_nodes_is_keyed_by_pyx12s_qualified_name():
     assert (loop, 350, "REF") not in rules  # three REF nodes at 350: the plain id is ambiguous
     assert rules[(loop, 350, "REF[EI]")].elements[0].code_list == ("EI", "SY")
     assert rules[(loop, 150, "NM1")].seg_id == "NM1"
+    assert all(key == rule.key or key[2] == rule.seg_id for key, rule in rules.items())
+    assert len({rule.key for rule in rules.values()}) == len(distinct_rules(rules))
 
 
 # ------------------------------------------------------------------------------------------
@@ -272,7 +280,7 @@ def _mutate(rng: random.Random, elements: list[str], rule: SegmentRule, componen
     value = out[i]
     d = rule.elements[i - 1] if i - 1 < len(rule.elements) else None
     first = d.elements[0] if isinstance(d, CompositeRule) and d.elements else d
-    kind = rng.randrange(18)
+    kind = rng.randrange(19)
     if kind == 0:
         value = ""
     elif kind == 1:
@@ -312,6 +320,9 @@ def _mutate(rng: random.Random, elements: list[str], rule: SegmentRule, componen
     elif kind == 16:
         out.extend([""] * rng.randint(1, 3))
         return out
+    elif kind == 17 and value:
+        keep = rng.randrange(len(value))  # padded with spaces to the same length
+        value = value[:keep] + " " * (len(value) - keep)
     else:
         value = value.lower() + "é"
     out[i] = value
@@ -424,6 +435,44 @@ def test_too_many_components_in_a_composite_is_one_segment_error_where_pyx12_cra
 def test_a_date_range_with_two_hyphens_is_an_invalid_date_where_pyx12_crashes():
     problems = check_segment(_rule(DTP_SERVICE), ["DTP", "472", "RD8", "20260101-20260102-20260103"], ":", "^")
     assert [(p.kind, p.code, p.refdes) for p in problems] == [("ele", "8", "DTP03")]
+
+
+_TINY_MAP = """<?xml version="1.0"?>
+<transaction xid="T">
+  <loop xid="L1"><pos>1</pos>
+    <segment xid="REF"><name>Reference</name><usage>R</usage><pos>10</pos>
+      <element xid="REF01"><data_ele>128</data_ele><name>Qualifier</name><usage>R</usage><seq>01</seq>
+        <valid_codes{external}><code>EI</code></valid_codes></element>
+      <element xid="REF02"><data_ele>{data_ele}</data_ele><name>Id</name><usage>R</usage><seq>{seq}</seq></element>
+    </segment>
+  </loop>
+</transaction>
+"""
+
+
+def _tiny_map(tmp_path: Path, external: str = "", data_ele: str = "127", seq: str = "02") -> Path:
+    for name in ("dataele.xml", "codes.xml"):
+        (tmp_path / name).write_bytes((map_folder() / name).read_bytes())
+    text = _TINY_MAP.replace("{external}", external).replace("{data_ele}", data_ele).replace("{seq}", seq)
+    (tmp_path / "tiny.xml").write_text(text)
+    return tmp_path
+
+
+def test_a_map_read_from_another_folder_compiles_with_that_folders_data_elements(tmp_path: Path):
+    rules = compile_segments("tiny.xml", _tiny_map(tmp_path))
+    rule = rules[("/L1", 10, "REF")]
+    assert [p.code for p in check_segment(rule, ["REF", "XX", "1"], ":", None)] == ["7"]
+    assert check_segment(rule, ["REF", "EI", "1"], ":", None) == []
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"external": ' external="no_such_set"'}, "no_such_set"),
+    ({"data_ele": "99999"}, "99999"),
+    ({"seq": "03"}, "gap"),
+])
+def test_a_map_pyx12_would_fail_on_is_refused_at_compile_time_naming_what(tmp_path: Path, change: dict, named: str):
+    with pytest.raises(GuideCompileError, match=named):
+        compile_segments("tiny.xml", _tiny_map(tmp_path, **change))
 
 
 def test_the_memo_gives_each_caller_its_own_list():

@@ -65,7 +65,7 @@ class PerComponent:
 class SegmentRule:
     """One segment node of a map. Compared by identity (the tables are its own)."""
 
-    key: SegmentKey
+    key: SegmentKey  # unique in its map: the qualified name where a position is shared ("REF[EI]")
     seg_id: str
     name: str
     elements: tuple[ElementRule | CompositeRule, ...]  # by position: elements[0] is XX01

@@ -29,7 +29,7 @@ from .seg_types import control_character, is_date_type, is_valid_type
 
 __all__ = [
     "DIFFERENCES", "CompositeRule", "ElementProblem", "ElementRule", "GuideCompileError", "SegmentKey",
-    "SegmentRule", "check_segment", "compile_segments", "distinct_rules",
+    "SegmentRule", "check_segment", "compile_segments", "distinct_rules", "map_folder",
 ]
 
 # Segment ids whose elements pyx12 never splits into components (the ISA carries the component
@@ -137,7 +137,7 @@ class _Compiler:
             elements=tuple(self.element(e, usage) for e in node.findall("element")),
         )
 
-    def segment(self, node: etree._Element, loop_path: str) -> SegmentRule:
+    def segment(self, node: etree._Element, loop_path: str, node_name: str) -> SegmentRule:
         seg_id = node.get("xid")
         by_seq: dict[int, etree._Element] = {}
         for child in node.findall("element"):
@@ -158,7 +158,7 @@ class _Compiler:
                 continue  # pyx12 ignores a syntax note it cannot read
             syntax.append((text[0], tuple(int(text[i * 2 + 1 : i * 2 + 3]) for i in range(len(text[1:]) // 2))))
         return SegmentRule(
-            key=(loop_path, int(_field(node, "pos")), seg_id), seg_id=seg_id, name=_field(node, "name") or "",
+            key=(loop_path, int(_field(node, "pos")), node_name), seg_id=seg_id, name=_field(node, "name") or "",
             elements=elements, syntax=tuple(syntax), icvn=self.icvn,
         )
 
@@ -212,7 +212,8 @@ def compile_segments(map_file: str, folder: Path | None = None) -> dict[SegmentK
     Extension of the agreed key: a loop may hold several nodes of one segment id at one position
     (the 837P's 2010AA has three REF at 350). Each rule is therefore also keyed by pyx12's own name
     for the node, the id and its first qualifier code ("REF[EI]"), which is unique; the plain id
-    key is kept only where it is unambiguous. Pure and deterministic; the result pickles.
+    key is kept only where it is unambiguous. `rule.key` is always the unique one. Pure and
+    deterministic; the result pickles.
     """
     folder = folder or map_folder()
     root = etree.parse(str(folder / map_file)).getroot()
@@ -229,16 +230,17 @@ def compile_segments(map_file: str, folder: Path | None = None) -> dict[SegmentK
         for loop in node.findall("loop"):
             walk(loop, ("" if path == "/" else path) + "/" + loop.get("xid"))
         for seg in node.findall("segment"):
-            rule = compiler.segment(seg, path)
-            pos = rule.key[1]
+            pos = int(_field(seg, "pos"))
             # pyx12 renames the nodes sharing a position inside a loop, never at the map's root.
-            named = _qualified_id(seg, compiler) if positions[pos] > 1 and path != "/" else rule.seg_id
-            rules[(path, pos, named)] = rule
-            seen[rule.key] = seen.get(rule.key, 0) + 1
-            if seen[rule.key] == 1:
-                rules[rule.key] = rule
-            else:
-                rules.pop(rule.key, None)  # ambiguous: only the qualified names find these
+            named = _qualified_id(seg, compiler) if positions[pos] > 1 and path != "/" else seg.get("xid")
+            rule = compiler.segment(seg, path, named)
+            rules[rule.key] = rule
+            plain = (path, pos, rule.seg_id)
+            seen[plain] = seen.get(plain, 0) + 1
+            if seen[plain] == 1:
+                rules.setdefault(plain, rule)
+            elif rules.get(plain) is not None and rules[plain].key != plain:
+                del rules[plain]  # ambiguous: only the qualified names find these
 
     walk(root, "/")
     return rules
