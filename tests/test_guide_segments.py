@@ -271,6 +271,21 @@ def test_the_fast_path_decides_almost_every_clean_segment():
     assert fast >= 0.99 * clean, (fast, clean)
 
 
+@pytest.mark.parametrize("component", ["^", "\\", "]", "-", ">", "\x1d"])
+def test_any_component_separator_draws_what_pyx12_reports(component: str):
+    """The expressions are built per component separator, which may be a character regular
+    expressions treat specially, or the character the fast path joins elements with."""
+    rng = random.Random(component)
+    samples = [s for s in placed_segments() if s[1][0] != "ISA"]
+    for node, elements, element, original in rng.sample(samples, 1500):
+        if component == element or any(component in v for v in elements[1:]):
+            continue
+        moved = [v.replace(original, component) for v in elements]
+        assert_same(node, moved, element, component)
+        if rng.random() < 0.5:
+            assert_same(node, _mutate(rng, moved, rule_for(node), component), element, component)
+
+
 def _mutate(rng: random.Random, elements: list[str], rule: SegmentRule, component: str) -> list[str]:
     out = list(elements)
     i = rng.randrange(1, len(out) + 1)
