@@ -195,10 +195,13 @@ def test_every_segment_node_of_the_map_is_compiled_once(name: str):
 @pytest.mark.parametrize("name", MAPS)
 def test_every_element_is_compiled_as_pyx12_reads_it(name: str):
     rules = compile_segments(name)
-    ext = load_map_file(name, params()).ext_codes.codes
+    pyx12_map = load_map_file(name, params())
+    ext = pyx12_map.ext_codes.codes
     for node in _pyx12_segment_nodes(name):
         rule = rules[(node.parent.get_path(), node.pos, node.path)]
+        assert rule.key == (node.parent.get_path(), node.pos, node.path)
         assert (rule.seg_id, rule.name, len(rule.elements)) == (node.id, node.name, len(node.children))
+        assert rule.icvn == (pyx12_map.icvn or "00401")
         assert [s[0] + "".join(f"{p:02d}" for p in s[1]) for s in rule.syntax] == [
             s[0] + "".join(f"{p:02d}" for p in s[1:]) for s in node.syntax]
         for d, child in zip(rule.elements, node.children, strict=True):
