@@ -17,33 +17,15 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
+from .columns import COLUMNS, FLAG_TEXT, IMPLAUSIBLE_BILLUNITS, INCONSISTENT, KINDS, SETTINGS, to_decimal
 from .errors import ReferenceDataError
 from .quarters import MONTHS, quarter_end, quarter_start
 
-# The kinds of file, with what they are called in messages and listings.
-KINDS = {
-    "asp_crosswalk": "ASP NDC-HCPCS crosswalk",
-    "asp_pricing": "ASP pricing",
-    "hcpcs": "HCPCS file",
-    "opps_addendum_b": "OPPS Addendum B",
-    "mue": "MUE table",
-}
-SETTINGS = {"practitioner": "practitioner services", "outpatient_hospital": "outpatient hospital services"}
-
-# What the store keeps of each kind: only what the checks need. Addendum B keeps no descriptor at
-# all (its CPT descriptors are the AMA's) and only HCPCS Level II rows.
-COLUMNS = {
-    "asp_crosswalk": ("hcpcs", "ndc", "labeler", "drug_name", "dosage", "pkg_size", "pkg_qty", "billunits",
-                      "billunitspkg", "flags"),
-    "asp_pricing": ("hcpcs", "short_description", "dosage", "payment_limit"),
-    "hcpcs": ("code", "short_description", "long_description", "added", "action_effective", "terminated",
-              "action"),
-    "opps_addendum_b": ("hcpcs", "status_indicator", "apc", "payment_rate", "pass_through_expires"),
-    "mue": ("code", "mue", "mai", "rationale"),
-}
+__all__ = ["COLUMNS", "FLAG_TEXT", "INCONSISTENT", "KINDS", "SETTINGS", "ParsedSource", "crosswalk_flags", "read_csv",
+           "read_files", "to_decimal"]
 
 _CODE = re.compile(r"^[A-Z0-9]{4}[A-Z0-9]$")
 _LEVEL_II = re.compile(r"^[A-CE-V]\d{4}$")  # not CPT (digits first) and not CDT (D codes, the ADA's)
@@ -54,9 +36,6 @@ _NAME_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _NAME_US_DATE = re.compile(r"(\d{2})[-_](\d{2})[-_](\d{4})")
 _NAME_MONTH = re.compile(r"(Jan|Apr|Jul|Oct)[a-z]*[ _-]?((?:19|20)\d{2})", re.I)
 
-# A whole item of a drug holding a tenth of a billing unit or less is not what CMS meant
-# (Zemaira's 1,000 mg vial as 0.1 units of "10 mg"): flagged, never used to drive an error.
-IMPLAUSIBLE_BILLUNITS = Decimal("0.1")
 # CMS rounds BILLUNITSPKG to whole units (2.5 x 25 = 62.5 is published as 63): within half a unit,
 # BILLUNITS x PKG QTY and BILLUNITSPKG agree.
 ROUNDING = Decimal("0.5")
@@ -253,15 +232,6 @@ def _check_effective(shown: str, stated: dt.date, effective: dt.date | None) -> 
                                         f"but --effective says {effective.isoformat()}")
 
 
-def to_decimal(value: str) -> Decimal | None:
-    """A number as CMS prints it ("1,000", "$52.474"), or None when it is none ("N/A")."""
-    try:
-        number = Decimal(value.replace(",", "").replace("$", "").strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def crosswalk_flags(ndc: str, billunits: str, pkg_qty: str, billunitspkg: str) -> tuple[str, ...]:
     """Why a crosswalk row cannot be trusted, if it cannot: CMS publishes some rows inconsistently."""
     flags = []
@@ -276,17 +246,6 @@ def crosswalk_flags(ndc: str, billunits: str, pkg_qty: str, billunitspkg: str) -
     if per_item <= IMPLAUSIBLE_BILLUNITS:
         flags.append("implausible")
     return tuple(flags)
-
-
-# The flags that make a row inconsistent (`scrubber data check`); "not-an-ndc" only says the row
-# cannot be matched by NDC (CMS lists some products by a catalogue number or UPC).
-INCONSISTENT = ("arithmetic", "implausible", "unreadable")
-FLAG_TEXT = {
-    "not-an-ndc": "NDC2 is not an NDC in 5-4-2 form",
-    "unreadable": "BILLUNITS, PKG QTY or BILLUNITSPKG is not a positive number",
-    "arithmetic": "BILLUNITS x PKG QTY differs from BILLUNITSPKG by more than CMS's rounding to whole units",
-    "implausible": f"BILLUNITS of {IMPLAUSIBLE_BILLUNITS} or less for a whole item",
-}
 
 
 def _read_crosswalk(shown: str, name: str, preamble: Rows, header: Header, rows: Rows,
