@@ -96,14 +96,12 @@ class Icd10Table:
         self.valid_from = valid_from
         self.valid_through = valid_through
         self._codes = codes
-        headers: set[str] = set()
-        for code in codes:
-            for length in range(3, len(code)):
-                prefix = code[:length]
-                if prefix in codes:
-                    headers.add(prefix)
-        self._headers = headers
-        self._sorted: list[str] | None = None
+        # A code is a header (has subcodes) when the code after it in sorted order extends it: the
+        # codes under a prefix sort right after it. One sort instead of a set probe per prefix of
+        # every code (0.26 s of a small run's start-up), and the order serves example_subcode too.
+        self._sorted = sorted(codes)
+        self._headers = {code for code, following in zip(self._sorted, self._sorted[1:], strict=False)
+                         if following.startswith(code)}
 
     @classmethod
     def from_code_list(cls, path: Path, version: str, valid_from: dt.date, valid_through: dt.date) -> Icd10Table:
@@ -130,10 +128,8 @@ class Icd10Table:
         return code in self._codes and code not in self._headers
 
     def example_subcode(self, code: str) -> str | None:
-        """The first billable code under `code`, for a message. The codes are sorted once, on
-        first use, and searched by bisection: C004 can fire on every claim of a large file."""
-        if self._sorted is None:
-            self._sorted = sorted(self._codes)
+        """The first billable code under `code`, for a message. The codes are sorted once and
+        searched by bisection: C004 can fire on every claim of a large file."""
         for candidate in self._sorted[bisect.bisect_right(self._sorted, code):]:
             if not candidate.startswith(code):
                 return None
