@@ -23,9 +23,10 @@ from pathlib import Path
 from .columns import COLUMNS, FLAG_TEXT, IMPLAUSIBLE_BILLUNITS, INCONSISTENT, KINDS, SETTINGS, to_decimal
 from .errors import ReferenceDataError
 from .quarters import MONTHS, quarter_end, quarter_start
+from .workbook import fixed_width_rows, is_workbook, workbook_rows
 
 __all__ = ["COLUMNS", "FLAG_TEXT", "INCONSISTENT", "KINDS", "SETTINGS", "ParsedSource", "crosswalk_flags", "read_csv",
-           "read_files", "to_decimal"]
+           "read_files", "read_text", "read_workbook", "to_decimal"]
 
 _CODE = re.compile(r"^[A-Z0-9]{4}[A-Z0-9]$")
 _LEVEL_II = re.compile(r"^[A-CE-V]\d{4}$")  # not CPT (digits first) and not CDT (D codes, the ADA's)
@@ -60,8 +61,9 @@ class ParsedSource:
 
 
 def read_files(paths: list[Path], effective: dt.date | None = None) -> tuple[list[ParsedSource], list[str]]:
-    """Read every file (a zip: its CSV members). Returns the sources and the notes on zip members
-    skipped; raises ReferenceDataError on the first file that cannot be read."""
+    """Read every file (a CSV, an Excel workbook, the HCPCS fixed-width text, or a zip of them).
+    Returns the sources and the notes on zip members skipped; raises ReferenceDataError on the first
+    file that cannot be read."""
     sources: list[ParsedSource] = []
     skipped: list[str] = []
     for path in paths:
@@ -74,8 +76,13 @@ def read_files(paths: list[Path], effective: dt.date | None = None) -> tuple[lis
             sources += found
             skipped += notes
         else:
-            sources.append(read_csv(path.name, data, effective, shown_as=str(path)))
+            sources.append(read_text(path.name, data, effective, shown_as=str(path)))
     return sources, skipped
+
+
+# The forms a CMS zip holds its tables in, in the order they are preferred: the HCPCS zip holds the
+# workbook and the fixed-width text (some quarters a CSV too), the same data each time.
+_FORMS = (("CSV", (".csv",)), ("workbook", (".xlsx",)), ("fixed-width text", (".txt",)))
 
 
 def _read_zip(path: Path, data: bytes, effective: dt.date | None) -> tuple[list[ParsedSource], list[str]]:
@@ -84,24 +91,35 @@ def _read_zip(path: Path, data: bytes, effective: dt.date | None) -> tuple[list[
         names = archive.namelist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise ReferenceDataError(str(path), f"not a readable zip file ({exc})") from None
-    if "[Content_Types].xml" in names:
-        raise ReferenceDataError(str(path), "an Excel workbook: import the CSV version CMS publishes beside it")
-    found, skipped = [], []
-    for name in names:
-        if name.endswith("/"):
+    if is_workbook(names):
+        return [read_workbook(path.name, data, effective, shown_as=str(path))], []
+    found: list[ParsedSource] = []
+    skipped: list[str] = []
+    members = [n for n in names if not n.endswith("/")]
+    used = None
+    for form, suffixes in _FORMS:
+        chosen = [n for n in members if n.lower().endswith(suffixes)]
+        if used is not None:
+            skipped += [f"{path}!{n}: skipped, the zip's {used} members were read" for n in chosen]
             continue
-        if not name.lower().endswith(".csv"):
-            skipped.append(f"{path}!{name}: not a CSV, skipped")
-            continue
-        try:
-            member = archive.read(name)
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            raise ReferenceDataError(f"{path}!{name}", f"cannot be extracted ({exc})") from None
-        try:
-            found.append(read_csv(f"{path.name}!{Path(name).name}", member, effective, shown_as=f"{path}!{name}"))
-        except _Unrecognised as exc:
-            # CMS's zips carry other tables too (NOC pricing, read-me files): only ours are read.
-            skipped.append(f"{path}!{name}: {exc.problem}, skipped")
+        for name in chosen:
+            try:
+                member = archive.read(name)
+            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                raise ReferenceDataError(f"{path}!{name}", f"cannot be extracted ({exc})") from None
+            stored, shown = f"{path.name}!{Path(name).name}", f"{path}!{name}"
+            try:
+                if form == "workbook":
+                    found.append(read_workbook(stored, member, effective, shown_as=shown))
+                else:
+                    found.append(read_text(stored, member, effective, shown_as=shown))
+            except _Unrecognised as exc:
+                # CMS's zips carry other tables too (NOC pricing, record layouts, read-me files): only ours are read.
+                skipped.append(f"{shown}: {exc.problem}, skipped")
+        if found:
+            used = form
+    skipped += [f"{path}!{n}: not a CSV, workbook or text file, skipped" for n in members
+                if not n.lower().endswith((".csv", ".xlsx", ".txt"))]
     if not found:
         raise ReferenceDataError(str(path), "holds no CMS file the scrubber reads (" + "; ".join(skipped) + ")")
     return found, skipped
@@ -143,6 +161,30 @@ def read_csv(name: str, data: bytes, effective: dt.date | None = None, *, shown_
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise ReferenceDataError(shown, f"not a readable CSV file ({exc})") from None
+    return _read_rows(shown, name, data, rows, effective)
+
+
+def read_text(name: str, data: bytes, effective: dt.date | None = None, *, shown_as: str | None = None,
+              ) -> ParsedSource:
+    """Read one CMS text file: a CSV, or else the HCPCS file's fixed-width text."""
+    try:
+        return read_csv(name, data, effective, shown_as=shown_as)
+    except _Unrecognised as not_csv:
+        rows = fixed_width_rows(_decode(shown_as or name, data))
+        if rows is None:
+            raise _Unrecognised(not_csv.path, not_csv.problem + ", nor the HCPCS file's fixed-width text") from None
+        return _read_rows(shown_as or name, name, data, rows, effective)
+
+
+def read_workbook(name: str, data: bytes, effective: dt.date | None = None, *,
+                  shown_as: str | None = None) -> ParsedSource:
+    """Read one CMS file published as an Excel workbook (its first sheet), recognised by its content."""
+    shown = shown_as or name
+    return _read_rows(shown, name, data, workbook_rows(shown, data), effective)
+
+
+def _read_rows(shown: str, name: str, data: bytes, rows: list[list[str]], effective: dt.date | None,
+               ) -> ParsedSource:
     for index, row in enumerate(rows[:40]):
         # CMS breaks some header cells over lines ("HCPCS/\nCPT Code" in the MUE tables).
         cells = [re.sub(r"\s+", " ", c).strip().replace("/ ", "/") for c in row]
