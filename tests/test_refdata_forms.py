@@ -192,3 +192,26 @@ def test_a_damaged_workbook_is_refused_with_one_message(tmp_path):
     path.write_bytes(data.getvalue())
     with pytest.raises(ReferenceDataError, match=r"HCPC2025_OCT_ANWEB.xlsx: not a readable Excel workbook"):
         read_files([path])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CMS.glob("*.csv")) if CMS.is_dir() else [])
+def test_every_cms_file_at_hand_reads_the_same_as_a_workbook(tmp_path, name):
+    """CMS publishes its other tables as workbooks too (the MUE tables, the ASP files' .xlsx): the
+    same sheet gives the same rows, preamble lines and all."""
+    source = CMS / name
+    [from_csv], _ = read_files([source])
+    text = source.read_bytes().decode("utf-8-sig") if _is_utf8(source) else source.read_bytes().decode("cp1252")
+    workbook = tmp_path / (source.stem + ".xlsx")
+    workbook.write_bytes(workbook_bytes(list(csv.reader(io.StringIO(text, newline="")))))
+    [from_workbook], _ = read_files([workbook])
+    assert (from_workbook.kind, from_workbook.setting, from_workbook.effective_from, from_workbook.effective_to) == (
+        from_csv.kind, from_csv.setting, from_csv.effective_from, from_csv.effective_to)
+    assert from_workbook.rows == from_csv.rows
+
+
+def _is_utf8(path) -> bool:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
