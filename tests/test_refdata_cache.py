@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -149,3 +151,18 @@ def test_a_lookup_loads_neither_the_readers_of_cms_files_nor_zipfile():
             "print(sorted(m for m in ('scrubber.refdata.sources', 'zipfile') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_build_removes_the_cache_files_of_other_formats_and_killed_builds(cache_home):
+    cache_home.mkdir(parents=True)
+    older = cache_home / f"{'0' * 64}-f{cache.FORMAT - 1}.sqlite"
+    older.write_bytes(b"an older scrubber's cache")
+    killed, fresh = cache_home / ".x-f1.sqlite.abc.tmp", cache_home / ".y-f1.sqlite.def.tmp"
+    killed.write_bytes(b"")
+    fresh.write_bytes(b"")
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
+    other_table = cache_home / f"{'1' * 64}-f{cache.FORMAT}.sqlite"
+    other_table.write_bytes(b"another store's table")
+    ReferenceData().drug("J9312", NOV_2025)
+    assert not older.exists() and not killed.exists()
+    assert fresh.exists() and other_table.exists()  # a build under way elsewhere; another store's table

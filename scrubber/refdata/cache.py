@@ -21,6 +21,7 @@ import hashlib
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from urllib.request import pathname2url
 
@@ -158,3 +159,15 @@ def _build(path: Path, table_digest: str, info: SourceInfo, lines: list[str]) ->
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _prune(path.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Remove the cache files of other cache formats (an older scrubber's) and the temporary files of
+    builds killed over an hour ago. Files of other tables stay: another store may still use them."""
+    now = time.time()
+    for entry in folder.iterdir():
+        stale_format = entry.suffix == ".sqlite" and not entry.name.endswith(f"-f{FORMAT}.sqlite")
+        with contextlib.suppress(OSError):
+            if stale_format or (entry.name.endswith(".tmp") and now - entry.stat().st_mtime > 3600):
+                entry.unlink()
