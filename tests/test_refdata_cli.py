@@ -175,6 +175,14 @@ def test_the_cli_starts_without_the_reference_data_and_mirrors_its_names():
     assert done.stdout.strip() == "False"
 
 
+def test_the_cli_starts_without_the_watcher():
+    """`scrubber scrub` does not pay for the watcher's modules (30 ms of CPU): they load when
+    `scrubber watch` runs."""
+    code = "import sys, scrubber.cli; print(sorted(m for m in sys.modules if m.startswith('scrubber.watch')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_from_scratch_leaves_only_the_files_of_this_import(tmp_path):
     store = tmp_path / "store"
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
