@@ -23,7 +23,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from urllib.request import pathname2url
+from urllib.parse import quote
 
 from .columns import COLUMNS, ndc11, ndc_of_line
 from .errors import ReferenceDataError
@@ -121,7 +121,8 @@ def _connect(path: Path, table_digest: str, info: SourceInfo) -> sqlite3.Connect
     connection = None
     try:
         # immutable: a cache file is never changed once renamed into place, so no locking is needed
-        connection = sqlite3.connect(f"file:{pathname2url(str(path))}?mode=ro&immutable=1", uri=True)
+        # (quote, not urllib.request's pathname2url: that module loads http, email and socket)
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
         expected = {"format": str(FORMAT), "table_digest": table_digest, "content_digest": info.content_digest,
                     "kind": info.kind, "rows": str(info.rows)}
