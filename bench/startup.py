@@ -5,7 +5,8 @@
 Each measurement is a fresh process; the figure is the median of the runs, in wall-clock seconds and
 in CPU seconds (user + system of the child: on a shared machine the wall clock mostly measures the
 neighbours). The floor is the interpreter starting and doing nothing (`python -c pass`), measured in
-the same run. `--against DIR` times the same modes in another checkout of the scrubber (one with
+the same run. The lookup modes also give the CPU time of the lookups alone, measured inside the
+process after `import scrubber` ("step"): the least noisy figure of the table. `--against DIR` times the same modes in another checkout of the scrubber (one with
 its own `.venv`, e.g. a `git worktree` of an earlier commit), interleaved with this one so that the
 machine's load hits both alike, and gives each figure as a ratio to this checkout's. A mode the
 other checkout cannot run (it has no reference data yet) shows n/a.
@@ -35,9 +36,11 @@ LOAD_RULES = "from scrubber import load_rules; load_rules()"
 LOAD_TABLES = ("from scrubber import load_rules; r = load_rules(); r.hcpcs; r.ndc_crosswalk; r.icd10; "
                "from scrubber.x12.ig import _load_map; _load_map('x12.control.00501.xml'); "
                "_load_map('837.5010.X222.A1.xml'); _load_map('837Q3.I.5010.X223.A1.xml')")
-FIRST_LOOKUP = ("import datetime, scrubber; from scrubber.refdata import ReferenceData; "
+# Prints the CPU seconds of the lookups alone (after `import scrubber`), the figure of the "step" column.
+FIRST_LOOKUP = ("import datetime, time, scrubber; start = time.process_time(); "
+                "from scrubber.refdata import ReferenceData; "
                 "d = ReferenceData.open(); day = datetime.date(2025, 11, 3); d.drug('J9312', day); "
-                "d.codes_for_ndc('50242-0051-21', day)")
+                "d.codes_for_ndc('50242-0051-21', day); print(time.process_time() - start)")
 
 
 def modes(python: str, out: str) -> dict[str, tuple[list[str], str]]:
@@ -56,9 +59,9 @@ def modes(python: str, out: str) -> dict[str, tuple[list[str], str]]:
     }
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float] | None:
-    """(wall, CPU) seconds of one run, or None when the command fails (exit 1 is a scrub that
-    rejected a claim: a run like any other)."""
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float | None] | None:
+    """(wall, CPU, step CPU) seconds of one run, or None when the command fails (exit 1 is a scrub
+    that rejected a claim: a run like any other). The step is what the command prints, if a number."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
@@ -66,7 +69,13 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     scrub = "scrub" in command
-    return (wall, cpu) if done.returncode == 0 or (scrub and done.returncode == 1) else None
+    if not (done.returncode == 0 or (scrub and done.returncode == 1)):
+        return None
+    try:
+        step = float(done.stdout.decode().strip().splitlines()[-1]) if not scrub else None
+    except (ValueError, IndexError):
+        step = None
+    return wall, cpu, step
 
 
 def python_of(tree: Path) -> str:
@@ -83,7 +92,7 @@ def main() -> int:
     trees = [ROOT, *(p.resolve() for p in args.against)]
     with tempfile.TemporaryDirectory() as scratch:
         warm = {tree: Path(scratch, f"warm-{n}") for n, tree in enumerate(trees)}
-        runs: dict[tuple[Path, str], list[tuple[float, float] | None]] = {}
+        runs: dict[tuple[Path, str], list[tuple[float, float, float | None] | None]] = {}
         names = list(modes(sys.executable, scratch))
         for tree in trees:  # fill the warm caches, outside the measured runs
             command, _ = modes(python_of(tree), scratch)["first drug and NDC lookup, cache warm"]
@@ -101,24 +110,26 @@ def main() -> int:
           f"`python bench/startup.py --runs {args.runs}{''.join(f' --against {p}' for p in args.against)}`)\n")
     print(f"Load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}. Trees: "
           + "; ".join(f"[{n}] {tree}" for n, tree in enumerate(trees)) + "\n")
-    header = "| what | " + " | ".join(f"[{n}] wall s | [{n}] CPU s" + (f" | [{n}] CPU / [0]" if n else "")
+    header = "| what | " + " | ".join(f"[{n}] wall s | [{n}] CPU s | [{n}] step CPU ms" +
+                                      (f" | [{n}] CPU / [0] | [{n}] step / [0]" if n else "")
                                       for n in range(len(trees))) + " |"
     print(header)
     print("|---|" + "---:|" * (header.count("|") - 2))
     for name in names:
         cells = []
-        base_cpu = _median(runs[(ROOT, name)], 1)
+        base_cpu, base_step = _median(runs[(ROOT, name)], 1), _median(runs[(ROOT, name)], 2)
         for n, tree in enumerate(trees):
-            wall, cpu = _median(runs[(tree, name)], 0), _median(runs[(tree, name)], 1)
-            cells += [_fmt(wall), _fmt(cpu)]
+            wall, cpu, step = (_median(runs[(tree, name)], i) for i in range(3))
+            cells += [_fmt(wall), _fmt(cpu), "" if step is None else f"{step * 1000:.1f}"]
             if n:
                 cells.append(f"{cpu / base_cpu:.2f}" if cpu is not None and base_cpu else "n/a")
+                cells.append(f"{step / base_step:.1f}" if step is not None and base_step else "")
         print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 
-def _median(values: list[tuple[float, float] | None], index: int) -> float | None:
-    done = [v[index] for v in values if v is not None]
+def _median(values: list[tuple[float, float, float | None] | None], index: int) -> float | None:
+    done = [v[index] for v in values if v is not None and v[index] is not None]
     return statistics.median(done) if done and len(done) == len(values) else None
 
 
