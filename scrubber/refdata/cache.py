@@ -144,6 +144,10 @@ def _build(path: Path, table_digest: str, info: SourceInfo, lines: list[str]) ->
     try:
         connection = sqlite3.connect(temporary)
         try:
+            # No journal and no syncs while it is built: the file is renamed into place only once
+            # whole, and one damaged later (a power cut) is rebuilt (_connect).
+            connection.execute("PRAGMA journal_mode = OFF")
+            connection.execute("PRAGMA synchronous = OFF")
             with connection:
                 connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
                 connection.execute("CREATE TABLE lines (n INTEGER PRIMARY KEY, code TEXT, ndc TEXT, line TEXT)")
