@@ -5,11 +5,13 @@
 Each measurement is a fresh process; the figure is the median of the runs, in wall-clock seconds and
 in CPU seconds (user + system of the child: on a shared machine the wall clock mostly measures the
 neighbours). The floor is the interpreter starting and doing nothing (`python -c pass`), measured in
-the same run. The lookup modes also give the CPU time of the lookups alone, measured inside the
-process after `import scrubber` ("step"): the least noisy figure of the table. `--against DIR` times the same modes in another checkout of the scrubber (one with
-its own `.venv`, e.g. a `git worktree` of an earlier commit), interleaved with this one so that the
-machine's load hits both alike, and gives each figure as a ratio to this checkout's. A mode the
-other checkout cannot run (it has no reference data yet) shows n/a.
+the same run. The lookup modes also give the CPU time of importing scrubber.refdata and the lookups,
+measured inside the process after `import scrubber` ("step"): the least noisy figure of the table.
+`--against DIR` times the same modes in another checkout of the scrubber (one with its own `.venv`,
+e.g. a `git worktree` of an earlier commit), interleaved with this one so that the machine's load
+hits both alike, and gives each figure as a ratio to this checkout's. A mode the other checkout
+cannot run (it has no reference data yet) shows n/a. The one-claim file is made from the first
+claim of edi_samples/drugs_837p.837.
 
 The reference data modes run with XDG_CACHE_HOME pointing at a folder of the benchmark's own: "cold"
 a new, empty one each run (the first run after an install or a data import builds the cache), "warm"
@@ -43,6 +45,21 @@ FIRST_LOOKUP = ("import datetime, time, scrubber; start = time.process_time(); "
                 "d.codes_for_ndc('50242-0051-21', day); print(time.process_time() - start)")
 
 
+def one_claim_file(source: Path, target: Path) -> Path:
+    """The first claim of `source` alone (drugs_837p's P-OK-MULTI-DRUG: nine drug lines), a valid
+    837 of its own: the segments up to the second subscriber loop, then SE (recounted), GE, IEA."""
+    text = source.read_text(encoding="ascii")
+    terminator = text[105]  # ISA is fixed width: its segment terminator follows ISA16
+    segments = [s.strip() for s in text.split(terminator) if s.strip()]
+    start = next(i for i, s in enumerate(segments) if s.startswith("ST*"))
+    subscribers = [i for i, s in enumerate(segments) if s.startswith("HL*") and s.split("*")[3] == "22"]
+    end = subscribers[1] if len(subscribers) > 1 else len(segments) - 3
+    se, ge, iea = segments[-3:]
+    se = "*".join(["SE", str(end - start + 1), se.split("*")[2]])
+    target.write_text("".join(f"{s}{terminator}\n" for s in [*segments[:end], se, ge, iea]), encoding="ascii")
+    return target
+
+
 def modes(python: str, out: str) -> dict[str, tuple[list[str], str]]:
     """Each mode: its command and the cache it runs with ("", "cold" or "warm")."""
     scrub = [python, "-m", "scrubber", "scrub", "--out", out]
@@ -54,6 +71,8 @@ def modes(python: str, out: str) -> dict[str, tuple[list[str], str]]:
         "first drug and NDC lookup, cache cold": ([python, "-c", FIRST_LOOKUP], "cold"),
         "first drug and NDC lookup, cache warm": ([python, "-c", FIRST_LOOKUP], "warm"),
         "scrub 2-claim 837I (clean_837i), cache warm": ([*scrub, str(SMALL_837I)], "warm"),
+        "scrub one claim, nine drug lines, cache cold": ([*scrub, str(Path(out, "one_claim.837"))], "cold"),
+        "scrub one claim, nine drug lines, cache warm": ([*scrub, str(Path(out, "one_claim.837"))], "warm"),
         "scrub multi-drug 837P (drugs_837p), cache cold": ([*scrub, str(DRUGS_837P)], "cold"),
         "scrub multi-drug 837P (drugs_837p), cache warm": ([*scrub, str(DRUGS_837P)], "warm"),
     }
@@ -91,6 +110,7 @@ def main() -> int:
     args = parser.parse_args()
     trees = [ROOT, *(p.resolve() for p in args.against)]
     with tempfile.TemporaryDirectory() as scratch:
+        one_claim_file(DRUGS_837P, Path(scratch, "one_claim.837"))
         warm = {tree: Path(scratch, f"warm-{n}") for n, tree in enumerate(trees)}
         runs: dict[tuple[Path, str], list[tuple[float, float, float | None] | None]] = {}
         names = list(modes(sys.executable, scratch))
