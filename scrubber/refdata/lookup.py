@@ -3,7 +3,8 @@
 Every kind of file is looked up in the quarter in effect on the date of service. A date before the
 oldest quarter or after the newest (or in a gap between two) uses the nearest quarter before it, or
 the oldest when none is before it, and says so (`QuarterUsed.outside`), so a rule can warn naming it.
-Tables are read on first use only: a run that looks up nothing reads nothing but the manifests.
+Tables are read on first use only: a run that looks up nothing reads nothing but the manifests, and
+a lookup reads the rows it needs from the per-user cache of the tables (cache.py).
 """
 
 from __future__ import annotations
