@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -168,3 +169,16 @@ def test_a_build_removes_the_cache_files_of_other_formats_and_killed_builds(cach
     ReferenceData().drug("J9312", NOV_2025)
     assert not older.exists() and not killed.exists()
     assert fresh.exists() and other_table.exists()  # a build under way elsewhere; another store's table
+
+
+def test_a_lookup_from_another_thread_is_answered_all_the_same(cache_home):
+    """A library user may look up from a worker thread: SQLite refuses a connection made in another
+    thread, and the lookup answers from the store's table instead of failing."""
+    data = ReferenceData()
+    expected = data.drug("J9312", NOV_2025)
+    found = []
+    worker = threading.Thread(target=lambda: found.append(data.drug("J9271", NOV_2025)))
+    worker.start()
+    worker.join()
+    assert found == [ReferenceData(use_cache=False).drug("J9271", NOV_2025)] and found[0] is not None
+    assert ReferenceData().drug("J9312", NOV_2025) == expected

@@ -58,8 +58,10 @@ class CachedTable:
                 return [line for (line,) in found.fetchall()]
             except sqlite3.Error:
                 # Damaged after it was opened and checked: drop it (the next run rebuilds it) and
-                # answer from the store's table for the rest of this run.
-                self._db.close()
+                # answer from the store's table for the rest of this run. (A lookup from another
+                # thread than the one that opened the file lands here too, and is answered alike.)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
                 with contextlib.suppress(OSError):
                     self._path.unlink()
                 self._memory = _index(self.info, read_lines(self.info))
