@@ -120,11 +120,20 @@ def test_a_cache_file_that_fails_during_a_run_is_dropped_and_the_store_answers(c
     data = ReferenceData()
     expected = data.drug("J9312", NOV_2025)
     table = next(t for t in data._tables.values() if t.info.kind == "asp_crosswalk")
-    table._db.close()  # any sqlite3.Error from here on: what a file damaged under a running scrub gives
+    table._db.close()  # an sqlite3.Error from here on, as a file damaged under a running scrub gives
+    table._db = _Failing()
     assert table.code("J9312") == ReferenceData(use_cache=False)._table(table.info).code("J9312")
     assert [i.ndc for i in data.codes_for_ndc("50242-0051-21", NOV_2025)] == ["50242-0051-21"]
     assert not (cache_home / table._path.name).exists()  # the next run builds it again
     assert ReferenceData().drug("J9312", NOV_2025) == expected
+
+
+class _Failing:
+    def execute(self, *_args):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    def close(self):
+        pass
 
 
 def test_a_cache_folder_that_cannot_be_written_leaves_the_lookups_in_memory(tmp_path, monkeypatch):
@@ -181,4 +190,5 @@ def test_a_lookup_from_another_thread_is_answered_all_the_same(cache_home):
     worker.start()
     worker.join()
     assert found == [ReferenceData(use_cache=False).drug("J9271", NOV_2025)] and found[0] is not None
+    assert len(_cache_files(cache_home)) == 5  # the files are fine: kept
     assert ReferenceData().drug("J9312", NOV_2025) == expected

@@ -56,10 +56,13 @@ class CachedTable:
             try:
                 found = self._db.execute(f"SELECT line FROM lines WHERE {column} = ? ORDER BY n", (value,))
                 return [line for (line,) in found.fetchall()]
+            except sqlite3.ProgrammingError:
+                # A lookup from another thread than the one that opened the file (SQLite refuses
+                # it): the file is fine; answer from the store's table for the rest of this run.
+                self._memory = _index(self.info, read_lines(self.info))
             except sqlite3.Error:
                 # Damaged after it was opened and checked: drop it (the next run rebuilds it) and
-                # answer from the store's table for the rest of this run. (A lookup from another
-                # thread than the one that opened the file lands here too, and is answered alike.)
+                # answer from the store's table for the rest of this run.
                 with contextlib.suppress(sqlite3.Error):
                     self._db.close()
                 with contextlib.suppress(OSError):
