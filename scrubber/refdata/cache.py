@@ -25,20 +25,17 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from ..user_cache import cache_root
 from .columns import COLUMNS, ndc11, ndc_of_line
 from .errors import ReferenceDataError
 from .store import SourceInfo, read_lines
 
 FORMAT = 1  # raise when the layout below or what a line holds changes
-CACHE_ENV = "XDG_CACHE_HOME"
 
 
 def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/scrubber/refdata, or ~/.cache/scrubber/refdata (a relative XDG_CACHE_HOME is
-    ignored, as the XDG specification asks)."""
-    base = os.environ.get(CACHE_ENV, "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "scrubber" / "refdata"
+    """$XDG_CACHE_HOME/scrubber/refdata, or ~/.cache/scrubber/refdata (user_cache.cache_root)."""
+    return cache_root() / "refdata"
 
 
 class CachedTable:
