@@ -27,6 +27,19 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.iterdir() if p.name not in ("README.md", "SOURCES.tsv"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_folder(tmp_path_factory):
+    """The reference data cache (scrubber/refdata/cache.py) of the tests and of the scrubbers they
+    start goes to a folder of the session's own, never to the user's ~/.cache."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def rules():
     return load_rules()

@@ -84,14 +84,14 @@ def test_the_zip_cms_publishes_is_read_member_by_member(tmp_path):
     store = tmp_path / "store"
     result = invoke("data", "import", "--data", str(store), str(archive))
     assert result.exit_code == 0, result.output
-    assert "read me.pdf: not a CSV, skipped" in result.output
+    assert "read me.pdf: not a CSV, workbook or text file, skipped" in result.output
     assert "NOC pricing.csv: not a CMS file the scrubber reads" in result.output
     [info] = read_manifest(store)
     assert (info.kind, info.quarter, info.source) == ("asp_crosswalk", "April 2026",
                                                       "april-2026-asp.zip!Apr2026 ASP NDC-HCPCS Crosswalk 508.csv")
 
 
-def test_a_zip_without_a_cms_file_or_a_workbook_is_refused(tmp_path):
+def test_a_zip_without_a_cms_file_or_an_unreadable_workbook_is_refused(tmp_path):
     empty = tmp_path / "other.zip"
     with zipfile.ZipFile(empty, "w") as out:
         out.writestr("notes.txt", b"nothing")
@@ -100,7 +100,7 @@ def test_a_zip_without_a_cms_file_or_a_workbook_is_refused(tmp_path):
     with zipfile.ZipFile(buffer, "w") as out:
         out.writestr("[Content_Types].xml", b"<Types/>")
     workbook.write_bytes(buffer.getvalue())
-    for path, problem in ((empty, "holds no CMS file the scrubber reads"), (workbook, "an Excel workbook")):
+    for path, problem in ((empty, "holds no CMS file the scrubber reads"), (workbook, "not a readable Excel workbook")):
         result = invoke("data", "import", "--data", str(tmp_path / "store"), str(path))
         assert result.exit_code == 2 and f"{path}: {problem}" in result.output
 
@@ -173,6 +173,14 @@ def test_the_cli_starts_without_the_reference_data_and_mirrors_its_names():
     code = "import sys, scrubber.cli; print('scrubber.refdata' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_cli_starts_without_the_watcher():
+    """`scrubber scrub` does not pay for the watcher's modules (30 ms of CPU): they load when
+    `scrubber watch` runs."""
+    code = "import sys, scrubber.cli; print(sorted(m for m in sys.modules if m.startswith('scrubber.watch')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_from_scratch_leaves_only_the_files_of_this_import(tmp_path):

@@ -62,7 +62,8 @@ def data() -> None:
                    "no date) when their name does not say it either.")
 @click.option("--from-scratch", is_flag=True, help="Empty the store first (the shipped store is built so).")
 def data_import(files: tuple[Path, ...], store: Path | None, effective: dt.date | None, from_scratch: bool) -> None:
-    """Import CMS files as CMS publishes them (CSV, or the zip they come in): the ASP NDC-HCPCS
+    """Import CMS files as CMS publishes them (CSV, Excel workbook, the HCPCS file in fixed columns, or
+    the zip they come in: its CSVs, else its workbooks, else its text files): the ASP NDC-HCPCS
     crosswalk, ASP pricing, the HCPCS file, OPPS Addendum B, MUE tables (practitioner, outpatient
     hospital). Each file is recognised by its content; a file of a quarter already in the store
     replaces it. Nothing is written unless every file can be read (exit 2 otherwise).

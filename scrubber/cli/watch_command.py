@@ -8,17 +8,20 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import click
 
 from ..output.files import DEFAULT_OUTPUTS
 from ..rules.engine import FixMode
-from ..watch import EventLog, Journal, Layout, LocalStorage, Watcher, WatchOptions
-from ..watch.storage import AccessRefused, Storage
 from . import cli
 from .common import describe, load, rules_option
 from .scrub_command import parse_outputs
+
+if TYPE_CHECKING:  # the watcher's modules load when `scrubber watch` runs, not with every command
+    from ..watch import EventLog, Journal
+    from ..watch.storage import Storage
 
 DEFAULT_STATE = Path("~/.local/state/scrubber")
 
@@ -29,6 +32,9 @@ class WatchSetupProblem(click.ClickException):
 
 def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: EventLog) -> tuple[Storage, Path]:
     """The storage for ROOT, and where its journal lives by default."""
+    from ..watch import LocalStorage
+    from ..watch.storage import AccessRefused
+
     if root.startswith("sftp://"):
         from ..watch.sftp import SftpStorage  # paramiko loads only for remote mode
 
@@ -59,6 +65,8 @@ def _storage(root: str, identity: Path | None, known_hosts: Path | None, log: Ev
 
 
 def _journal(path: Path, log: EventLog) -> Journal:
+    from ..watch import Journal
+
     try:
         return Journal(path)
     except (OSError, sqlite3.Error) as exc:
@@ -121,6 +129,8 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
         signal.signal(stopping, _stop_at_once)
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
+    from ..watch import EventLog, Layout, Watcher, WatchOptions
+
     rules = load(rule_dirs)
     log = EventLog(sys.stderr, log_format)
     storage, default_journal = _storage(root, identity, known_hosts, log)

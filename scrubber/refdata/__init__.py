@@ -9,6 +9,7 @@
 It sits below the rules (it imports nothing of the claim model, the rules or the outputs).
 """
 
+from .columns import KINDS
 from .dosage import Dosage, parse_dosage
 from .errors import ReferenceDataError
 from .lookup import (
@@ -21,7 +22,6 @@ from .lookup import (
     ReferenceData,
     ndc11,
 )
-from .sources import KINDS, ParsedSource, read_files
 from .store import SourceInfo, add_sources, read_manifest
 
 __all__ = [
@@ -43,3 +43,12 @@ __all__ = [
     "read_files",
     "read_manifest",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The readers of CMS's files (and zipfile with them) load on import only: a lookup needs none.
+    if name in ("ParsedSource", "read_files"):
+        from . import sources
+
+        return getattr(sources, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,8 @@
 Every kind of file is looked up in the quarter in effect on the date of service. A date before the
 oldest quarter or after the newest (or in a gap between two) uses the nearest quarter before it, or
 the oldest when none is before it, and says so (`QuarterUsed.outside`), so a rule can warn naming it.
-Tables are read on first use only: a run that looks up nothing reads nothing but the manifests.
+Tables are read on first use only: a run that looks up nothing reads nothing but the manifests, and
+a lookup reads the rows it needs from the per-user cache of the tables (cache.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from .cache import CachedTable, open_table
+from .columns import COLUMNS, FLAG_TEXT, INCONSISTENT, ndc11, ndc_of_line, to_decimal
 from .dosage import Dosage, parse_dosage
 from .errors import ReferenceDataError
-from .sources import COLUMNS, FLAG_TEXT, INCONSISTENT, to_decimal
 from .store import SourceInfo, read_lines, read_manifest
 
 DATA_ENV = "SCRUBBER_DATA"  # site stores (os.pathsep-separated), on top of the shipped one
@@ -116,32 +118,16 @@ class DrugReference:
                              if i.consistent and i.billing_units_per_item is not None}))
 
 
-def ndc11(text: str) -> str | None:
-    """An NDC as 11 digits (5-4-2), from 11 digits or a hyphenated 10- or 11-digit form."""
-    text = text.strip()
-    if len(text) == 13 and text[5] == "-" and text[10] == "-":  # CMS's 5-4-2, the common case: fast
-        digits = text[:5] + text[6:10] + text[11:]
-        return digits if digits.isdigit() else None
-    if len(text) == 11 and text.isdigit():
-        return text
-    parts = text.split("-")
-    if len(parts) == 3 and all(p.isdigit() for p in parts):
-        lengths = tuple(len(p) for p in parts)
-        if lengths in ((5, 4, 2), (4, 4, 2), (5, 3, 2), (5, 4, 1)):
-            return parts[0].zfill(5) + parts[1].zfill(4) + parts[2].zfill(2)
-    return None
-
-
 class _Table:
     """One source's lines, indexed by code (and by NDC for the crosswalk). A line is parsed only when
     looked up: indexing needs only its first fields, so reading a table stays cheap (a few ms)."""
 
-    def __init__(self, info: SourceInfo) -> None:
+    def __init__(self, info: SourceInfo, lines: list[str] | None = None) -> None:
         self.info = info
         self.columns = COLUMNS[info.kind]
         self._by_code: dict[str, list[str]] = defaultdict(list)
         self._by_ndc: dict[str, list[str]] | None = None  # built on the first NDC lookup
-        for line in read_lines(info):
+        for line in read_lines(info) if lines is None else lines:
             self._by_code[line.split(",", 1)[0]].append(line)  # a HCPCS code is never quoted
 
     def _ndc_index(self) -> dict[str, list[str]]:
@@ -149,9 +135,7 @@ class _Table:
             self._by_ndc = defaultdict(list)
             for lines in self._by_code.values():
                 for line in lines:
-                    rest = line.split(",", 1)[1]
-                    ndc = next(csv.reader([rest]))[0] if rest.startswith('"') else rest.split(",", 1)[0]
-                    if (digits := ndc11(ndc)) is not None:
+                    if (digits := ndc11(ndc_of_line(line))) is not None:
                         self._by_ndc[digits].append(line)
         return self._by_ndc
 
@@ -171,10 +155,13 @@ class _Table:
 class ReferenceData:
     """The shipped store with the site stores on top (a later store's file wins for its kind and quarter)."""
 
-    def __init__(self, stores: list[Path] | tuple[Path, ...] = (), *, builtin: Path | None = BUILTIN_STORE) -> None:
+    def __init__(self, stores: list[Path] | tuple[Path, ...] = (), *, builtin: Path | None = BUILTIN_STORE,
+                 use_cache: bool = True) -> None:
         self.stores = ([builtin] if builtin is not None else []) + [Path(s) for s in stores]
+        self.use_cache = use_cache  # look rows up in the per-user cache (cache.py), else index tables in memory
         self._sources: list[SourceInfo] | None = None
-        self._tables: dict[str, _Table] = {}
+        self._tables: dict[str, _Table | CachedTable] = {}  # for lookups, by table file
+        self._whole: dict[str, _Table] = {}  # read whole, for `data check`
 
     @classmethod
     def open(cls, stores: list[Path] | tuple[Path, ...] = (), *, use_env: bool = True) -> ReferenceData:
@@ -210,11 +197,19 @@ class ReferenceData:
         return [f"reference data (CMS): built-in{sites}",
                 *(f"  {title}: {', '.join(i.quarter for i in infos)}" for title, infos in grouped.items())]
 
-    def _table(self, info: SourceInfo) -> _Table:
+    def _table(self, info: SourceInfo) -> _Table | CachedTable:
+        """The table a lookup reads: its cache file, or the table indexed in memory."""
         key = str(info.store / info.file)
         if key not in self._tables:
-            self._tables[key] = _Table(info)
+            self._tables[key] = self._whole.get(key) or _open_indexed(info, self.use_cache)
         return self._tables[key]
+
+    def _whole_table(self, info: SourceInfo) -> _Table:
+        """The table read whole from the store, checked against its digest (never from the cache)."""
+        key = str(info.store / info.file)
+        if key not in self._whole:
+            self._whole[key] = _Table(info)
+        return self._whole[key]
 
     def in_effect(self, kind: str, day: dt.date, setting: str = "") -> QuarterUsed | None:
         """The file of `kind` in effect on `day`, or the nearest one, flagged as outside."""
@@ -298,7 +293,7 @@ class ReferenceData:
         found = []
         for info in self.sources:
             if info.kind == "asp_crosswalk":
-                table = self._table(info)
+                table = self._whole_table(info)
                 for code in table.codes():
                     items = [_item(row, info.quarter) for row in table.code(code) if row["flags"]]
                     found += [(info, item) for item in items if set(item.flags) & set(flags)]
@@ -307,8 +302,15 @@ class ReferenceData:
     def verify(self) -> list[SourceInfo]:
         """Read every table once, checking it against its digest; returns the sources checked."""
         for info in self.sources:
-            self._table(info)
+            self._whole_table(info)
         return self.sources
+
+
+def _open_indexed(info: SourceInfo, use_cache: bool) -> _Table | CachedTable:
+    if not use_cache:
+        return _Table(info)
+    cached, lines = open_table(info)
+    return cached if cached is not None else _Table(info, lines)
 
 
 def _descriptor_dosage(descriptor: str) -> str:

@@ -17,33 +17,16 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
+from .columns import COLUMNS, FLAG_TEXT, IMPLAUSIBLE_BILLUNITS, INCONSISTENT, KINDS, SETTINGS, to_decimal
 from .errors import ReferenceDataError
 from .quarters import MONTHS, quarter_end, quarter_start
+from .workbook import fixed_width_rows, is_workbook, workbook_rows
 
-# The kinds of file, with what they are called in messages and listings.
-KINDS = {
-    "asp_crosswalk": "ASP NDC-HCPCS crosswalk",
-    "asp_pricing": "ASP pricing",
-    "hcpcs": "HCPCS file",
-    "opps_addendum_b": "OPPS Addendum B",
-    "mue": "MUE table",
-}
-SETTINGS = {"practitioner": "practitioner services", "outpatient_hospital": "outpatient hospital services"}
-
-# What the store keeps of each kind: only what the checks need. Addendum B keeps no descriptor at
-# all (its CPT descriptors are the AMA's) and only HCPCS Level II rows.
-COLUMNS = {
-    "asp_crosswalk": ("hcpcs", "ndc", "labeler", "drug_name", "dosage", "pkg_size", "pkg_qty", "billunits",
-                      "billunitspkg", "flags"),
-    "asp_pricing": ("hcpcs", "short_description", "dosage", "payment_limit"),
-    "hcpcs": ("code", "short_description", "long_description", "added", "action_effective", "terminated",
-              "action"),
-    "opps_addendum_b": ("hcpcs", "status_indicator", "apc", "payment_rate", "pass_through_expires"),
-    "mue": ("code", "mue", "mai", "rationale"),
-}
+__all__ = ["COLUMNS", "FLAG_TEXT", "INCONSISTENT", "KINDS", "SETTINGS", "ParsedSource", "crosswalk_flags", "read_csv",
+           "read_files", "read_text", "read_workbook", "to_decimal"]
 
 _CODE = re.compile(r"^[A-Z0-9]{4}[A-Z0-9]$")
 _LEVEL_II = re.compile(r"^[A-CE-V]\d{4}$")  # not CPT (digits first) and not CDT (D codes, the ADA's)
@@ -54,9 +37,6 @@ _NAME_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _NAME_US_DATE = re.compile(r"(\d{2})[-_](\d{2})[-_](\d{4})")
 _NAME_MONTH = re.compile(r"(Jan|Apr|Jul|Oct)[a-z]*[ _-]?((?:19|20)\d{2})", re.I)
 
-# A whole item of a drug holding a tenth of a billing unit or less is not what CMS meant
-# (Zemaira's 1,000 mg vial as 0.1 units of "10 mg"): flagged, never used to drive an error.
-IMPLAUSIBLE_BILLUNITS = Decimal("0.1")
 # CMS rounds BILLUNITSPKG to whole units (2.5 x 25 = 62.5 is published as 63): within half a unit,
 # BILLUNITS x PKG QTY and BILLUNITSPKG agree.
 ROUNDING = Decimal("0.5")
@@ -81,8 +61,9 @@ class ParsedSource:
 
 
 def read_files(paths: list[Path], effective: dt.date | None = None) -> tuple[list[ParsedSource], list[str]]:
-    """Read every file (a zip: its CSV members). Returns the sources and the notes on zip members
-    skipped; raises ReferenceDataError on the first file that cannot be read."""
+    """Read every file (a CSV, an Excel workbook, the HCPCS fixed-width text, or a zip of them).
+    Returns the sources and the notes on zip members skipped; raises ReferenceDataError on the first
+    file that cannot be read."""
     sources: list[ParsedSource] = []
     skipped: list[str] = []
     for path in paths:
@@ -95,8 +76,13 @@ def read_files(paths: list[Path], effective: dt.date | None = None) -> tuple[lis
             sources += found
             skipped += notes
         else:
-            sources.append(read_csv(path.name, data, effective, shown_as=str(path)))
+            sources.append(read_text(path.name, data, effective, shown_as=str(path)))
     return sources, skipped
+
+
+# The forms a CMS zip holds its tables in, in the order they are preferred: the HCPCS zip holds the
+# workbook and the fixed-width text (some quarters a CSV too), the same data each time.
+_FORMS = (("CSV", (".csv",)), ("workbook", (".xlsx",)), ("fixed-width text", (".txt",)))
 
 
 def _read_zip(path: Path, data: bytes, effective: dt.date | None) -> tuple[list[ParsedSource], list[str]]:
@@ -105,24 +91,35 @@ def _read_zip(path: Path, data: bytes, effective: dt.date | None) -> tuple[list[
         names = archive.namelist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise ReferenceDataError(str(path), f"not a readable zip file ({exc})") from None
-    if "[Content_Types].xml" in names:
-        raise ReferenceDataError(str(path), "an Excel workbook: import the CSV version CMS publishes beside it")
-    found, skipped = [], []
-    for name in names:
-        if name.endswith("/"):
+    if is_workbook(names):
+        return [read_workbook(path.name, data, effective, shown_as=str(path))], []
+    found: list[ParsedSource] = []
+    skipped: list[str] = []
+    members = [n for n in names if not n.endswith("/")]
+    used = None
+    for form, suffixes in _FORMS:
+        chosen = [n for n in members if n.lower().endswith(suffixes)]
+        if used is not None:
+            skipped += [f"{path}!{n}: skipped, the zip's {used} members were read" for n in chosen]
             continue
-        if not name.lower().endswith(".csv"):
-            skipped.append(f"{path}!{name}: not a CSV, skipped")
-            continue
-        try:
-            member = archive.read(name)
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            raise ReferenceDataError(f"{path}!{name}", f"cannot be extracted ({exc})") from None
-        try:
-            found.append(read_csv(f"{path.name}!{Path(name).name}", member, effective, shown_as=f"{path}!{name}"))
-        except _Unrecognised as exc:
-            # CMS's zips carry other tables too (NOC pricing, read-me files): only ours are read.
-            skipped.append(f"{path}!{name}: {exc.problem}, skipped")
+        for name in chosen:
+            try:
+                member = archive.read(name)
+            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                raise ReferenceDataError(f"{path}!{name}", f"cannot be extracted ({exc})") from None
+            stored, shown = f"{path.name}!{Path(name).name}", f"{path}!{name}"
+            try:
+                if form == "workbook":
+                    found.append(read_workbook(stored, member, effective, shown_as=shown))
+                else:
+                    found.append(read_text(stored, member, effective, shown_as=shown))
+            except _Unrecognised as exc:
+                # CMS's zips carry other tables too (NOC pricing, record layouts, read-me files): only ours are read.
+                skipped.append(f"{shown}: {exc.problem}, skipped")
+        if found:
+            used = form
+    skipped += [f"{path}!{n}: not a CSV, workbook or text file, skipped" for n in members
+                if not n.lower().endswith((".csv", ".xlsx", ".txt"))]
     if not found:
         raise ReferenceDataError(str(path), "holds no CMS file the scrubber reads (" + "; ".join(skipped) + ")")
     return found, skipped
@@ -164,6 +161,30 @@ def read_csv(name: str, data: bytes, effective: dt.date | None = None, *, shown_
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise ReferenceDataError(shown, f"not a readable CSV file ({exc})") from None
+    return _read_rows(shown, name, data, rows, effective)
+
+
+def read_text(name: str, data: bytes, effective: dt.date | None = None, *, shown_as: str | None = None,
+              ) -> ParsedSource:
+    """Read one CMS text file: a CSV, or else the HCPCS file's fixed-width text."""
+    try:
+        return read_csv(name, data, effective, shown_as=shown_as)
+    except _Unrecognised as not_csv:
+        rows = fixed_width_rows(_decode(shown_as or name, data))
+        if rows is None:
+            raise _Unrecognised(not_csv.path, not_csv.problem + ", nor the HCPCS file's fixed-width text") from None
+        return _read_rows(shown_as or name, name, data, rows, effective)
+
+
+def read_workbook(name: str, data: bytes, effective: dt.date | None = None, *,
+                  shown_as: str | None = None) -> ParsedSource:
+    """Read one CMS file published as an Excel workbook (its first sheet), recognised by its content."""
+    shown = shown_as or name
+    return _read_rows(shown, name, data, workbook_rows(shown, data), effective)
+
+
+def _read_rows(shown: str, name: str, data: bytes, rows: list[list[str]], effective: dt.date | None,
+               ) -> ParsedSource:
     for index, row in enumerate(rows[:40]):
         # CMS breaks some header cells over lines ("HCPCS/\nCPT Code" in the MUE tables).
         cells = [re.sub(r"\s+", " ", c).strip().replace("/ ", "/") for c in row]
@@ -253,15 +274,6 @@ def _check_effective(shown: str, stated: dt.date, effective: dt.date | None) -> 
                                         f"but --effective says {effective.isoformat()}")
 
 
-def to_decimal(value: str) -> Decimal | None:
-    """A number as CMS prints it ("1,000", "$52.474"), or None when it is none ("N/A")."""
-    try:
-        number = Decimal(value.replace(",", "").replace("$", "").strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def crosswalk_flags(ndc: str, billunits: str, pkg_qty: str, billunitspkg: str) -> tuple[str, ...]:
     """Why a crosswalk row cannot be trusted, if it cannot: CMS publishes some rows inconsistently."""
     flags = []
@@ -276,17 +288,6 @@ def crosswalk_flags(ndc: str, billunits: str, pkg_qty: str, billunitspkg: str) -
     if per_item <= IMPLAUSIBLE_BILLUNITS:
         flags.append("implausible")
     return tuple(flags)
-
-
-# The flags that make a row inconsistent (`scrubber data check`); "not-an-ndc" only says the row
-# cannot be matched by NDC (CMS lists some products by a catalogue number or UPC).
-INCONSISTENT = ("arithmetic", "implausible", "unreadable")
-FLAG_TEXT = {
-    "not-an-ndc": "NDC2 is not an NDC in 5-4-2 form",
-    "unreadable": "BILLUNITS, PKG QTY or BILLUNITSPKG is not a positive number",
-    "arithmetic": "BILLUNITS x PKG QTY differs from BILLUNITSPKG by more than CMS's rounding to whole units",
-    "implausible": f"BILLUNITS of {IMPLAUSIBLE_BILLUNITS} or less for a whole item",
-}
 
 
 def _read_crosswalk(shown: str, name: str, preamble: Rows, header: Header, rows: Rows,

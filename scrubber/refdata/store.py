@@ -22,10 +22,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .columns import COLUMNS, INCONSISTENT, KINDS, SETTINGS
 from .errors import ReferenceDataError
 from .quarters import quarter_label
-from .sources import COLUMNS, INCONSISTENT, KINDS, SETTINGS, ParsedSource
+
+if TYPE_CHECKING:  # the readers of CMS files are loaded by an import only, not by a lookup
+    from .sources import ParsedSource
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -110,12 +114,12 @@ def read_rows(info: SourceInfo) -> list[list[str]]:
     return list(csv.reader(read_lines(info)))
 
 
-def read_lines(info: SourceInfo) -> list[str]:
+def read_lines(info: SourceInfo, compressed: bytes | None = None) -> list[str]:
     """The table's data lines (one row each, see render_table), checked against the manifest's
-    digest and columns."""
+    digest and columns; `compressed` is the table file's bytes when the caller has read them."""
     path = info.store / info.file
     try:
-        data = gzip.decompress(path.read_bytes())
+        data = gzip.decompress(path.read_bytes() if compressed is None else compressed)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise ReferenceDataError(str(path), f"cannot be read ({exc})") from None
     if hashlib.sha256(data).hexdigest() != info.content_digest:

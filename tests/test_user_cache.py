@@ -1,0 +1,102 @@
+"""Values derived from a file and kept in the per-user cache (scrubber/user_cache.py): the ICD-10-CM
+table's index. Each test points XDG_CACHE_HOME at a folder of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from scrubber import user_cache
+from scrubber.errors import RuleDataError
+from scrubber.rules import code_tables
+from scrubber.rules.code_tables import Icd10Table, packaged_icd10_code_list
+from scrubber.user_cache import cache_root, derived
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "scrubber"
+
+
+def _counting(value):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return value
+
+    return build, calls
+
+
+def test_a_value_is_derived_once_then_read_from_the_cache(home):
+    build, calls = _counting((["A00", "A000"], ["A00"]))
+    assert derived("test", b"source", 1, build, lambda v: isinstance(v, tuple)) == (["A00", "A000"], ["A00"])
+    assert derived("test", b"source", 1, build, lambda v: isinstance(v, tuple)) == (["A00", "A000"], ["A00"])
+    assert len(calls) == 1 and len(list((home / "test").glob("*.marshal"))) == 1
+
+
+def test_other_bytes_or_another_version_never_find_the_value_of_others(home):
+    build, calls = _counting("x")
+    derived("test", b"one", 1, build, lambda v: True)
+    derived("test", b"two", 1, build, lambda v: True)
+    derived("test", b"one", 2, build, lambda v: True)
+    assert len(calls) == 3
+
+
+def test_a_file_that_is_not_what_its_name_promises_is_derived_again_and_replaced(home):
+    build, calls = _counting(["A00"])
+    derived("test", b"source", 1, build, lambda v: isinstance(v, list))
+    [path] = (home / "test").glob("*.marshal")
+    for damage in (b"not marshal data", path.read_bytes()[:-3], b""):
+        path.write_bytes(damage)
+        assert derived("test", b"source", 1, build, lambda v: isinstance(v, list)) == ["A00"]
+    assert len(calls) == 4
+    assert derived("test", b"source", 1, build, lambda v: isinstance(v, dict)) == ["A00"]  # refused by `valid`
+    assert len(calls) == 5
+
+
+def test_a_folder_that_cannot_be_written_derives_in_memory(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a regular file where the cache folder would go\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    build, calls = _counting([1, 2])
+    assert derived("test", b"source", 1, build, lambda v: True) == [1, 2]
+    assert derived("test", b"source", 1, build, lambda v: True) == [1, 2]
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_cache_root_follows_xdg_and_ignores_a_relative_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    assert cache_root() == tmp_path / "home" / ".cache" / "scrubber"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "scrubber"
+    assert user_cache.__doc__ and "imports the rest of the package" in user_cache.__doc__
+
+
+def _table():
+    return Icd10Table.from_code_list(packaged_icd10_code_list(), "test", dt.date(2025, 10, 1), dt.date(2026, 9, 30))
+
+
+def test_the_icd10_index_read_from_the_cache_is_the_one_derived_from_the_list(home, monkeypatch):
+    first = _table()
+    assert len(list((home / "icd10cm").glob("*.marshal"))) == 1
+
+    def no_parsing(_text):
+        raise AssertionError("the code list was parsed although its index was in the cache")
+
+    monkeypatch.setattr(code_tables, "_icd10_codes", no_parsing)
+    again = _table()
+    assert (again._codes, again._sorted, again._headers) == (first._codes, first._sorted, first._headers)
+    assert again.is_billable("C8440") and not again.is_billable("C844") and again.example_subcode("C844") == "C8440"
+    assert len(again._codes) > 90_000
+
+
+def test_an_empty_code_list_is_refused_cache_or_not(home, tmp_path):
+    empty = tmp_path / "codes.txt"
+    empty.write_text("1\nA00-A09\n")
+    for _ in range(2):
+        with pytest.raises(RuleDataError, match="an ICD-10-CM code list"):
+            Icd10Table.from_code_list(empty, "test", dt.date(2025, 10, 1), dt.date(2026, 9, 30))
