@@ -215,3 +215,53 @@ class GuideValidator:
         """Collect what pyx12 notices only at the end of the input (missing trailers)."""
         self._src.cleanup()
         self._errh.handle_errors(self._src.pop_errors())
+
+
+class _ElementCollector:
+    """Stands in for pyx12's err_handler while apply_segment_errors checks one segment."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str, str | None, str, str | None]] = []
+        self._element: str | None = None
+
+    def add_ele(self, map_node: Any) -> None:
+        self._element = getattr(map_node, "refdes", None) or getattr(map_node, "id", None)
+
+    def seg_error(self, err_cde: str, err_str: str, err_val: Any = None, src_line: Any = None) -> None:
+        self.problems.append(("seg", err_cde, None, err_str, err_val))
+
+    def ele_error(self, err_cde: str, err_str: str, bad_value: Any, refdes: str | None = None) -> None:
+        self.problems.append(("ele", err_cde, refdes or self._element, err_str, bad_value))
+
+
+def pyx12_segment_nodes(map_file: str) -> dict[tuple[str, int, str], Any]:
+    """pyx12's segment nodes of one map by SegmentKey: (holding loop's path, position, pyx12's
+    name of the node: the id, with its first qualifier code where nodes share a position)."""
+    nodes: dict[tuple[str, int, str], Any] = {}
+
+    def visit(node: Any) -> None:
+        for pos in sorted(node.pos_map):
+            for child in node.pos_map[pos]:
+                if child.is_loop():
+                    visit(child)
+                else:
+                    nodes[(node.get_path(), child.pos, child.path)] = child
+
+    visit(_load_map(map_file))
+    return nodes
+
+
+def pyx12_segment_checker(map_file: str, delimiters: Delimiters) -> Any:
+    """The compiled validator's element checks until the SEG branch's segments.py is merged:
+    pyx12's apply_segment_errors on the node with the same key. Returns check(key, elements) ->
+    [(kind, code, refdes, message, value)]."""
+    nodes = pyx12_segment_nodes(map_file)
+    d = delimiters
+
+    def check(key: tuple[str, int, str], elements: list[str]) -> list[tuple[str, str, str | None, str, str | None]]:
+        seg = pyx12.segment.Segment(d.element.join(elements), d.segment, d.element, d.component)
+        errh = _ElementCollector()
+        apply_segment_errors(nodes[key], seg, errh)
+        return errh.problems
+
+    return check
