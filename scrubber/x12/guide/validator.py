@@ -15,6 +15,7 @@ and reports the same `StructuralError`s. Per segment it runs, in pyx12's order:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -82,10 +83,12 @@ class _Reader:
     """pyx12's X12Reader checks (x12file.X12Base._parse_segment, X12Reader._parse_segment and
     cleanup), over our own split of the segment. Errors are (level, code, message)."""
 
-    __slots__ = ("check_837_lx", "errors", "gs_count", "gs_ids", "hl_count", "hl_stack", "isa_ids", "loops",
-                 "lx_count", "seg_count", "st_count", "st_ids")
+    __slots__ = ("check_837_lx", "component", "element", "errors", "gs_count", "gs_ids", "hl_count", "hl_stack",
+                 "isa_ids", "loops", "lx_count", "seg_count", "st_count", "st_ids")
 
-    def __init__(self) -> None:
+    def __init__(self, element: str, component: str) -> None:
+        self.element = element
+        self.component = component
         self.errors: list[tuple[str, str, str]] = []
         self.loops: list[tuple[str, str | None]] = []
         self.hl_stack: list[int | None] = []
@@ -95,16 +98,32 @@ class _Reader:
         self.st_ids: list[str | None] = []
         self.check_837_lx = False
 
-    def parse(self, seg_id: str, parts: list[str], value: Callable[[int], str | None], element: str,
-              component: str) -> None:
-        errors = self.errors
+    def parse(self, seg_id: str, parts: list[str]) -> None:
         # pyx12's Segment.is_empty: no element, or every component of every element empty (the
-        # ISA's elements are not split into components).
-        empty_of = "" if seg_id == "ISA" else component
-        if all(not p.strip(empty_of) if empty_of else not p for p in parts[1:]):
-            errors.append(("seg", "8", f'Segment "{element.join(parts)}" is empty'))
-        if not (2 <= len(seg_id) <= 3 and _SEG_ID(seg_id)):
-            errors.append(("seg", "1", f'Segment identifier "{seg_id}" is invalid'))
+        # ISA's elements are not split into components). The first element settles it mostly.
+        component = "" if seg_id == "ISA" else self.component
+        first = parts[1] if len(parts) > 1 else ""
+        if not (first and (not component or first.strip(component))) and \
+                all(not p.strip(component) if component else not p for p in parts[2:]):
+            self.errors.append(("seg", "8", f'Segment "{self.element.join(parts)}" is empty'))
+        if seg_id not in _VALID_IDS:
+            if 2 <= len(seg_id) <= 3 and _SEG_ID(seg_id):
+                _VALID_IDS.add(seg_id)
+            else:
+                self.errors.append(("seg", "1", f'Segment identifier "{seg_id}" is invalid'))
+        if seg_id in _COUNTED:
+            self._counted(seg_id, parts, component)
+        else:
+            self.seg_count += 1
+
+    def _counted(self, seg_id: str, parts: list[str], component: str) -> None:
+        """The segments the reader counts or matches (envelope, HL, CLM, LX)."""
+        errors = self.errors
+        element = self.element
+
+        def value(i: int) -> str | None:
+            return parts[i].rstrip(component) if i < len(parts) else None
+
         if seg_id == "ISA":
             if len(parts) - 1 != 16:
                 raise _ReaderError("X12Error", f"The ISA segment must have 16 elements ({element.join(parts)})")
@@ -208,11 +227,13 @@ class _ReaderError(Exception):
 
 
 _ENVELOPE_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
+_COUNTED = _ENVELOPE_IDS | {"HL", "CLM", "LX"}
+_VALID_IDS: set[str] = set()  # segment ids found valid (a few dozen): checked once a process
 
 
-def _SEG_ID(seg_id: str) -> bool:
-    """pyx12's rec_seg_id: ^[A-Z][A-Z0-9]{1,2}$."""
-    return "A" <= seg_id[0] <= "Z" and all("A" <= c <= "Z" or "0" <= c <= "9" for c in seg_id[1:])
+# pyx12's rec_seg_id, as it is: its $ also matches before a final line break, so "N3\n" passes
+# (the walk reports such a segment as not found anyway).
+_SEG_ID = re.compile("^[A-Z][A-Z0-9]{1,2}$", re.S).search
 
 
 def _int(value: str | None) -> int | None:
@@ -234,7 +255,7 @@ class CompiledValidator:
         self._walker = Walker(delimiters.component)
         self._walker.use(self._control)
         self._node = self._control.by_path["/ISA_LOOP/ISA"]
-        self._reader = _Reader()
+        self._reader = _Reader(delimiters.element, delimiters.component)
         self._checkers: dict[str, ElementChecker] = {}
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self.errors: list[StructuralError] = []
@@ -291,15 +312,7 @@ class CompiledValidator:
             text = text[:-1]
         parts = text.split(d.element)
         pid = parts[0]
-        if pid == "ISA":
-            def value(i: int) -> str | None:
-                return parts[i] if i < len(parts) else None
-        else:
-            comp = d.component
-
-            def value(i: int) -> str | None:
-                return parts[i].rstrip(comp) if i < len(parts) else None
-        reader.parse(pid, parts, value, d.element, d.component)
+        reader.parse(pid, parts)
         walker = self._walker
         if seg_id == "ISA":
             self._use(self._control, CONTROL_MAP)
@@ -311,7 +324,7 @@ class CompiledValidator:
             node = self._control.by_path["/ISA_LOOP/GS_LOOP/GS"]
             walker.force_loop_start("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
         else:
-            node = walker.walk(self._node, pid, parts, value)
+            node = walker.walk(self._node, pid, parts)
             self._walk_errors(walker.pending)
         if node < 0:
             return

@@ -24,11 +24,7 @@ objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .loops import LOOP, ROOT, SEGMENT, GuideTables
-
-Value = Callable[[int], "str | None"]
 
 
 class Walker:
@@ -45,6 +41,8 @@ class Walker:
         self._missing: list[tuple[int, str, str]] = []  # (segment node, code, message)
         self.t: GuideTables | None = None
         self._candidates: dict[tuple[int, int, str], tuple[int, ...]] = {}
+        self._traces: dict[tuple, tuple[int, tuple[tuple[int, int], ...]]] = {}
+        self._qualifier_keys: dict[str, tuple[tuple[int, int], ...]] = {}
 
     def use(self, tables: GuideTables) -> None:
         """Walk with these tables from now on (the map changes at a GS). The counts are kept: they
@@ -52,7 +50,7 @@ class Walker:
         if self.t is tables:
             return
         self.t = tables
-        self._candidates = _candidates_of(tables)
+        self._candidates, self._traces, self._qualifier_keys = _memo_of(tables)
         new = set(tables.loop_paths) - self._loop_paths
         if new:
             self._loop_paths |= new
@@ -94,13 +92,55 @@ class Walker:
         self._increment(seg_path, loop_path)
 
     # The walk -------------------------------------------------------------------------------
-    def walk(self, node: int, seg_id: str, parts: list[str], value: Value) -> int:
+    def walk(self, node: int, seg_id: str, parts: list[str]) -> int:
         """walk_tree.walk_errors: the node the segment goes at (-1 when none); the errors found
-        on the way are in `pending`."""
+        on the way are in `pending`.
+
+        Which way the walk goes depends only on the start node, the segment id and the values
+        the guide tells siblings apart by (the qualifiers): the counts decide only which errors
+        are reported on the way (a required node not counted yet, a repeat exceeded). So the
+        first walk from a node for such a segment is recorded as a trace of its counting steps,
+        and later walks replay the trace: a dict look-up and a few counter updates."""
+        if self.pending:
+            self.pending = []
+        if self._missing:
+            self._missing = []
+        self._seg_id = seg_id
+        self._parts = parts
+        keys = self._qualifier_keys.get(seg_id)
+        if keys is None:
+            keys = self._qualifier_keys[seg_id] = _qualifier_keys(self.t, seg_id)
+        if keys:
+            key: tuple = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
+        else:
+            key = (node, seg_id)
+        trace = self._traces.get(key)
+        if trace is not None:
+            return self._replay(trace, node)
+        self._rec = ops = []
+        try:
+            found = self._walk(node)
+        finally:
+            self._rec = None
+        if len(self._traces) >= _MAX_TRACES:  # a hostile file with endless odd qualifiers
+            self._traces.clear()
+        self._traces[key] = (found, tuple(ops))
+        return found
+
+    def _qualifier(self, element: int, component: int) -> str | None:
+        """The value pyx12's is_match reads: element `element` (its first component when
+        `component` is 1), None when the segment has no such element."""
+        parts = self._parts
+        if element >= len(parts):
+            return None
+        v = parts[element].rstrip(self._component)
+        if component:
+            subs = v.split(self._component)
+            return subs[component - 1] if component <= len(subs) else None
+        return v
+
+    def _walk(self, node: int) -> int:
         t = self.t
-        self.pending = []
-        self._missing = []
-        self._seg_id, self._value = seg_id, value
         orig = node
         pos = t.pos[node]
         loop = node if t.kind[node] != SEGMENT else t.parent[node]
@@ -109,10 +149,45 @@ class Walker:
             if found is not None:
                 return found
             if t.kind[loop] == ROOT:
-                self._not_found(orig, seg_id, parts)
+                self._rec.append((_NOT_FOUND, orig))
+                self._not_found(orig)
                 return -1
             pos = t.pos[loop]
             loop = t.parent[loop]
+
+    def _replay(self, trace: tuple[int, tuple[tuple[int, int], ...]], orig: int) -> int:
+        """Run the counting steps a walk recorded (see walk)."""
+        found, ops = trace
+        for op, node in ops:
+            if op == _MATCH:
+                # _matched, inlined: this is the step of nearly every segment.
+                t = self.t
+                path = t.path[node]
+                instance = self._instance.get(t.parent_path[node], 0)
+                v = self._counts.get(path)
+                n = v[0] + 1 if v is not None and v[1] == instance else 1
+                self._counts[path] = (n, instance)
+                if t.usage[node] == "N" or n > t.max_repeat[node]:
+                    self._check_seg_usage(node)
+                if self._missing:
+                    eq = t.eq_key[node]
+                    self._missing = [m for m in self._missing if t.eq_key[m[0]] != eq]
+                    self._flush_missing(t.pos[node])
+            elif op == _MISSING_SEG:
+                if self.count(node) < 1:
+                    self._missing_segment(node)
+            elif op == _ENTER:
+                self._check_loop_usage(node)
+            elif op == _FIRST:
+                t = self.t
+                self._increment(t.path[node], t.parent_path[node])
+                self._flush_missing(None)
+            elif op == _MISSING_LOOP:
+                if self.count(node) < 1:
+                    self._missing_loop(node)
+            else:
+                self._not_found(node)
+        return found
 
     def _is_match(self, node: int) -> bool:
         """segment_if.is_match: the id, and the qualifier where the guide has one."""
@@ -123,11 +198,7 @@ class Walker:
         if key is None:
             return True
         element, component, codes = key
-        v = self._value(element)
-        if component and v is not None:
-            subs = v.split(self._component)
-            v = subs[component - 1] if component <= len(subs) else None
-        return v in codes
+        return self._qualifier(element, component) in codes
 
     def _scan(self, loop: int, pos: int, orig: int) -> int | None:
         t = self.t
@@ -136,22 +207,42 @@ class Walker:
         if children is None:
             children = self._candidates[key] = _filter(t, loop, pos, self._seg_id)
         kind = t.kind
+        rec = self._rec
         for child in children:
             if kind[child] == SEGMENT:
                 if self._is_match(child):
                     if kind[loop] == LOOP and self._is_loop_match(loop):
                         return self._goto_seg_match(loop)
-                    self._increment(t.path[child], t.parent_path[child])
-                    self._check_seg_usage(child)
-                    eq = t.eq_key[child]
-                    self._missing = [m for m in self._missing if t.eq_key[m[0]] != eq]
-                    self._flush_missing(t.pos[child])
+                    rec.append((_MATCH, child))
+                    self._matched(child)
                     return child
-                if t.usage[child] == "R" and self.count(child) < 1:
-                    self._missing.append((child, "3", f'Mandatory segment "{t.name[child]}" ({t.xid[child]}) missing'))
+                if t.usage[child] == "R":
+                    rec.append((_MISSING_SEG, child))
+                    if self.count(child) < 1:
+                        self._missing_segment(child)
             elif self._is_loop_match(child):
                 return self._goto_seg_match(child)
         return None
+
+    def _matched(self, child: int) -> None:
+        """A segment placed at `child` (not entering a loop): count it, check its usage, and
+        report what went missing before its position."""
+        t = self.t
+        self._increment(t.path[child], t.parent_path[child])
+        self._check_seg_usage(child)
+        if self._missing:
+            eq = t.eq_key[child]
+            self._missing = [m for m in self._missing if t.eq_key[m[0]] != eq]
+            self._flush_missing(t.pos[child])
+
+    def _missing_segment(self, child: int) -> None:
+        t = self.t
+        self._missing.append((child, "3", f'Mandatory segment "{t.name[child]}" ({t.xid[child]}) missing'))
+
+    def _missing_loop(self, loop: int) -> None:
+        t = self.t
+        first = t.children[loop][0]
+        self._missing.append((first, "3", f'Mandatory loop "{t.name[loop]}" ({t.xid[loop]}) missing'))
 
     def _is_loop_match(self, loop: int) -> bool:
         t = self.t
@@ -163,8 +254,10 @@ class Walker:
             return any(t.kind[c] == LOOP and self._is_loop_match(c) for c in kids)
         if self._is_match(first):
             return True
-        if t.usage[loop] == "R" and self.count(loop) < 1:
-            self._missing.append((first, "3", f'Mandatory loop "{t.name[loop]}" ({t.xid[loop]}) missing'))
+        if t.usage[loop] == "R":
+            self._rec.append((_MISSING_LOOP, loop))
+            if self.count(loop) < 1:
+                self._missing_loop(loop)
         return False
 
     def _goto_seg_match(self, loop: int) -> int:
@@ -173,7 +266,9 @@ class Walker:
         kids = t.children[loop]
         first = kids[0] if kids else -1
         if first >= 0 and t.kind[first] == SEGMENT and self._is_match(first):
+            self._rec.append((_ENTER, loop))
             self._check_loop_usage(loop)
+            self._rec.append((_FIRST, first))
             self._increment(t.path[first], t.parent_path[first])
             self._flush_missing(None)
             return first
@@ -225,16 +320,28 @@ class Walker:
                 keep.append(m)
         self._missing = keep
 
-    def _not_found(self, orig: int, seg_id: str, parts: list[str]) -> None:
-        if seg_id == "HL":
+    def _not_found(self, orig: int) -> None:
+        parts = self._parts
+        if self._seg_id == "HL":
             shown = "*".join(parts)
         else:
-            v = self._value(1)
-            shown = f"{seg_id}*{v}"
+            shown = f"{self._seg_id}*{parts[1].rstrip(self._component) if len(parts) > 1 else None}"
         self.pending.append(("1", f"Segment {shown} not found.  Started at {self.t.path[orig]}", orig))
 
     _seg_id = ""
-    _value: Value
+    _parts: list[str]
+    _rec: list[tuple[int, int]] | None = None
+
+
+# The counting steps of a walk's trace.
+_MATCH, _MISSING_SEG, _ENTER, _FIRST, _MISSING_LOOP, _NOT_FOUND = range(6)
+_MAX_TRACES = 100_000
+
+
+def _qualifier_keys(t: GuideTables, seg_id: str) -> tuple[tuple[int, int], ...]:
+    """The (element, component) positions the nodes with this id are told apart by."""
+    keys = {(m[0], m[1]) for i, m in enumerate(t.match) if m is not None and t.xid[i] == seg_id}
+    return tuple(sorted(keys))
 
 
 def _filter(t: GuideTables, loop: int, pos: int, seg_id: str) -> tuple[int, ...]:
@@ -258,10 +365,14 @@ def _filter(t: GuideTables, loop: int, pos: int, seg_id: str) -> tuple[int, ...]
     return tuple(out)
 
 
-_CANDIDATES: dict[int, tuple[GuideTables, dict[tuple[int, int, str], tuple[int, ...]]]] = {}
+_MEMO: dict[int, tuple[GuideTables, dict, dict, dict]] = {}
 
 
-def _candidates_of(tables: GuideTables) -> dict[tuple[int, int, str], tuple[int, ...]]:
-    """The memo of `_filter`, shared by every walk over the same tables (which it keeps alive,
-    so that the id it is keyed by stays theirs)."""
-    return _CANDIDATES.setdefault(id(tables), (tables, {}))[1]
+def _memo_of(tables: GuideTables) -> tuple[dict, dict, dict]:
+    """The memos of the walks over one map's tables (the children worth scanning, the traces,
+    the qualifier positions), shared by every walk over those tables. The entry keeps the
+    tables alive, so that the id it is keyed by stays theirs."""
+    entry = _MEMO.get(id(tables))
+    if entry is None:
+        entry = _MEMO[id(tables)] = (tables, {}, {}, {})
+    return entry[1], entry[2], entry[3]
