@@ -58,9 +58,10 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
     if segments is not None:
         rules = segments_rules(map_file)
         check = segments.check_segment
+        rule_of = [rules.get(key) for key in keys]  # by node number: a list index per segment
 
         def compiled(node: int, elements: list[str]) -> Problems:
-            found = check(rules[keys[node]], elements, component, repetition)
+            found = check(rule_of[node], elements, component, repetition)
             return [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else []
         return compiled
     from ..ig import pyx12_segment_checker  # the fallback: pyx12 itself
@@ -325,7 +326,8 @@ class CompiledValidator:
             walker.force_loop_start("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
         else:
             node = walker.walk(self._node, pid, parts)
-            self._walk_errors(walker.pending)
+            if walker.pending:
+                self._walk_errors(walker.pending)
         if node < 0:
             return
         if seg_id == "GS" and group is not None:
@@ -334,9 +336,12 @@ class CompiledValidator:
             self._use(load_tables(map_file), map_file)
             reader.check_837_lx = True
             node = self._tables.by_path["/ISA_LOOP/GS_LOOP/GS"]
-        self._reader_errors()
+        if reader.errors:
+            self._reader_errors()
         if self._tables.kind[node] == SEGMENT:
-            self._element_errors(self._checker(node, parts))
+            problems = self._checker(node, parts)
+            if problems:
+                self._element_errors(problems)
         self._node = node
 
     def _use(self, tables: GuideTables, map_file: str) -> None:

@@ -110,8 +110,10 @@ class Walker:
         keys = self._qualifier_keys.get(seg_id)
         if keys is None:
             keys = self._qualifier_keys[seg_id] = _qualifier_keys(self.t, seg_id)
-        if keys:
-            key: tuple = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
+        if len(keys) == 1:
+            key: tuple = (node, seg_id, self._qualifier(*keys[0]))
+        elif keys:
+            key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
         else:
             key = (node, seg_id)
         trace = self._traces.get(key)
