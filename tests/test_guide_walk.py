@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 import pyx12.map_if
+from click.testing import CliRunner
 import pyx12.params
 from conftest import SAMPLES
 from guide_run import both, findings
 
+from scrubber.cli import cli
 from scrubber.x12.guide import cache, make_validator
 from scrubber.x12.guide import walker as walker_module
 from scrubber.x12.guide.loops import LOOP, SEGMENT, compile_loops
@@ -298,3 +300,34 @@ def test_the_factory_makes_both_validators_and_refuses_others():
     assert isinstance(make_validator("pyx12", d), GuideValidator)
     with pytest.raises(ValueError, match="unknown validator"):
         make_validator("stupidedi", d)
+
+
+# -- the option ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["scrub", "watch"])
+def test_validator_option_is_offered_with_compiled_as_default(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert "--validator [compiled|pyx12]" in result.output
+    assert "default: compiled" in " ".join(result.output.split())
+
+
+def test_scrub_with_either_validator_writes_the_same_outputs(tmp_path):
+    """The claim files (the 999 and 277CA carry the time they were made: compared with a fixed
+    time in test_guide_differential.py)."""
+    outputs = {}
+    for validator in ("compiled", "pyx12"):
+        out = tmp_path / validator
+        result = CliRunner().invoke(cli, ["scrub", str(SAMPLES / "defects_837p.837"), "--out", str(out),
+                                          "--today", "2026-11-27", "--outputs", "corrected,rejected",
+                                          "--validator", validator, "-q"])
+        assert result.exit_code == 1, result.output  # the defects file has rejected claims
+        outputs[validator] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert outputs["compiled"].keys() == outputs["pyx12"].keys()
+    assert outputs["compiled"] == outputs["pyx12"]
+
+
+def test_an_unknown_validator_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["scrub", str(SAMPLES / "clean_837p.837"), "--out", str(tmp_path),
+                                      "--validator", "stupidedi"])
+    assert result.exit_code == 2
+    assert "stupidedi" in result.output
