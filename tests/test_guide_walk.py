@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import pyx12.map_if
-from click.testing import CliRunner
 import pyx12.params
+from click.testing import CliRunner
 from conftest import SAMPLES
 from guide_run import both, findings
 
