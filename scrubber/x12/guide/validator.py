@@ -245,6 +245,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
+
+
 class CompiledValidator:
     """Feed every segment of a file in order; read the errors as they accumulate."""
 
@@ -257,7 +260,6 @@ class CompiledValidator:
         self._walker.use(self._control)
         self._node = self._control.by_path["/ISA_LOOP/ISA"]
         self._reader = _Reader(delimiters.element, delimiters.component)
-        self._checkers: dict[str, ElementChecker] = {}
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self.errors: list[StructuralError] = []
         self._current = 0
@@ -266,9 +268,12 @@ class CompiledValidator:
         self._accepted_versions: set[str] = set()
 
     def _checker_for(self, map_file: str, tables: GuideTables) -> ElementChecker:
-        checker = self._checkers.get(map_file)
+        """One checker per map and delimiters for the process: a file of a few claims should
+        not pay for building it (the mutation tests run thousands of those)."""
+        key = (map_file, self._d)
+        checker = _CHECKERS.get(key)
         if checker is None:
-            checker = self._checkers[map_file] = _element_checker(map_file, tables, self._d)
+            checker = _CHECKERS[key] = _element_checker(map_file, tables, self._d)
         return checker
 
     def take_errors(self) -> list[StructuralError]:
