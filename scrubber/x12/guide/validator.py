@@ -283,7 +283,8 @@ class CompiledValidator:
 
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         """Validate one segment; empty segments are reported by the syntax checks, not here."""
-        if not seg.text.strip():
+        text = seg.text
+        if not text or (text[0] in NOT_AN_ID and not text.strip()):  # no copy of every segment
             return
         try:
             self._feed(seg, seg_id, group)

@@ -126,7 +126,9 @@ class Walker:
             self._rec = None
         if len(self._traces) >= _MAX_TRACES:  # a hostile file with endless odd qualifiers
             self._traces.clear()
-        self._traces[key] = (found, tuple(ops))
+        t = self.t
+        # each step with the counter key of its node and of the loop holding it, looked up once
+        self._traces[key] = (found, tuple((op, node, t.path[node], t.parent_path[node]) for op, node in ops))
         return found
 
     def _qualifier(self, element: int, component: int) -> str | None:
@@ -157,26 +159,28 @@ class Walker:
             pos = t.pos[loop]
             loop = t.parent[loop]
 
-    def _replay(self, trace: tuple[int, tuple[tuple[int, int], ...]], orig: int) -> int:
-        """Run the counting steps a walk recorded (see walk)."""
+    def _replay(self, trace: tuple[int, tuple[tuple[int, int, str, str], ...]], orig: int) -> int:
+        """Run the counting steps a walk recorded (see walk). The two common steps (a segment
+        placed, a required segment looked for) are inlined: they are most of the work."""
         found, ops = trace
-        for op, node in ops:
+        counts = self._counts
+        instances = self._instance
+        for op, node, path, parent in ops:
             if op == _MATCH:
-                # _matched, inlined: this is the step of nearly every segment.
-                t = self.t
-                path = t.path[node]
-                instance = self._instance.get(t.parent_path[node], 0)
-                v = self._counts.get(path)
+                instance = instances.get(parent, 0)
+                v = counts.get(path)
                 n = v[0] + 1 if v is not None and v[1] == instance else 1
-                self._counts[path] = (n, instance)
-                if t.usage[node] == "N" or n > t.max_repeat[node]:
+                counts[path] = (n, instance)
+                t = self.t
+                if n > t.max_repeat[node] or t.usage[node] == "N":
                     self._check_seg_usage(node)
                 if self._missing:
                     eq = t.eq_key[node]
                     self._missing = [m for m in self._missing if t.eq_key[m[0]] != eq]
                     self._flush_missing(t.pos[node])
             elif op == _MISSING_SEG:
-                if self.count(node) < 1:
+                v = counts.get(path)
+                if v is None or v[1] != instances.get(parent, 0):  # count(node) < 1
                     self._missing_segment(node)
             elif op == _ENTER:
                 self._check_loop_usage(node)
@@ -185,7 +189,8 @@ class Walker:
                 self._increment(t.path[node], t.parent_path[node])
                 self._flush_missing(None)
             elif op == _MISSING_LOOP:
-                if self.count(node) < 1:
+                v = counts.get(path)
+                if v is None or v[1] != instances.get(parent, 0):
                     self._missing_loop(node)
             else:
                 self._not_found(node)
