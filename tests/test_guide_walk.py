@@ -331,3 +331,22 @@ def test_an_unknown_validator_is_a_usage_error(tmp_path):
                                       "--validator", "stupidedi"])
     assert result.exit_code == 2
     assert "stupidedi" in result.output
+
+
+def test_tables_that_cannot_be_pickled_stay_in_memory(cache_dir, tmp_path):
+    source = _source(tmp_path)
+    unpicklable = {"f": lambda: None}
+    assert cache.cached("t", source, 1, lambda: unpicklable, dict) is unpicklable
+    assert list(cache_dir.iterdir()) == []  # no half-written file left behind
+
+
+def test_the_walk_memos_stay_bounded(monkeypatch):
+    """A hostile file with endless distinct segment ids or qualifiers cannot grow the memos
+    without bound."""
+    monkeypatch.setattr(walker_module, "_MAX_TRACES", 50)
+    body = b"".join(b"REF*Q%d*1~\nZ%02d*1~\n" % (n, n % 100) for n in range(200))
+    data = _edit(CLEAN, b"DMG*D8*19550101*F~\n", b"DMG*D8*19550101*F~\n" + body)
+    theirs, ours = both(data)
+    assert ours == theirs
+    for _tables, candidates, traces, _keys in walker_module._MEMO.values():
+        assert len(candidates) <= 50 and len(traces) <= 50

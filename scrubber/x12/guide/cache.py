@@ -79,6 +79,6 @@ def _store(file: Path, value: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(value, f, pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, file)
-    except OSError:
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):  # a full disk, an unpicklable table
         with contextlib.suppress(OSError):
             os.unlink(tmp)

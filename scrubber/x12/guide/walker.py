@@ -212,6 +212,8 @@ class Walker:
         key = (loop, pos, self._seg_id)
         children = self._candidates.get(key)
         if children is None:
+            if len(self._candidates) >= _MAX_TRACES:  # a hostile file with endless odd segment ids
+                self._candidates.clear()
             children = self._candidates[key] = _filter(t, loop, pos, self._seg_id)
         kind = t.kind
         rec = self._rec
