@@ -344,6 +344,7 @@ def test_the_walk_memos_stay_bounded(monkeypatch):
     """A hostile file with endless distinct segment ids or qualifiers cannot grow the memos
     without bound."""
     monkeypatch.setattr(walker_module, "_MAX_TRACES", 50)
+    monkeypatch.setattr(walker_module, "_MEMO", {})
     body = b"".join(b"REF*Q%d*1~\nZ%02d*1~\n" % (n, n % 100) for n in range(200))
     data = _edit(CLEAN, b"DMG*D8*19550101*F~\n", b"DMG*D8*19550101*F~\n" + body)
     theirs, ours = both(data)

@@ -309,17 +309,20 @@ class CompiledValidator:
         text = seg.text
         if not text.isascii():
             text = text.encode("ascii", "replace").decode("ascii")
-        if text[:1] in NOT_AN_ID and text:
+        if text[0] in NOT_AN_ID:  # (feed passes no empty text)
             reader.errors.append(("seg", "1", "Segment contains a leading space" if text.startswith(" ")
                                   else "Segment starts with white space or a control character"))
             text = segment_id(text)
         if text.endswith(d.element):
             reader.errors.append(("seg", "SEG1", "Segment contains trailing element terminators"))
-        if text[-1:] == d.segment:  # pyx12's Segment drops one trailing terminator
-            text = text[:-1]
+        # (pyx12's Segment drops a trailing segment terminator: the tokenizer leaves none.)
         parts = text.split(d.element)
         pid = parts[0]
-        reader.parse(pid, parts)
+        first = parts[1] if len(parts) > 1 else ""
+        if pid in _COUNTED or pid not in _VALID_IDS or not first or first[0] == d.component:
+            reader.parse(pid, parts)
+        else:  # the reader's fast path, inlined: a valid id, not empty, not one it counts
+            reader.seg_count += 1
         walker = self._walker
         if seg_id == "ISA":
             self._use(self._control, CONTROL_MAP)

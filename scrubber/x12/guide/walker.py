@@ -110,12 +110,18 @@ class Walker:
         keys = self._qualifier_keys.get(seg_id)
         if keys is None:
             keys = self._qualifier_keys[seg_id] = _qualifier_keys(self.t, seg_id)
-        if len(keys) == 1:
-            key: tuple = (node, seg_id, self._qualifier(*keys[0]))
-        elif keys:
-            key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
+        if not keys:
+            key: tuple = (node, seg_id)
+        elif len(keys) == 1 and keys[0][1] <= 1:
+            # The qualifier as found (its first component for a composite): a trace recorded
+            # for a value is right for it whatever pyx12 would strip of it.
+            element = keys[0][0]
+            v = parts[element] if element < len(parts) else None
+            if keys[0][1] and v is not None:
+                v = v.partition(self._component)[0]
+            key = (node, seg_id, v)
         else:
-            key = (node, seg_id)
+            key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
         trace = self._traces.get(key)
         if trace is not None:
             return self._replay(trace, node)
