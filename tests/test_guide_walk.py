@@ -349,5 +349,5 @@ def test_the_walk_memos_stay_bounded(monkeypatch):
     data = _edit(CLEAN, b"DMG*D8*19550101*F~\n", b"DMG*D8*19550101*F~\n" + body)
     theirs, ours = both(data)
     assert ours == theirs
-    for _tables, candidates, traces, _keys in walker_module._MEMO.values():
+    for _tables, candidates, traces, _keys, _bounded in walker_module._MEMO.values():
         assert len(candidates) <= 50 and len(traces) <= 50

@@ -24,7 +24,7 @@ objects.
 
 from __future__ import annotations
 
-from .loops import LOOP, ROOT, SEGMENT, GuideTables
+from .loops import LOOP, MAXINT, ROOT, SEGMENT, GuideTables
 
 
 class Walker:
@@ -43,6 +43,7 @@ class Walker:
         self._candidates: dict[tuple[int, int, str], tuple[int, ...]] = {}
         self._traces: dict[tuple, tuple[int, tuple[tuple[int, int], ...]]] = {}
         self._qualifier_keys: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._bounded: frozenset[str] = frozenset()
 
     def use(self, tables: GuideTables) -> None:
         """Walk with these tables from now on (the map changes at a GS). The counts are kept: they
@@ -50,7 +51,7 @@ class Walker:
         if self.t is tables:
             return
         self.t = tables
-        self._candidates, self._traces, self._qualifier_keys = _memo_of(tables)
+        self._candidates, self._traces, self._qualifier_keys, self._bounded = _memo_of(tables)
         new = set(tables.loop_paths) - self._loop_paths
         if new:
             self._loop_paths |= new
@@ -124,7 +125,21 @@ class Walker:
             key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
         trace = self._traces.get(key)
         if trace is not None:
-            return self._replay(trace, node)
+            fast = trace[2]
+            if fast is None:
+                return self._replay(trace, node)
+            # The most common trace: one segment placed, nothing looked for on the way.
+            path, parent, max_repeat, exact = fast
+            instance = self._instance.get(parent, 0)
+            v = self._counts.get(path)
+            if v is None or v[1] != instance:
+                self._counts[path] = (1, instance)
+            elif exact:
+                n = v[0] + 1
+                self._counts[path] = (n, instance)
+                if n > max_repeat:
+                    self._check_seg_usage(trace[0])
+            return trace[0]
         self._rec = ops = []
         try:
             found = self._walk(node)
@@ -133,8 +148,21 @@ class Walker:
         if len(self._traces) >= _MAX_TRACES:  # a hostile file with endless odd qualifiers
             self._traces.clear()
         t = self.t
+        # Steps that cannot report anything are left out: the start node and the loops around
+        # it were counted when the walk went there (the start node by the last walk, each loop
+        # when it was entered, after any reset above it), and a walk resets nothing before its
+        # last steps, so "missing" checks of those always pass.
+        around = _around(t, node)
+        ops = [(op, n) for op, n in ops
+               if not ((op == _MISSING_SEG and n == node) or (op == _MISSING_LOOP and n in around))]
         # each step with the counter key of its node and of the loop holding it, looked up once
-        self._traces[key] = (found, tuple((op, node, t.path[node], t.parent_path[node]) for op, node in ops))
+        steps = tuple((op, n, t.path[n], t.parent_path[n]) for op, n in ops)
+        fast = None
+        if len(steps) == 1 and steps[0][0] == _MATCH and t.usage[found] != "N":
+            # A count past 1 is never read when no segment node with this counter key (pyx12
+            # shares one between same-id nodes of a loop) has a max use: then it stays at 1.
+            fast = (steps[0][2], steps[0][3], t.max_repeat[found], t.path[found] in self._bounded)
+        self._traces[key] = (found, steps, fast)
         return found
 
     def _qualifier(self, element: int, component: int) -> str | None:
@@ -165,10 +193,10 @@ class Walker:
             pos = t.pos[loop]
             loop = t.parent[loop]
 
-    def _replay(self, trace: tuple[int, tuple[tuple[int, int, str, str], ...]], orig: int) -> int:
+    def _replay(self, trace: tuple, orig: int) -> int:
         """Run the counting steps a walk recorded (see walk). The two common steps (a segment
         placed, a required segment looked for) are inlined: they are most of the work."""
-        found, ops = trace
+        found, ops, _fast = trace
         counts = self._counts
         instances = self._instance
         for op, node, path, parent in ops:
@@ -353,6 +381,16 @@ _MATCH, _MISSING_SEG, _ENTER, _FIRST, _MISSING_LOOP, _NOT_FOUND = range(6)
 _MAX_TRACES = 100_000
 
 
+def _around(t: GuideTables, node: int) -> frozenset[int]:
+    """The loops that hold a node, up to the map's root."""
+    loops = []
+    parent = t.parent[node]
+    while parent >= 0:
+        loops.append(parent)
+        parent = t.parent[parent]
+    return frozenset(loops)
+
+
 def _qualifier_keys(t: GuideTables, seg_id: str) -> tuple[tuple[int, int], ...]:
     """The (element, component) positions the nodes with this id are told apart by."""
     keys = {(m[0], m[1]) for i, m in enumerate(t.match) if m is not None and t.xid[i] == seg_id}
@@ -380,14 +418,17 @@ def _filter(t: GuideTables, loop: int, pos: int, seg_id: str) -> tuple[int, ...]
     return tuple(out)
 
 
-_MEMO: dict[int, tuple[GuideTables, dict, dict, dict]] = {}
+_MEMO: dict[int, tuple[GuideTables, dict, dict, dict, frozenset[str]]] = {}
 
 
-def _memo_of(tables: GuideTables) -> tuple[dict, dict, dict]:
+def _memo_of(tables: GuideTables) -> tuple[dict, dict, dict, frozenset[str]]:
     """The memos of the walks over one map's tables (the children worth scanning, the traces,
     the qualifier positions), shared by every walk over those tables. The entry keeps the
     tables alive, so that the id it is keyed by stays theirs."""
     entry = _MEMO.get(id(tables))
     if entry is None:
-        entry = _MEMO[id(tables)] = (tables, {}, {}, {})
-    return entry[1], entry[2], entry[3]
+        # the counter keys of segments with a max use: their counts must be exact
+        bounded = frozenset(tables.path[i] for i, kind in enumerate(tables.kind)
+                            if kind == SEGMENT and tables.max_repeat[i] < MAXINT)
+        entry = _MEMO[id(tables)] = (tables, {}, {}, {}, bounded)
+    return entry[1], entry[2], entry[3], entry[4]
