@@ -277,11 +277,23 @@ def test_837p_then_837i_in_one_interchange_switch_maps():
     assert ours == theirs
 
 
-def test_a_replayed_walk_reports_what_a_fresh_walk_does(monkeypatch):
-    """The traces (walker.py) are only a shortcut: with them cleared before every segment, the
-    findings are the same, on a file with many kinds of error."""
-    data = (SAMPLES / "defects_837p.837").read_bytes()
-    data = _edit(data, b"~", b"~ZZZ*1~", 1)
+def _replay_inputs() -> list[bytes]:
+    import random
+
+    from fuzz import mutate, seeds
+
+    small = [d for d in seeds.mutable_seeds() if len(d) <= 1600]
+    rng = random.Random(77)
+    found = [(SAMPLES / "defects_837p.837").read_bytes(), (SAMPLES / "defects_837i.837").read_bytes()]
+    found[0] = _edit(found[0], b"~", b"~ZZZ*1~", 1)
+    return found + [mutate.mutate(rng.choice(small), rng, small, max_size=1600) for _ in range(30)]
+
+
+@pytest.mark.parametrize("data", _replay_inputs())
+def test_a_replayed_walk_reports_what_a_fresh_walk_does(monkeypatch, data):
+    """The traces (walker.py) are only a shortcut, and the steps they leave out cannot report
+    anything: with the traces cleared before every segment (every walk a real one), the findings
+    are the same, on files with many kinds of error."""
     with_traces = findings(data, "compiled")
     real_walk = walker_module.Walker.walk
 
