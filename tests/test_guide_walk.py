@@ -363,3 +363,16 @@ def test_the_walk_memos_stay_bounded(monkeypatch):
     assert ours == theirs
     for _tables, candidates, traces, _keys, _bounded in walker_module._MEMO.values():
         assert len(candidates) <= 50 and len(traces) <= 50
+
+
+def test_an_isa_the_reader_cannot_take_refuses_the_file_as_pyx12_does():
+    """pyx12's reader raises on an ISA without 16 elements: the file is refused (exit 3) with
+    the same code by both validators, not a traceback."""
+    validator = CompiledValidator(Delimiters("*", ":", "^", "~"))
+    from scrubber.errors import InputError
+    from scrubber.x12.tokenizer import Segment
+
+    with pytest.raises(InputError) as refused:
+        validator.feed(Segment(1, 0, "ISA*00*only*three", ""), "ISA", None)
+    assert refused.value.code == "validator"
+    assert "could not read the ISA" in str(refused.value)

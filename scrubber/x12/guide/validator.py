@@ -294,7 +294,7 @@ class CompiledValidator:
             kind = exc.kind if isinstance(exc, _ReaderError) else type(exc).__name__
             if seg_id in ("ISA", "GS"):
                 raise InputError(
-                    f"the implementation-guide validator (pyx12) could not read the {seg_id}: {kind}",
+                    f"the implementation-guide validator could not read the {seg_id}: {kind}",
                     code="validator", offset=seg.offset, segment=seg.index,
                 ) from exc
             self.errors.append(StructuralError(
