@@ -376,3 +376,23 @@ def test_an_isa_the_reader_cannot_take_refuses_the_file_as_pyx12_does():
         validator.feed(Segment(1, 0, "ISA*00*only*three", ""), "ISA", None)
     assert refused.value.code == "validator"
     assert "could not read the ISA" in str(refused.value)
+
+
+@pytest.mark.parametrize("validator", ["compiled", "pyx12"])
+def test_watch_scrubs_with_the_validator_asked_for(tmp_path, monkeypatch, validator):
+    import scrubber.watch.watcher as watcher_module
+
+    asked = []
+    real = watcher_module.scrub_stream
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("validator"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watcher_module, "scrub_stream", spy)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "defects.837").write_bytes((SAMPLES / "defects_837p.837").read_bytes())
+    result = CliRunner().invoke(cli, ["watch", str(tmp_path), "--once", "--settle", "0.2", "--poll", "0.1",
+                                      "--validator", validator])
+    assert result.exit_code == 0, result.output
+    assert asked == [validator]
