@@ -396,3 +396,20 @@ def test_watch_scrubs_with_the_validator_asked_for(tmp_path, monkeypatch, valida
                                       "--validator", validator])
     assert result.exit_code == 0, result.output
     assert asked == [validator]
+
+
+@pytest.mark.parametrize("blank", ["\xa0", "\x85", "\x1c", " \t", "\x00"])
+def test_a_blank_segment_is_left_to_the_syntax_checks_as_pyx12s_driver_leaves_it(blank):
+    """Regression: the compiled validator skipped only segments starting with a control byte or
+    a space, so one of non-ASCII white space (\\xa0) was walked where GuideValidator skips it
+    (str.strip() removes it). \\x00 is not white space: both walk it."""
+    from scrubber.x12.tokenizer import Segment
+
+    results = []
+    for make in (CompiledValidator, GuideValidator):
+        validator = make(Delimiters("*", ":", "^", "~"))
+        validator.feed(Segment(1, 0, "ISA*00*          *00*          *ZZ*A              *ZZ*B              "
+                                     "*260101*1200*^*00501*000000001*0*P*:", ""), "ISA", None)
+        validator.feed(Segment(2, 0, blank, ""), blank, None)
+        results.append([(e.segment, e.code, e.level) for e in validator.take_errors()])
+    assert results[0] == results[1]

@@ -284,7 +284,9 @@ class CompiledValidator:
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         """Validate one segment; empty segments are reported by the syntax checks, not here."""
         text = seg.text
-        if not text or (text[0] in NOT_AN_ID and not text.strip()):  # no copy of every segment
+        # GuideValidator's `not text.strip()`, without copying every segment: only a text that
+        # starts with white space (str.isspace: also \x1c-\x1f, \x85, \xa0) can strip to nothing.
+        if not text or (text[0].isspace() and not text.strip()):
             return
         try:
             self._feed(seg, seg_id, group)
