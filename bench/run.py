@@ -28,13 +28,15 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-MODES = ("floor", "baseline", "scrubber")
+MODES = ("floor", "baseline", "compiled", "scrubber")
 DESCRIPTIONS = {
     "floor": "tokenizing only (SegmentReader over every segment)",
     "baseline": "pyx12's validation alone (x12n_document, no outputs)",
+    "compiled": "the compiled implementation-guide validator alone (tokenizing, envelope, guide; no outputs)",
     "scrubber": "the whole job: rules, validation, checks, corrected 837 and JSON report",
 }
 SPEED_TARGET = 1.3  # scrubber time / baseline time, at most
+COMPILED_TARGET = 30.0  # baseline time / compiled validator time, at least (issue 11)
 FLAT_TARGET = 1.10  # peak RSS at the largest size / at the smallest, at most ("flat")
 
 
@@ -88,6 +90,25 @@ def child(mode: str, path: str, claims: int) -> dict:
         seconds = time.perf_counter() - t0
         if not valid:
             raise SystemExit(f"pyx12 says {path} is not valid: the benchmark file must be clean")
+    elif mode == "compiled":
+        from scrubber.x12.envelope import EnvelopeReader
+        from scrubber.x12.guide.validator import CompiledValidator
+        from scrubber.x12.tokenizer import SegmentReader
+
+        result["rss_after_import_mib"] = _peak_rss_mib()
+        gc.callbacks.append(on_gc)
+        t0 = time.perf_counter()
+        errors = []
+        with open(path, "rb") as source:
+            reader = SegmentReader(source)
+            validator = CompiledValidator(reader.delimiters)
+            for _event in EnvelopeReader(reader, reader.delimiters, validator.feed):
+                errors += validator.take_errors()
+            validator.finish()
+            errors += validator.take_errors()
+        seconds = time.perf_counter() - t0
+        if errors:
+            raise SystemExit(f"the compiled validator finds errors in {path}: {errors[:3]}")
     elif mode == "scrubber":
         from scrubber import ClaimFileWriter, JsonReport, load_rules, scrub_stream
 
@@ -256,6 +277,14 @@ def render(facts: list[tuple[str, str]], sizes: list[int], repeat: int,
         f = results[(size, "floor")]["seconds"]
         mark = "ok" if s / b <= SPEED_TARGET else "MISSED"
         out.append(f"| {size:,} | {_fmt_ratio(s / b)} ({mark}) | {_fmt_ratio(s / f)} |")
+    out += ["", f"## The compiled validator (target: at least {COMPILED_TARGET:.0f}x faster than the baseline)", "",
+            "| claims | baseline / compiled time (higher is better) | compiled / floor time |", "|---:|---:|---:|"]
+    for size in sizes:
+        c = results[(size, "compiled")]["seconds"]
+        b = results[(size, "baseline")]["seconds"]
+        f = results[(size, "floor")]["seconds"]
+        mark = "ok" if b / c >= COMPILED_TARGET else "MISSED"
+        out.append(f"| {size:,} | {_fmt_ratio(b / c)} ({mark}) | {_fmt_ratio(c / f)} |")
     if len(sizes) > 1:
         out += ["", f"## Memory growth: peak RSS at {largest:,} / at {smallest:,} claims "
                 f"(flat is 1.00x; target for the scrubber <= {FLAT_TARGET}x)", "",

@@ -17,6 +17,7 @@ from .output.summary import Summary
 from .rules.engine import FixMode
 from .rules.findings import Finding
 from .rules.ruleset import RuleSet, load_rules
+from .x12.guide import DEFAULT_VALIDATOR
 
 Source = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -63,12 +64,13 @@ class _Collector(Sink):
 
 
 def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode = True,
-          run: RunContext | None = None) -> Result:
+          run: RunContext | None = None, validator: str = DEFAULT_VALIDATOR) -> Result:
     """Scrub one 837 (a path, its bytes, or a binary stream) and return what came of it.
 
     `fix`: True applies the safe fixes, False none, or a FixMode (FixMode.UNSAFE for unsafe
-    fixes too). Raises InputError when the input cannot be read as an 837, RuleDataError when
-    `rules` is None and the built-in rule data is invalid.
+    fixes too). `validator`: "compiled" (the default) or "pyx12" (pyx12's walker). Raises
+    InputError when the input cannot be read as an 837, RuleDataError when `rules` is None and
+    the built-in rule data is invalid.
     """
     mode = fix if isinstance(fix, FixMode) else FixMode.SAFE if fix else FixMode.NONE
     rules = rules or load_rules()
@@ -82,12 +84,12 @@ def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode =
     sinks = [corrected_writer, rejected_writer, JsonReport(text, name, {"name": "scrubber"}), collector]
     try:
         if isinstance(source, bytes):
-            summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run)
+            summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run, validator=validator)
         elif isinstance(source, str | os.PathLike):
             with Path(source).open("rb") as stream:
-                summary = scrub_stream(stream, rules, sinks, mode, run=run)
+                summary = scrub_stream(stream, rules, sinks, mode, run=run, validator=validator)
         else:
-            summary = scrub_stream(source, rules, sinks, mode, run=run)
+            summary = scrub_stream(source, rules, sinks, mode, run=run, validator=validator)
     finally:
         if own_run:
             run.close()

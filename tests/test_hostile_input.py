@@ -151,6 +151,27 @@ def test_pyx12_raising_on_one_segment_rejects_that_claim_not_the_file(rules, mon
         return original(self, node, seg_data, *args)
 
     monkeypatch.setattr(walk_tree, "walk_errors", walk_errors)
+    # pyx12's walker runs only as the second opinion since the compiled validator (issue 11)
+    result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY), validator="pyx12")
+    _conserved(CLEAN, result)
+    by_id = {c.claim_id: c for c in result.claims}
+    assert by_id[target].disposition == "rejected"
+    assert any("could not read this segment" in f.message for f in by_id[target].findings)
+    assert [c.claim_id for c in result.claims if c.disposition == "rejected"] == [target]
+
+
+def test_the_compiled_validator_raising_on_one_segment_rejects_that_claim_not_the_file(rules, monkeypatch):
+    from scrubber.x12.guide.walker import Walker
+
+    original = Walker.walk
+    target = "P-OK-MEDICARE-JZ"
+
+    def walk(self, node, seg_id, parts):
+        if seg_id == "CLM" and parts[1] == target:
+            raise IndexError("list index out of range")
+        return original(self, node, seg_id, parts)
+
+    monkeypatch.setattr(Walker, "walk", walk)
     result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY))
     _conserved(CLEAN, result)
     by_id = {c.claim_id: c for c in result.claims}

@@ -12,6 +12,7 @@ import click
 
 from ..errors import RuleDataError
 from ..rules.ruleset import RULES_ENV, RuleSet, load_rules
+from ..x12.guide import DEFAULT_VALIDATOR, VALIDATORS
 
 # Stable, documented in the README; 1 means "a claim was rejected", as a linter's 1 means findings.
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
@@ -27,6 +28,15 @@ def rules_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "--rules", "rule_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
         help=f"A directory of site rules on top of the built-in ones (repeatable; later wins). "
              f"${RULES_ENV} adds directories the same way, before these.",
+    )(function)
+
+
+def validator_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--validator compiled|pyx12: which implementation-guide validator the scrub runs."""
+    return click.option(
+        "--validator", type=click.Choice(list(VALIDATORS)), default=DEFAULT_VALIDATOR, show_default=True,
+        help="The implementation-guide validator: the one compiled from pyx12's maps, or pyx12's own walker "
+             "(slower; a second opinion).",
     )(function)
 
 

@@ -26,8 +26,9 @@ from ..output.sink import Sink
 from ..rules.engine import FixMode
 from ..rules.layers import layer_files
 from ..rules.ruleset import RuleSet, site_layers_from_env
+from ..x12.guide import DEFAULT_VALIDATOR
 from . import cli
-from .common import RuleDataProblem, describe, load, rules_option
+from .common import RuleDataProblem, describe, load, rules_option, validator_option
 from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
 from .interrupts import terminate_as_interrupt, uninterrupted
 from .scrub_paths import check_input, file_kinds, output_names, prepare_outputs
@@ -93,9 +94,11 @@ def _check_utf8(path: Path) -> None:
               help="A newer CMS ICD-10-CM code file (e.g. icd10cm-codes-2027.txt) instead of the one carried.")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="The date to hold service dates against (default: today), e.g. to scrub a file again later.")
+@validator_option
 def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None, report_path: Path | None,
           summary_format: str, quiet: bool, redact: bool, no_fix: bool, unsafe_fixes: bool,
-          rule_dirs: tuple[Path, ...], icd10_codes: Path | None, today: dt.datetime | None) -> None:
+          rule_dirs: tuple[Path, ...], icd10_codes: Path | None, today: dt.datetime | None,
+          validator: str = DEFAULT_VALIDATOR) -> None:
     """Scrub each INPUT claim file (or - for standard input) and write its outputs.
 
     For p.837: DIR/p.corrected.837 (the claims that can go out, fixed; not written when none can),
@@ -110,13 +113,13 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     """
     with terminate_as_interrupt():
         _scrub_command(inputs, out_dir, outputs_value, report_path, summary_format, quiet, redact, no_fix,
-                       unsafe_fixes, rule_dirs, icd10_codes, today)
+                       unsafe_fixes, rule_dirs, icd10_codes, today, validator)
 
 
 def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None,
                    report_path: Path | None, summary_format: str, quiet: bool, redact: bool, no_fix: bool,
                    unsafe_fixes: bool, rule_dirs: tuple[Path, ...], icd10_codes: Path | None,
-                   today: dt.datetime | None) -> None:
+                   today: dt.datetime | None, validator: str = DEFAULT_VALIDATOR) -> None:
     kinds = parse_outputs(outputs_value)
     stdin_mode = inputs == (STDIN,)
     if no_fix and unsafe_fixes:
@@ -142,7 +145,8 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
     prepare_outputs(kinds, paths, out_dir, report_path)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
-               redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode)
+               redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode,
+               validator=validator)
     try:
         if stdin_mode:
             outcomes = [job.scrub_stdin(out_dir, report_path)]
@@ -223,6 +227,7 @@ class _Job:
     redact: bool
     lint: bool
     to_stderr: bool
+    validator: str = DEFAULT_VALIDATOR
 
     def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
         def build(outputs: _Outputs) -> None:
@@ -291,7 +296,7 @@ class _Job:
             if self.lint:
                 sinks.append(LintLines(name, self.to_stderr))
             summary = scrub_stream(_InputStream(source), self.rules, sinks, self.mode, progress,  # type: ignore[arg-type]
-                                   self.run)
+                                   self.run, validator=self.validator)
             progress.close()
             outcome.outputs.update(outputs.commit())
             outcome.summary = summary

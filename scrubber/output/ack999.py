@@ -18,13 +18,11 @@ import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
-
-import pyx12
 
 from ..model.claim import is_digits
 from ..x12.envelope import Group, Interchange
+from ..x12.guide.loops import map_path
 from ..x12.ig import StructuralError
 from ..x12.tokenizer import Delimiters
 from .sink import SetSegments, Sink, TransactionClosed
@@ -65,8 +63,8 @@ _INVALID_CHARACTER = "6"
 # (functional group version not supported), as pyx12's own 999 maps them.
 _GS_ELEMENT_CODES = {"GS06": "6", "GS08": "2"}
 
-_MAP_DIR = Path(pyx12.__file__).resolve().parent / "map"
 _837_MAPS = ("837.5010.X222.A1.xml", "837Q3.I.5010.X223.A1.xml")
+_MAP_DIR = map_path(_837_MAPS[0]).parent  # pyx12's map folder, found where the compiled guide finds it
 
 
 # -- what pyx12's 837 maps say about segments, elements and loops ---------------------------

@@ -45,7 +45,8 @@ from ..x12.envelope import (
     TransactionEnd,
     TransactionSet,
 )
-from ..x12.ig import GuideValidator, StructuralError
+from ..x12.guide import DEFAULT_VALIDATOR, make_validator
+from ..x12.ig import StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
@@ -91,15 +92,19 @@ def scrub_stream(
     mode: FixMode = FixMode.SAFE,
     progress: Progress | None = None,
     run: RunContext | None = None,
+    *,
+    validator: str = DEFAULT_VALIDATOR,
 ) -> Summary:
     """Scrub one 837 from `source`, handing every claim to the `sinks` (the outputs) in file order.
 
     Raises InputError when the input is not an 837 the scrubber reads: then no sink has been
     fed anything. A source that cannot seek (a pipe) is copied to a temporary file first. Pass
     the same `run` to several calls to check claims across files (quantity limits, cycles).
+    `validator` chooses the implementation-guide validator: "compiled" (the default) or "pyx12"
+    (pyx12's own walker, the second opinion).
     """
     with _fewer_collections(), _seekable(source) as stream:
-        return _scrub(stream, rules, sinks, mode, progress, run or RunContext.new())
+        return _scrub(stream, rules, sinks, mode, progress, run or RunContext.new(), validator)
 
 
 @contextlib.contextmanager
@@ -169,12 +174,12 @@ class _SetCheck:
 
 
 def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, progress: Progress | None,
-           run: RunContext) -> Summary:
+           run: RunContext, validator: str = DEFAULT_VALIDATOR) -> Summary:
     start = source.tell()
     first = _HashingStream(source)
     log = _ValidationLog()
     try:
-        notes = _validate(first, log, progress)
+        notes = _validate(first, log, progress, validator)
         source.seek(start)
         second = _HashingStream(source, limit=first.read_so_far)
         log.rewind()
@@ -187,11 +192,12 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         log.close()
 
 
-def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | None) -> list[Any]:
+def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | None,
+              validator_name: str = DEFAULT_VALIDATOR) -> list[Any]:
     """Pass 1: the envelope and the implementation guide. Raises InputError for a file-level problem."""
     reader = SegmentReader(source)  # type: ignore[arg-type]
     d = reader.delimiters
-    validator = GuideValidator(d)
+    validator = make_validator(validator_name, d)
     envelope = EnvelopeReader(reader, d, validator.feed)
     raw: list[StructuralError] = []
     sets = 0

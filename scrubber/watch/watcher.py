@@ -40,6 +40,7 @@ from ..output.files import DEFAULT_OUTPUTS, OutputSet
 from ..output.pipeline import RunContext, scrub_stream
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
+from ..x12.guide import DEFAULT_VALIDATOR
 from .journal import DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
 from .log import EventLog, printable
 from .storage import AccessRefused, Entry, FileProblem, Identity, Storage, UnreadableFile
@@ -83,6 +84,7 @@ class WatchOptions:
     outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     mode: FixMode = FixMode.SAFE
     redact: bool = False
+    validator: str = DEFAULT_VALIDATOR  # the implementation-guide validator ("compiled" or "pyx12")
 
 
 @dataclass
@@ -514,7 +516,8 @@ class Watcher:
                           self.options.redact)
         run = RunContext.new()  # in watch mode the checks across claims look within one file
         try:
-            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run)
+            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run,
+                                   validator=self.options.validator)
         except InputError as exc:
             files.discard()
             self._unstage(staged, stage_path)

@@ -5,6 +5,13 @@ its 999. We drive its map walker and segment validation from our own segment str
 so the file is tokenized once, every error is tied to the segment index the rest of the
 scrubber uses, and the raw-input checks run before pyx12 sees anything (it crashes on bytes
 that are not ASCII and stops at an empty segment).
+
+Since issue 11 the default validator is the compiled one (scrubber.x12.guide); this driver is the
+second opinion (`--validator pyx12`) and the one module that touches pyx12's internals (what
+pyx12 documents as its API is only x12n_document). PYX12_INTERNALS lists them all, with the
+parameters we call them with; tests/test_pyx12_internals.py fails, naming what changed, when a
+pyx12 release changes one. The compiled guide reads pyx12's map files (pyx12/map/*.xml) with lxml
+and no pyx12 code.
 """
 
 from __future__ import annotations
@@ -47,6 +54,33 @@ _UNREADABLE = "8"
 _HANDLED_ELSEWHERE = {("isa", "001"), ("isa", "021"), ("isa", "024"), ("isa", "023"),
                       ("gs", "3"), ("gs", "4"), ("gs", "5"),
                       ("st", "2"), ("st", "3"), ("st", "4")}
+
+
+# Every pyx12 internal the project uses: (module, attribute path, the parameters we pass, in
+# order, or None for an attribute that is not called). Keep in step with the code below.
+PYX12_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("pyx12.map_if", "load_map_file", ("map_file", "param")),
+    ("pyx12.params", "params", ()),
+    ("pyx12.map_if", "segment_if", None),
+    ("pyx12.map_if._segment", "apply_segment_errors", ("node", "seg_data", "errh")),
+    ("pyx12.map_walker", "walk_tree", ()),
+    ("pyx12.map_walker", "walk_tree.walk_errors", ("self", "node", "seg_data", "seg_count", "cur_line", "ls_id")),
+    ("pyx12.map_walker", "walk_tree.forceWalkCounterToLoopStart", ("self", "x12_path", "child_path")),
+    ("pyx12.map_walker", "apply_walk_errors", ("errh", "errors")),
+    ("pyx12.segment", "Segment", ("seg_str", "seg_term", "ele_term", "subele_term")),
+    ("pyx12.x12file", "X12Base.__init__", ("self",)),
+    ("pyx12.x12file", "X12Reader._parse_segment", ("self", "seg_data")),
+    ("pyx12.x12file", "X12Reader._seg_error", ("self", "err_cde", "err_str")),
+    ("pyx12.x12file", "X12Reader.pop_errors", ("self",)),
+    ("pyx12.x12file", "X12Reader.cleanup", ("self",)),
+    ("pyx12.x12file", "X12Reader.get_seg_count", ("self",)),
+    ("pyx12.x12file", "X12Reader.get_cur_line", ("self",)),
+)
+# Attributes of pyx12 objects we read or set (checked on real objects by the test).
+PYX12_READER_ATTRIBUTES = ("seg_term", "ele_term", "subele_term", "repetition_term", "icvn", "check_837_lx")
+PYX12_NODE_ATTRIBUTES = ("pos_map", "pos", "path", "id")  # loop and segment nodes, with get_path()
+# The errh methods pyx12's walker and segment checks call on _Collector.
+PYX12_ERRH_CALLS = ("add_seg", "seg_error", "add_ele", "ele_error", "handle_errors")
 
 
 @dataclass(frozen=True, slots=True)
