@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import RuleDataError
+from ..output.parallel import usable_cores
 from ..rules.ruleset import RULES_ENV, RuleSet, load_rules
 
 # Stable, documented in the README; 1 means "a claim was rejected", as a linter's 1 means findings.
@@ -27,6 +28,15 @@ def rules_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "--rules", "rule_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
         help=f"A directory of site rules on top of the built-in ones (repeatable; later wins). "
              f"${RULES_ENV} adds directories the same way, before these.",
+    )(function)
+
+
+def jobs_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs N: worker processes that check claims (default: the cores this process may use)."""
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+        help=f"Check claims in N worker processes (default: the usable cores, {usable_cores()} here); the outputs "
+             "are the same for any N. Inputs under 256 KiB are checked in process.",
     )(function)
 
 

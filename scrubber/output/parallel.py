@@ -413,8 +413,8 @@ class OrderedChecks:
         else:
             try:
                 batch.future = self._workers.pool_for(self._rules).submit(_check_batch, batch.items, *self._args)
-            except RuntimeError:  # the pool broke (a worker died) since the last batch
-                self._broken()
+            except RuntimeError as exc:  # the pool broke (a worker died) since the last batch
+                self._broken(exc)
                 batch.results = self._check_here(batch.items)
         self._in_flight.append(batch)
 
@@ -442,10 +442,8 @@ class OrderedChecks:
         assert batch.future is not None
         try:
             results = batch.future.result()
-        except Exception as exc:
-            _log.warning("scrubber: a worker process stopped (%s); its claims are checked again in the main "
-                         "process", type(exc).__name__)
-            self._broken()
+        except Exception as exc:  # a worker died (or the batch could not be sent)
+            self._broken(exc)
             return self._check_here(batch.items)
         for work, result in zip(batch.items, results, strict=True):
             if isinstance(result, LocalResult):
@@ -457,7 +455,10 @@ class OrderedChecks:
                     work.delimiters)
         return results
 
-    def _broken(self) -> None:
+    def _broken(self, exc: Exception) -> None:
+        if not self._here:  # once: every batch in flight fails with the pool
+            _log.warning("scrubber: a worker process stopped (%s); the claims it had not returned are checked "
+                         "again in the main process", type(exc).__name__)
         self._here = True
         self._workers.abandon()
 
