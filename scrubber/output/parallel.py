@@ -78,9 +78,10 @@ class CheckFailed:
 
 
 Texts = tuple[tuple[int, int, str, str], ...]  # segments as (index, offset, text, suffix)
-# An HL loop as it crosses to a worker: the loop above it (or None) and its own segments. One
-# loop's tuple is made once and shared by its claims, so a batch pickles it once.
-Loop = tuple["Loop | None", Texts]
+# A claim's HL loops as they cross to a worker: each loop's own segments, outermost loop first.
+# A loop's tuple is made once and shared by its claims, so a batch pickles it once. Flat, not
+# nested: a hierarchy thousands of levels deep must not run pickle out of recursion.
+Loops = tuple[Texts, ...]
 
 
 @dataclass(slots=True)
@@ -97,7 +98,7 @@ class ClaimWork:
     structural: list[tuple[StructuralError, str]]
     base_index: int  # file index of the transaction's ST
     delimiters: Delimiters
-    loops: Loop | None = None  # set by OrderedChecks before the claim crosses
+    loops: Loops = ()  # set by OrderedChecks before the claim crosses
 
     def __reduce__(self) -> tuple[Any, ...]:
         c = self.claim
@@ -110,7 +111,7 @@ def _texts(segments: list[Segment]) -> Texts:
     return tuple([(s.index, s.offset, s.text, s.suffix) for s in segments])
 
 
-def _arrive(shape: tuple[Any, ...], texts: Texts, loops: Loop | None,
+def _arrive(shape: tuple[Any, ...], texts: Texts, loops: Loops,
             structural: list[tuple[StructuralError, str]], base_index: int, delimiters: Delimiters) -> ClaimWork:
     transaction, first, end = shape
     segments = [Segment(*t) for t in texts]
@@ -118,30 +119,31 @@ def _arrive(shape: tuple[Any, ...], texts: Texts, loops: Loop | None,
     return ClaimWork(claim, structural, base_index, delimiters)
 
 
-# The last loops read in this worker and what they said: a loop's claims come one after another.
-_parties: dict[int, tuple[Loop, dict[str, Any]]] = {}
+# The loops above the last claim read in this worker, and what each said: the claims of a loop
+# come one after another, so most claims reuse all but their own subscriber loop.
+_known: list[tuple[Texts, dict[str, Any]]] = []
 
 
-def _party_of(loop: Loop | None, d: Delimiters) -> dict[str, Any]:
-    """What the HL loops above a claim say of it, as TransactionReader gathers it loop by loop."""
-    if loop is None:
-        return {}
-    known = _parties.get(id(loop))
-    if known is not None and known[0] is loop:
-        return known[1]
-    above, texts = loop
-    builder = TransactionReader.__new__(TransactionReader)
-    builder.d = d
-    builder.hl = _LoopParty(dict(_party_of(above, d)))  # type: ignore[assignment]
-    builder.entity = ""
-    for text in texts[1:]:  # after its HL
-        seg = Segment(*text)
-        elements, seg_id = _elements(seg, d)
-        builder.hl_segment(seg, elements, seg_id)
-    party = builder.hl.party  # type: ignore[union-attr]
-    if len(_parties) > 64:
-        _parties.clear()
-    _parties[id(loop)] = (loop, party)
+def _party_of(loops: Loops, d: Delimiters) -> dict[str, Any]:
+    """What the HL loops above a claim say of it, as TransactionReader gathers it loop by loop
+    (each loop starts from a copy of what the loop above it said)."""
+    party: dict[str, Any] = {}
+    for depth, texts in enumerate(loops):
+        if depth < len(_known) and _known[depth][0] is texts:
+            party = _known[depth][1]
+            continue
+        del _known[depth:]
+        builder = TransactionReader.__new__(TransactionReader)
+        builder.d = d
+        builder.hl = _LoopParty(dict(party))  # type: ignore[assignment]
+        builder.entity = ""
+        for text in texts[1:]:  # after its HL
+            seg = Segment(*text)
+            elements, seg_id = _elements(seg, d)
+            builder.hl_segment(seg, elements, seg_id)
+        party = builder.hl.party  # type: ignore[union-attr]
+        _known.append((texts, party))
+    del _known[len(loops):]
     return party
 
 
@@ -354,7 +356,7 @@ class OrderedChecks:
         self._open = _Batch()
         self._in_flight: collections.deque[_Batch] = collections.deque()
         self._here = False  # the pool broke during this input: the rest is checked here
-        self._chain: list[tuple[HLNode, Loop]] = []  # the loops above the last claim, and their text
+        self._chain: list[tuple[HLNode, Texts]] = []  # the loops above the last claim, and their text
 
     def claim(self, work: ClaimWork, deliver: Deliver) -> None:
         work.loops = self._loops_of(work.claim.hl)
@@ -388,23 +390,20 @@ class OrderedChecks:
         if interrupted:
             self._workers.abandon()
 
-    def _loops_of(self, node: HLNode | None) -> Loop | None:
-        """The claim's HL loops as text, outermost first; the tuples of the loops the previous
+    def _loops_of(self, node: HLNode | None) -> Loops:
+        """The claim's HL loops as text, outermost first; the texts of the loops the previous
         claim was under are reused (`_chain` holds them), so each loop is made once."""
         if node is None:
-            return None
+            return ()
         chain = node.chain()
         known = self._chain
-        loop: Loop | None = None
         for depth, each in enumerate(chain):
             if depth < len(known) and known[depth][0] is each:
-                loop = known[depth][1]
                 continue
             del known[depth:]
-            loop = (loop, _texts(each.segments))
-            known.append((each, loop))
+            known.append((each, _texts(each.segments)))
         del known[len(chain):]
-        return loop
+        return tuple([texts for _, texts in known])
 
     def _submit(self) -> None:
         batch, self._open = self._open, _Batch()
