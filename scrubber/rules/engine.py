@@ -7,6 +7,7 @@ finding whose fix was applied is reported as fixed; what is left decides the dis
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -66,16 +67,10 @@ LOCAL_CHECKS = tuple(module for module in CHECKS if module is not history_checks
 
 
 def check_claim(claim: Claim, context: ClaimContext) -> list[Finding]:
-    """Every finding the rules make on the claim as it stands."""
+    """Every finding the rules make on the claim as it stands; without the checks across claims
+    when `context.history` is None (they are then made by `settle_claim`)."""
     out = Findings(context, claim)
-    for module in CHECKS:
-        module.check(claim, context.rules, out)
-    return out.items
-
-
-def _local_findings(claim: Claim, context: ClaimContext) -> list[Finding]:
-    out = Findings(context, claim)
-    for module in LOCAL_CHECKS:
+    for module in CHECKS if context.history is not None else LOCAL_CHECKS:
         module.check(claim, context.rules, out)
     return out.items
 
@@ -126,12 +121,14 @@ def check_claim_locally(
     structural: list[Finding] | None = None,
 ) -> LocalResult:
     """The fix loop over every check that reads only the claim (`context.history` is not read)."""
+    if context.history is not None:
+        context = dataclasses.replace(context, history=None)  # type: ignore[arg-type]
     delimiters = context.delimiters
     structural = structural or []
     current = claim
     replacements: dict[int, Segment] = {}
     applied: list[Finding] = []
-    as_sent = _local_findings(current, context)
+    as_sent = check_claim(current, context)
     findings = as_sent
     settled = mode is FixMode.NONE
     for _ in range(MAX_PASSES if not settled else 0):
@@ -142,7 +139,7 @@ def check_claim_locally(
         applied.extend(fixes)
         own = [replacements.get(p, segments[p]) for p in range(claim.first, claim.end)]
         current = reread_claim(claim, own, delimiters)
-        findings = _local_findings(current, context)
+        findings = check_claim(current, context)
     else:
         settled = settled or not _pending(findings, mode)
     limit = [] if settled else _pass_limit(claim, context)
