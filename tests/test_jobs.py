@@ -75,8 +75,13 @@ def scrub_cli(tmp_path: Path, monkeypatch, inputs: list[Path], jobs: int) -> tup
 def assert_same_for_any_jobs(tmp_path, monkeypatch, inputs: list[Path], jobs=(2, 3)) -> dict[str, bytes]:
     code, summary, files = scrub_cli(tmp_path, monkeypatch, inputs, 1)
     assert files, "the run wrote nothing: nothing was compared"
+    handed = []
+    queue = parallel.OrderedChecks.claim
+    monkeypatch.setattr(parallel.OrderedChecks, "claim", lambda self, *a: (handed.append(1), queue(self, *a)))
     for n in jobs:
+        handed.clear()
         other_code, other_summary, other_files = scrub_cli(tmp_path, monkeypatch, inputs, n)
+        assert handed, f"--jobs {n} checked no claim in a worker: nothing was compared"
         assert sorted(other_files) == sorted(files)
         for name, data in files.items():
             assert other_files[name] == data, f"--jobs {n}: {name} differs from --jobs 1"
@@ -237,3 +242,35 @@ def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tm
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), "a worker outlived the run"
     assert not out.exists() or not [p.name for p in out.iterdir()], "an output or a temporary file was left"
+
+
+def _watch_outputs(root: Path, jobs: int) -> dict[str, bytes]:
+    inbox = root / "inbox"
+    inbox.mkdir(parents=True)
+    for name in ("defects_837p.837", "drugs_837i.837"):
+        (inbox / name).write_bytes((SAMPLES / name).read_bytes())
+    env = {**os.environ, parallel.MIN_BYTES_ENV: "0"}
+    done = subprocess.run([sys.executable, "-m", "scrubber", "watch", str(root), "--once", "--settle", "0.2",
+                           "--poll", "0.1", "--outputs", "corrected,rejected,json,csv", "--jobs", str(jobs)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "worker process stopped" not in done.stderr
+    # The outbox folders carry a token of their own: compare the outputs by name.
+    return {p.name: p.read_bytes() for p in sorted((root / "outbox").rglob("*")) if p.is_file()}
+
+
+def test_the_watcher_publishes_the_same_outputs_with_two_jobs(tmp_path):
+    one = _watch_outputs(tmp_path / "one", 1)
+    two = _watch_outputs(tmp_path / "two", 2)
+    assert len(one) == 8 and one == two
+
+
+def test_small_inputs_are_checked_in_process(tmp_path, monkeypatch):
+    monkeypatch.delenv(parallel.MIN_BYTES_ENV, raising=False)
+    started = []
+    monkeypatch.setattr(Workers, "start", lambda self, rules: started.append(rules))
+    sample = SAMPLES / "defects_837p.837"
+    assert sample.stat().st_size < parallel.MIN_PARALLEL_BYTES
+    code, _, files = scrub_cli(tmp_path, monkeypatch, [sample], 2)
+    assert code == 1 and "defects_837p.report.json" in files
+    assert started == []

@@ -36,7 +36,7 @@ def jobs_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
         help=f"Check claims in N worker processes (default: the usable cores, {usable_cores()} here); the outputs "
-             "are the same for any N. Inputs under 256 KiB are checked in process.",
+             "are the same for any N. Inputs under 1 MiB are checked in process.",
     )(function)
 
 

@@ -43,7 +43,7 @@ from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 
 # Below this input size the claims are checked in process: starting workers and shipping claims
 # to them costs more than it saves (measured: README "Parallel scrubbing").
-MIN_PARALLEL_BYTES = 256 * 1024
+MIN_PARALLEL_BYTES = 1 << 20
 MIN_BYTES_ENV = "SCRUBBER_JOBS_MIN_BYTES"
 # Claims per batch: large enough that a batch's pickling and the round trip are small beside its
 # checks, small enough that the workers start early and the parent's window stays small.
