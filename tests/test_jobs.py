@@ -98,6 +98,26 @@ def test_the_corpus_files_come_out_the_same_with_two_jobs(tmp_path, monkeypatch,
     assert_same_for_any_jobs(tmp_path, monkeypatch, corpus_files(), jobs=(2,))
 
 
+def test_the_fuzzers_hard_cases_come_out_the_same_with_two_jobs(tmp_path, monkeypatch, small_inputs_in_parallel):
+    # Leading spaces before a CLM, claims before the first HL, broken and deep hierarchies: the
+    # claims a worker reads again from their text must be the claims the main process read.
+    assert_same_for_any_jobs(tmp_path, monkeypatch, sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837")),
+                             jobs=(2,))
+
+
+def test_regression_an_indented_segment_inside_a_claim_is_read_alike_in_a_worker(tmp_path, monkeypatch,
+                                                                                small_inputs_in_parallel):
+    # The main process reads " SV1" as SV1 (TransactionReader cleans a segment id of leading
+    # spaces); a worker reading the claim again from its text must too, or the line loses its
+    # code and units, and with them its findings (U003 here).
+    data = (SAMPLES / "defects_837p.837").read_bytes().replace(b"~\nSV1*", b"~\n SV1*")
+    path = tmp_path / "indented.837"
+    path.write_bytes(data)
+    files = assert_same_for_any_jobs(tmp_path, monkeypatch, [path], jobs=(2,))
+    claims = {c["claim_id"]: c for c in json.loads(files["indented.report.json"])["claims"]}
+    assert "U003" in {f["rule"] for f in claims["P-U003-MG-AS-UNITS"]["findings"]}
+
+
 def test_a_generated_file_of_many_sets_comes_out_the_same(tmp_path, monkeypatch, small_inputs_in_parallel):
     path = tmp_path / "generated.837"
     GENERATE.generate(150, path, per_transaction=40)
@@ -274,3 +294,41 @@ def test_small_inputs_are_checked_in_process(tmp_path, monkeypatch):
     code, _, files = scrub_cli(tmp_path, monkeypatch, [sample], 2)
     assert code == 1 and "defects_837p.report.json" in files
     assert started == []
+
+
+def test_a_rule_that_raises_in_a_worker_fails_that_claim_only(monkeypatch):
+    """What a worker runs on a batch, here in process: the claims cross as they would (pickled and
+    read again), a rule raises on one, and that one comes back as failed, the others checked."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from scrubber.rules import engine
+
+    works: list[parallel.ClaimWork] = []
+
+    class Keep(Sink):
+        pass
+
+    def keep(self, work, deliver):  # one job's path, recording what would cross
+        works.append(work)
+        deliver(work, parallel.check_locally(work, load_rules(), engine.FixMode.SAFE, TODAY))
+
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(parallel.OrderedChecks, "claim", keep)
+    with (SAMPLES / "clean_837p.837").open("rb") as source, Workers(2) as workers:
+        monkeypatch.setattr(workers, "start", lambda rules: None)
+        scrub_stream(source, load_rules(), [Keep()], run=RunContext.new(TODAY, workers))
+    original = engine.check_claim
+
+    def check(claim, context):
+        if claim.id == "P-OK-MEDICARE-JZ":
+            raise ZeroDivisionError("a bug in a rule")
+        return original(claim, context)
+
+    monkeypatch.setattr(engine, "check_claim", check)
+    monkeypatch.setattr(parallel, "_worker_rules", load_rules())
+    crossed = ForkingPickler.loads(bytes(ForkingPickler.dumps(works)))
+    results = parallel._check_batch(crossed, engine.FixMode.SAFE, TODAY)
+    failed = [w.claim.id for w, r in zip(crossed, results, strict=True) if isinstance(r, parallel.CheckFailed)]
+    assert failed == ["P-OK-MEDICARE-JZ"]
+    assert {r.kind for r in results if isinstance(r, parallel.CheckFailed)} == {"ZeroDivisionError"}
+    assert sum(isinstance(r, engine.LocalResult) for r in results) == len(works) - 1 > 0
