@@ -234,7 +234,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tmp_path):
     path = tmp_path / "claims.837"
-    GENERATE.generate(400, path, per_transaction=100)
+    GENERATE.generate(1500, path, per_transaction=500)
     out = tmp_path / "out"
     env = {**os.environ, parallel.MIN_BYTES_ENV: "0"}
     scrubber_cli = Path(sys.executable).parent / "scrubber"
@@ -249,7 +249,11 @@ def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tm
             workers = {pid for pid in _children(process.pid)
                        if b"spawn_main" in (Path("/proc") / str(pid) / "cmdline").read_bytes()}
         assert len(workers) >= 2, "the workers never started"
-        time.sleep(0.5)
+        # Pass 2 under way: claims are coming back from the workers into the outputs' temporary files.
+        while time.monotonic() < deadline and process.poll() is None and not any(
+                p.stat().st_size for p in (out.iterdir() if out.exists() else ())):
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be stopped"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -159,12 +159,16 @@ class Workers:
         for process in processes:
             if process.is_alive():
                 process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.join(5)
             if process.is_alive():
                 process.kill()
                 process.join(1)
+        # Wait for the pool's own thread to see its workers gone and end: left running, it races
+        # the interpreter's exit hook over its wake-up pipe (a traceback at exit, CPython 3.11).
+        # No future is cancelled: that thread fails every pending one as broken, and in 3.11 it
+        # raises (a traceback in the thread) on a future cancelled meanwhile.
+        pool.shutdown(wait=True)
 
     def close(self) -> None:
         pool, self._pool, self._rules = self._pool, None, None
@@ -232,10 +236,8 @@ class OrderedChecks:
             self._step()
 
     def abandon(self, interrupted: bool) -> None:
-        """The input stops before its end: drop what is in flight (stop the workers on an interruption)."""
-        for batch in self._in_flight:
-            if batch.future is not None:
-                batch.future.cancel()
+        """The input stops before its end: drop what is in flight (stop the workers on an interruption).
+        Batches already sent are left to finish and ignored, not cancelled (see Workers.abandon)."""
         self._in_flight.clear()
         self._queue.clear()
         if interrupted:
