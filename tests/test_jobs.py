@@ -232,7 +232,12 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
-def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [
+    (lambda process: process.send_signal(signal.SIGTERM), 143),
+    # Ctrl-C on a terminal: SIGINT to the whole process group, workers included.
+    (lambda process: os.killpg(process.pid, signal.SIGINT), 130),
+], ids=["sigterm", "ctrl-c"])
+def test_a_signal_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tmp_path, stop, code):
     path = tmp_path / "claims.837"
     GENERATE.generate(1500, path, per_transaction=500)
     out = tmp_path / "out"
@@ -240,7 +245,7 @@ def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tm
     scrubber_cli = Path(sys.executable).parent / "scrubber"
     process = subprocess.Popen([str(scrubber_cli), "scrub", str(path), "--out", str(out), "--jobs", "2",
                                 "--today", TODAY.isoformat()], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         workers: set[int] = set()
@@ -254,12 +259,12 @@ def test_sigterm_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(tm
                 p.stat().st_size for p in (out.iterdir() if out.exists() else ())):
             time.sleep(0.05)
         assert process.poll() is None, "the run ended before it could be stopped"
-        process.send_signal(signal.SIGTERM)
+        stop(process)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 143, stderr
+    assert process.returncode == code, stderr
     assert b"Traceback" not in stderr
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
