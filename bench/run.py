@@ -28,12 +28,13 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-MODES = ("floor", "baseline", "compiled", "scrubber")
+MODES = ("floor", "baseline", "compiled", "scrubber", "scrubber-jobs2")
 DESCRIPTIONS = {
     "floor": "tokenizing only (SegmentReader over every segment)",
     "baseline": "pyx12's validation alone (x12n_document, no outputs)",
     "compiled": "the compiled implementation-guide validator alone (tokenizing, envelope, guide; no outputs)",
     "scrubber": "the whole job: rules, validation, checks, corrected 837 and JSON report",
+    "scrubber-jobs2": "the same with --jobs 2 (claims checked in two worker processes; peak RSS is the parent's)",
 }
 SPEED_TARGET = 1.3  # scrubber time / baseline time, at most
 COMPILED_TARGET = 30.0  # baseline time / compiled validator time, at least (issue 11)
@@ -109,10 +110,11 @@ def child(mode: str, path: str, claims: int) -> dict:
         seconds = time.perf_counter() - t0
         if errors:
             raise SystemExit(f"the compiled validator finds errors in {path}: {errors[:3]}")
-    elif mode == "scrubber":
+    elif mode in ("scrubber", "scrubber-jobs2"):
         from scrubber import ClaimFileWriter, JsonReport, load_rules, scrub_stream
 
         result["rss_after_import_mib"] = _peak_rss_mib()
+        pass1 = _time_pass1()
         with tempfile.TemporaryDirectory(prefix="scrubber-bench-") as out:
             gc.callbacks.append(on_gc)
             t0 = time.perf_counter()
@@ -120,8 +122,10 @@ def child(mode: str, path: str, claims: int) -> dict:
             with open(path, "rb") as source, \
                     open(os.path.join(out, "corrected.837"), "wb") as corrected, \
                     open(os.path.join(out, "report.json"), "w", encoding="utf-8") as text:
-                summary = scrub_stream(source, rules, [ClaimFileWriter(corrected), JsonReport(text, path, {})])
+                summary = scrub_stream(source, rules, [ClaimFileWriter(corrected), JsonReport(text, path, {})],
+                                       jobs=2 if mode == "scrubber-jobs2" else 1)
             seconds = time.perf_counter() - t0
+            result["pass2_seconds"] = seconds - pass1[0]
             result["corrected_bytes"] = os.path.getsize(os.path.join(out, "corrected.837"))
             result["report_bytes"] = os.path.getsize(os.path.join(out, "report.json"))
         if summary.claims != claims or summary.accepted != claims:
@@ -136,6 +140,26 @@ def child(mode: str, path: str, claims: int) -> dict:
     result["gc_seconds"] = gc_spent[0]
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
+
+
+def _time_pass1() -> list[float]:
+    """Time the validation pass (pass 1) of the scrubs that follow, to tell pass 2 apart."""
+    import time
+
+    from scrubber.output import pipeline
+
+    spent = [0.0]
+    validate = pipeline._validate
+
+    def timed(*args: object, **kwargs: object) -> object:
+        t0 = time.perf_counter()
+        try:
+            return validate(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    pipeline._validate = timed
+    return spent
 
 
 # --- the parent: files, runs, table -------------------------------------------------------------
@@ -300,8 +324,21 @@ def render(facts: list[tuple[str, str]], sizes: list[int], repeat: int,
             elif mode == "scrubber":
                 mark = " (ok)" if hi / lo <= FLAT_TARGET else " (MISSED)"
             out.append(f"| {mode} | {lo:.1f} | {hi:.1f} | {_fmt_ratio(hi / lo)}{mark} |")
+    out += _jobs_ratios(sizes, results)
     out += ["", "Modes: " + "; ".join(f"**{m}**: {DESCRIPTIONS[m]}" for m in MODES) + "."]
     return "\n".join(out) + "\n"
+
+
+def _jobs_ratios(sizes: list[int], results: dict[tuple[int, str], dict]) -> list[str]:
+    """--jobs 1 time / --jobs 2 time, for the whole scrub and for pass 2 alone (issue 11: >= 1.7x on
+    2 cores, once pass 1 is compiled)."""
+    out = ["", "## --jobs 2 speed-up (time with one job / with two; higher is better)", "",
+           "| claims | whole scrub | pass 2 alone (claims, rules, outputs) |", "|---:|---:|---:|"]
+    for size in sizes:
+        one, two = results[(size, "scrubber")], results[(size, "scrubber-jobs2")]
+        out.append(f"| {size:,} | {_fmt_ratio(one['seconds'] / two['seconds'])} | "
+                   f"{_fmt_ratio(one['pass2_seconds'] / two['pass2_seconds'])} |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in measured),
             "rss_after_import_mib": statistics.median(r["rss_after_import_mib"] for r in measured),
             "gc_seconds": statistics.median(r["gc_seconds"] for r in measured),
+            "pass2_seconds": statistics.median(r.get("pass2_seconds", 0.0) for r in measured),
         }
     warnings = []
     if code_fingerprint() != fingerprint:

@@ -64,13 +64,14 @@ class _Collector(Sink):
 
 
 def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode = True,
-          run: RunContext | None = None, validator: str = DEFAULT_VALIDATOR) -> Result:
+          run: RunContext | None = None, validator: str = DEFAULT_VALIDATOR, jobs: int = 1) -> Result:
     """Scrub one 837 (a path, its bytes, or a binary stream) and return what came of it.
 
     `fix`: True applies the safe fixes, False none, or a FixMode (FixMode.UNSAFE for unsafe
-    fixes too). `validator`: "compiled" (the default) or "pyx12" (pyx12's walker). Raises
-    InputError when the input cannot be read as an 837, RuleDataError when `rules` is None and
-    the built-in rule data is invalid.
+    fixes too). `validator`: "compiled" (the default) or "pyx12" (pyx12's walker). `jobs` > 1
+    checks the claims in that many worker processes (same result). Raises InputError when the
+    input cannot be read as an 837, RuleDataError when `rules` is None and the built-in rule
+    data is invalid.
     """
     mode = fix if isinstance(fix, FixMode) else FixMode.SAFE if fix else FixMode.NONE
     rules = rules or load_rules()
@@ -84,12 +85,12 @@ def scrub(source: Source, *, rules: RuleSet | None = None, fix: bool | FixMode =
     sinks = [corrected_writer, rejected_writer, JsonReport(text, name, {"name": "scrubber"}), collector]
     try:
         if isinstance(source, bytes):
-            summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run, validator=validator)
+            summary = scrub_stream(io.BytesIO(source), rules, sinks, mode, run=run, validator=validator, jobs=jobs)
         elif isinstance(source, str | os.PathLike):
             with Path(source).open("rb") as stream:
-                summary = scrub_stream(stream, rules, sinks, mode, run=run, validator=validator)
+                summary = scrub_stream(stream, rules, sinks, mode, run=run, validator=validator, jobs=jobs)
         else:
-            summary = scrub_stream(source, rules, sinks, mode, run=run, validator=validator)
+            summary = scrub_stream(source, rules, sinks, mode, run=run, validator=validator, jobs=jobs)
     finally:
         if own_run:
             run.close()

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import RuleDataError
+from ..output.parallel import usable_cores
 from ..rules.ruleset import RULES_ENV, RuleSet, load_rules
 from ..x12.guide import DEFAULT_VALIDATOR, VALIDATORS
 
@@ -37,6 +38,15 @@ def validator_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "--validator", type=click.Choice(list(VALIDATORS)), default=DEFAULT_VALIDATOR, show_default=True,
         help="The implementation-guide validator: the one compiled from pyx12's maps, or pyx12's own walker "
              "(slower; a second opinion).",
+    )(function)
+
+
+def jobs_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs N: worker processes that check claims (default: the cores this process may use)."""
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+        help=f"Check claims in N worker processes (default: the usable cores, {usable_cores()} here); the outputs "
+             "are the same for any N. Inputs under 1 MiB are checked in process.",
     )(function)
 
 

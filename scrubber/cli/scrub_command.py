@@ -21,6 +21,7 @@ import click
 from ..errors import InputError, RuleDataError
 from ..output.atomic import AtomicFile, OutputRefused
 from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
+from ..output.parallel import Workers, usable_cores
 from ..output.pipeline import RunContext, scrub_stream
 from ..output.sink import Sink
 from ..rules.engine import FixMode
@@ -28,7 +29,7 @@ from ..rules.layers import layer_files
 from ..rules.ruleset import RuleSet, site_layers_from_env
 from ..x12.guide import DEFAULT_VALIDATOR
 from . import cli
-from .common import RuleDataProblem, describe, load, rules_option, validator_option
+from .common import RuleDataProblem, describe, jobs_option, load, rules_option, validator_option
 from .exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, worst
 from .interrupts import terminate_as_interrupt, uninterrupted
 from .scrub_paths import check_input, file_kinds, output_names, prepare_outputs
@@ -95,10 +96,11 @@ def _check_utf8(path: Path) -> None:
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="The date to hold service dates against (default: today), e.g. to scrub a file again later.")
 @validator_option
+@jobs_option
 def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None, report_path: Path | None,
           summary_format: str, quiet: bool, redact: bool, no_fix: bool, unsafe_fixes: bool,
           rule_dirs: tuple[Path, ...], icd10_codes: Path | None, today: dt.datetime | None,
-          validator: str = DEFAULT_VALIDATOR) -> None:
+          validator: str = DEFAULT_VALIDATOR, jobs: int | None = None) -> None:
     """Scrub each INPUT claim file (or - for standard input) and write its outputs.
 
     For p.837: DIR/p.corrected.837 (the claims that can go out, fixed; not written when none can),
@@ -113,13 +115,13 @@ def scrub(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | No
     """
     with terminate_as_interrupt():
         _scrub_command(inputs, out_dir, outputs_value, report_path, summary_format, quiet, redact, no_fix,
-                       unsafe_fixes, rule_dirs, icd10_codes, today, validator)
+                       unsafe_fixes, rule_dirs, icd10_codes, today, validator, jobs or usable_cores())
 
 
 def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value: str | None,
                    report_path: Path | None, summary_format: str, quiet: bool, redact: bool, no_fix: bool,
                    unsafe_fixes: bool, rule_dirs: tuple[Path, ...], icd10_codes: Path | None,
-                   today: dt.datetime | None, validator: str = DEFAULT_VALIDATOR) -> None:
+                   today: dt.datetime | None, validator: str = DEFAULT_VALIDATOR, jobs: int = 1) -> None:
     kinds = parse_outputs(outputs_value)
     stdin_mode = inputs == (STDIN,)
     if no_fix and unsafe_fixes:
@@ -143,8 +145,10 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
     if icd10_codes is not None:
         _icd10_file(rules, icd10_codes)
     prepare_outputs(kinds, paths, out_dir, report_path)
+    # One pool of workers for the run: the inputs share it, in input order (checks across claims).
+    workers = Workers(jobs) if jobs > 1 else None
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
-               else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None),
+               else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None, workers),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode,
                validator=validator)
     try:
@@ -154,6 +158,8 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
             outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
     finally:
         job.run.close()
+        if workers is not None:
+            workers.abandon()  # idle once the last input is done; on an interruption, stopped now
     exit_code = worst([o.exit_code for o in outcomes])
     if summary_format == "json":
         click.echo(json.dumps(json_summary(outcomes, exit_code), indent=2), err=stdin_mode)

@@ -14,10 +14,11 @@ from urllib.parse import unquote, urlparse
 import click
 
 from ..output.files import DEFAULT_OUTPUTS
+from ..output.parallel import usable_cores
 from ..rules.engine import FixMode
 from ..x12.guide import DEFAULT_VALIDATOR
 from . import cli
-from .common import describe, load, rules_option, validator_option
+from .common import describe, jobs_option, load, rules_option, validator_option
 from .scrub_command import parse_outputs
 
 if TYPE_CHECKING:  # the watcher's modules load when `scrubber watch` runs, not with every command
@@ -108,10 +109,12 @@ def _stop_at_once(_signum: int, _frame: object) -> None:
 @click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="SFTP: the known_hosts file the server's key must be in (default: ~/.ssh/known_hosts).")
 @validator_option
+@jobs_option
 def watch(root: str, once: bool, settle: float, stale: float, poll: float, journal_path: Path | None,
           log_format: str, outputs_value: str | None, redact: bool, no_fix: bool, unsafe_fixes: bool,
           rule_dirs: tuple[Path, ...], inbox: str, work: str, outbox: str, archive: str, error_folder: str,
-          identity: Path | None, known_hosts: Path | None, validator: str = DEFAULT_VALIDATOR) -> None:
+          identity: Path | None, known_hosts: Path | None, validator: str = DEFAULT_VALIDATOR,
+          jobs: int | None = None) -> None:
     """Watch ROOT (a folder, or sftp://user@host:port/path) for claim files and scrub each once.
 
     Files dropped in ROOT/inbox are taken when complete (unchanged for --settle seconds and a
@@ -143,7 +146,7 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
         raise
     options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
-                           redact=redact, validator=validator)
+                           redact=redact, validator=validator, jobs=jobs or usable_cores())
     layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:

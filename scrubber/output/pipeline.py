@@ -17,7 +17,9 @@ Memory holds one claim, the HL loops above it and the structural errors of one s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import functools
 import gc
 import hashlib
 import pickle
@@ -28,14 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..errors import InputError
-from ..model.build import ClaimSegments, HLNode, TransactionReader
+from ..model.build import HLNode, TransactionReader
 from ..model.claim import Claim
-from ..rules.engine import REJECTED, ClaimResult, FixMode, scrub_claim
+from ..rules.engine import REJECTED, ClaimResult, FixMode, LocalResult, settle_claim
 from ..rules.findings import ClaimContext
 from ..rules.history import RunHistory
 from ..rules.history_checks import doses_of
 from ..rules.ruleset import RuleSet
-from ..rules.syntax import shown, syntax_findings
+from ..rules.syntax import shown
 from ..x12.envelope import (
     EnvelopeReader,
     Group,
@@ -48,6 +50,7 @@ from ..x12.envelope import (
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
 from ..x12.ig import StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
+from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
 
@@ -60,14 +63,17 @@ _PASS1_SHARE = 0.85
 
 @dataclass
 class RunContext:
-    """What lasts across the files of one run: the claims seen so far, and the date of the run."""
+    """What lasts across the files of one run: the claims seen so far, the date of the run, and
+    the worker processes that check claims when it runs with more than one job (owned by the
+    caller, who closes them; see output/parallel.py)."""
 
     history: RunHistory
     today: dt.date
+    workers: Workers | None = None
 
     @classmethod
-    def new(cls, today: dt.date | None = None) -> RunContext:
-        return cls(RunHistory(), today or dt.date.today())
+    def new(cls, today: dt.date | None = None, workers: Workers | None = None) -> RunContext:
+        return cls(RunHistory(), today or dt.date.today(), workers)
 
     def close(self) -> None:
         self.history.close()
@@ -94,6 +100,7 @@ def scrub_stream(
     run: RunContext | None = None,
     *,
     validator: str = DEFAULT_VALIDATOR,
+    jobs: int = 1,
 ) -> Summary:
     """Scrub one 837 from `source`, handing every claim to the `sinks` (the outputs) in file order.
 
@@ -101,10 +108,19 @@ def scrub_stream(
     fed anything. A source that cannot seek (a pipe) is copied to a temporary file first. Pass
     the same `run` to several calls to check claims across files (quantity limits, cycles).
     `validator` chooses the implementation-guide validator: "compiled" (the default) or "pyx12"
-    (pyx12's own walker, the second opinion).
+    (pyx12's own walker, the second opinion). `jobs` > 1 checks the claims in that many worker
+    processes (for this call only; a `run` with `workers` uses those): the outputs are the same.
     """
-    with _fewer_collections(), _seekable(source) as stream:
-        return _scrub(stream, rules, sinks, mode, progress, run or RunContext.new(), validator)
+    run = run or RunContext.new()
+    own = run.workers is None and jobs > 1
+    if own:
+        run = dataclasses.replace(run, workers=Workers(jobs))
+    try:
+        with _fewer_collections(), _seekable(source) as stream:
+            return _scrub(stream, rules, sinks, mode, progress, run, validator)
+    finally:
+        if own and run.workers is not None:
+            run.workers.abandon()
 
 
 @contextlib.contextmanager
@@ -176,6 +192,9 @@ class _SetCheck:
 def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, progress: Progress | None,
            run: RunContext, validator: str = DEFAULT_VALIDATOR) -> Summary:
     start = source.tell()
+    workers = _workers_for(source, start, run)
+    if workers is not None:
+        workers.start(rules)  # they start while pass 1 runs
     first = _HashingStream(source)
     log = _ValidationLog()
     try:
@@ -183,13 +202,23 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         source.seek(start)
         second = _HashingStream(source, limit=first.read_so_far)
         log.rewind()
-        summary = _Scrub(second, log, rules, sinks, mode, run, progress, first.read_so_far).run(notes)
+        summary = _Scrub(second, log, rules, sinks, mode, run, progress, first.read_so_far, workers).run(notes)
         if second.digest.digest() != first.digest.digest():
             raise InputError("the input changed while it was being scrubbed (it is still being written?)",
                              code="input.changed")
         return summary
     finally:
         log.close()
+
+
+def _workers_for(source: BinaryIO, start: int, run: RunContext) -> Workers | None:
+    """The run's workers, if it has some and the input is large enough to be worth them."""
+    workers = run.workers
+    if workers is None or workers.jobs < 2:
+        return None
+    size = source.seek(0, 2) - start
+    source.seek(start)
+    return workers if size >= min_parallel_bytes() else None
 
 
 def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | None,
@@ -228,7 +257,8 @@ class _Scrub:
     """Pass 2: the claims, one at a time."""
 
     def __init__(self, source: _HashingStream, log: _ValidationLog, rules: RuleSet, sinks: list[Sink],
-                 mode: FixMode, run: RunContext, progress: Progress | None, size: int) -> None:
+                 mode: FixMode, run: RunContext, progress: Progress | None, size: int,
+                 workers: Workers | None = None) -> None:
         self.reader = SegmentReader(source)  # type: ignore[arg-type]
         self.d = self.reader.delimiters
         self.log = log
@@ -241,8 +271,25 @@ class _Scrub:
         self.summary = Summary()
         self.interchange_errors: list[StructuralError] = []
         self.group_errors: list[StructuralError] = []
+        self.ordered = OrderedChecks(workers, rules, mode, run.today) if workers is not None else None
 
     def run(self, notes: list[Any]) -> Summary:
+        if self.ordered is None:
+            return self._run(notes)
+        try:
+            return self._run(notes)
+        except BaseException as exc:
+            self.ordered.abandon(interrupted=not isinstance(exc, Exception))
+            raise
+
+    def _in_order(self, action: Callable[[], None]) -> None:
+        """Do `action` once the claims read before it are delivered (at once with one job)."""
+        if self.ordered is None:
+            action()
+        else:
+            self.ordered.event(action)
+
+    def _run(self, notes: list[Any]) -> Summary:
         sinks = self.sinks
         for sink in sinks:
             sink.begin(self.reader.prefix, self.d)
@@ -272,8 +319,9 @@ class _Scrub:
                 self.group_errors = []
             elif isinstance(event, Group):
                 self.group_errors = self.log.read()
-            for sink in sinks:
-                _deliver(sink, event)
+            self._in_order(functools.partial(_deliver_all, sinks, event))
+        if self.ordered is not None:
+            self.ordered.finish()
         # A wrong count is fixed wherever claims go out: the writer recomputes every count.
         goes_out = self.summary.accepted + self.summary.corrected > 0
         for note in notes:
@@ -286,35 +334,46 @@ class _Scrub:
         return self.summary
 
     def _deliver_claim(self, transaction: _OpenSet, claim: Claim) -> None:
-        structural = transaction.errors_of(claim)
+        work = ClaimWork(claim, transaction.errors_of(claim), transaction.transaction.header.index, self.d)
+        settle = functools.partial(self._settle, transaction.transaction, transaction.reader.header)
+        if self.ordered is not None:
+            self.ordered.claim(work, settle)
+        else:
+            settle(work, check_locally(work, self.rules, self.mode, self.run_context.today))
+
+    def _settle(self, transaction: TransactionSet, header: list[Segment], work: ClaimWork,
+                local: LocalResult | CheckFailed) -> None:
+        """In input order: the checks across claims, the disposition, the history, the sinks."""
+        claim = work.claim
         try:
-            result = self._check(transaction, claim, structural)
+            if isinstance(local, CheckFailed):
+                raise _RuleFault(local.kind)
+            result = self._check_across(local, work.base_index)
         except Exception as exc:  # a fault in the rules must not take down the file: this claim is held back
+            kind = exc.kind if isinstance(exc, _RuleFault) else type(exc).__name__
             item = Unattributed(claim.claim_id.segment.index if claim.claim_id else claim.segments[0].index,
                                 claim.id or None,
-                                f"internal error while checking the claim ({type(exc).__name__}); it was "
+                                f"internal error while checking the claim ({kind}); it was "
                                 "not delivered: report this to the scrubber's maintainers")
             self.summary.add_unattributed(item)
             for sink in self.sinks:
                 sink.unattributed(item)
             return
         self.summary.add(result)
-        scrubbed = ScrubbedClaim(result, transaction.transaction, transaction.reader.header,
-                                 [error for error, _ in structural])
+        scrubbed = ScrubbedClaim(result, transaction, header, [error for error, _ in work.structural])
         for sink in self.sinks:
             sink.claim(scrubbed)
         if self.progress is not None and self.summary.claims % 256 == 0:
             share = self.reader.bytes_read / self.size if self.size else 1.0
             self.progress(int(self.size * (_PASS1_SHARE + (1 - _PASS1_SHARE) * share)), self.summary.claims)
 
-    def _check(self, transaction: _OpenSet, claim: Claim,
-               structural: list[tuple[StructuralError, str]]) -> ClaimResult:
+    def _check_across(self, local: LocalResult, base_index: int) -> ClaimResult:
         rules = self.rules
         run = self.run_context
-        findings = syntax_findings(structural, claim, rules)
+        claim = local.claim
         policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
-        context = ClaimContext(rules, policy, run.history, run.today, self.d, transaction.transaction.header.index)
-        result = scrub_claim(claim, ClaimSegments(claim), context, self.mode, findings or None)
+        context = ClaimContext(rules, policy, run.history, run.today, self.d, base_index)
+        result = settle_claim(local, context)
         if result.final is not None:
             # The next claims are held against this one (quantity over a window, cycles).
             run.history.record(claim.patient_key, doses_of(result.final, rules))
@@ -322,8 +381,6 @@ class _Scrub:
 
     def _close_set(self, transaction: _OpenSet, event: TransactionEnd) -> None:
         errors = transaction.check.errors
-        if transaction.reader.claims_read == 0:
-            self.summary.errors.append(_no_claims(event, errors))
         closed = TransactionClosed(
             transaction=event.transaction,
             trailer=event.trailer,
@@ -333,6 +390,11 @@ class _Scrub:
             segments=transaction.captured,
             claims=transaction.reader.claims_read,
         )
+        self._in_order(functools.partial(self._set_closed, closed, event))
+
+    def _set_closed(self, closed: TransactionClosed, event: TransactionEnd) -> None:
+        if closed.claims == 0:
+            self.summary.errors.append(_no_claims(event, closed.errors))
         for sink in self.sinks:
             sink.transaction_end(closed)
 
@@ -451,6 +513,19 @@ _HEADER_WHERE = "in the transaction header, shared with other claims: "
 def _loop_name(node: HLNode) -> str:
     name = {"20": "billing provider", "22": "subscriber", "23": "patient"}.get(node.level, "HL")
     return f"{name} loop (HL {shown(node.number)})"
+
+
+class _RuleFault(Exception):
+    """A claim's checks raised in a worker: `kind` is the exception's type name."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def _deliver_all(sinks: list[Sink], event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
+    for sink in sinks:
+        _deliver(sink, event)
 
 
 def _deliver(sink: Sink, event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:

@@ -7,6 +7,7 @@ finding whose fix was applied is reported as fixed; what is left decides the dis
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -61,12 +62,40 @@ class ClaimResult:
     final: Claim | None = None  # the claim as it goes out (after its fixes); None when rejected
 
 
+# The checks that read only the claim; history_checks reads the claims before it in the run too.
+LOCAL_CHECKS = tuple(module for module in CHECKS if module is not history_checks)
+
+
 def check_claim(claim: Claim, context: ClaimContext) -> list[Finding]:
-    """Every finding the rules make on the claim as it stands."""
+    """Every finding the rules make on the claim as it stands; without the checks across claims
+    when `context.history` is None (they are then made by `settle_claim`)."""
     out = Findings(context, claim)
-    for module in CHECKS:
+    for module in CHECKS if context.history is not None else LOCAL_CHECKS:
         module.check(claim, context.rules, out)
     return out.items
+
+
+def _history_findings(claim: Claim, context: ClaimContext) -> list[Finding]:
+    out = Findings(context, claim)
+    history_checks.check(claim, context.rules, out)
+    return out.items
+
+
+@dataclass
+class LocalResult:
+    """A claim checked and fixed by every rule but the checks across claims (U008, U009, U015),
+    which need the claims before it in the run: `settle_claim` adds them and decides. Those
+    checks offer no fix, so leaving them out of the fix loop changes nothing the loop does;
+    this is what lets worker processes check claims ahead of the run's history."""
+
+    claim: Claim
+    structural: list[Finding]
+    as_sent: list[Finding]  # the first check of the claim as sent
+    findings: list[Finding]  # the last check, of the claim with its fixes (as_sent when none)
+    limit: list[Finding]  # S006, when the fixes did not settle
+    fixed: list[Finding]  # the findings whose fixes were applied and held
+    replacements: dict[int, Segment]
+    final: Claim  # the claim with its fixes (the claim itself when none)
 
 
 def scrub_claim(
@@ -81,6 +110,19 @@ def scrub_claim(
     `segments` is the whole transaction set the claim sits in; `structural` holds the
     syntax findings (implementation guide, raw input) that belong to the claim.
     """
+    return settle_claim(check_claim_locally(claim, segments, context, mode, structural), context)
+
+
+def check_claim_locally(
+    claim: Claim,
+    segments: list[Segment],
+    context: ClaimContext,
+    mode: FixMode = FixMode.SAFE,
+    structural: list[Finding] | None = None,
+) -> LocalResult:
+    """The fix loop over every check that reads only the claim (`context.history` is not read)."""
+    if context.history is not None:
+        context = dataclasses.replace(context, history=None)  # type: ignore[arg-type]
     delimiters = context.delimiters
     structural = structural or []
     current = claim
@@ -104,17 +146,27 @@ def scrub_claim(
     remaining_keys = {f.key for f in findings}
     # A fix whose finding is back after the re-check did not fix it: report what is left.
     fixed = [f for f in applied if f.key not in remaining_keys]
+    return LocalResult(claim, structural, as_sent, findings, limit, fixed, replacements, current)
+
+
+def settle_claim(local: LocalResult, context: ClaimContext) -> ClaimResult:
+    """Add the checks across claims (against `context.history`) and decide the disposition."""
+    claim, structural, limit, fixed = local.claim, local.structural, local.limit, local.fixed
+    across = _history_findings(local.final, context)
+    findings = local.findings + across
     left = structural + findings + limit
     if any(f.is_error for f in left):
         # Nothing of a rejected claim goes out, so nothing on it was fixed: report the claim as
         # it was sent (each fix as the change to make at the source), never the findings of a
         # fixed claim that does not exist.
-        return ClaimResult(claim, REJECTED, _ordered(structural + as_sent + limit))
+        if local.final is not claim:
+            across = _history_findings(claim, context)
+        return ClaimResult(claim, REJECTED, _ordered(structural + local.as_sent + across + limit))
     for finding in fixed:
         finding.fixed = True
     if fixed:
-        return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), replacements, current)
-    return ClaimResult(claim, ACCEPTED, _ordered(left), final=current)
+        return ClaimResult(claim, CORRECTED, _ordered(fixed + findings), local.replacements, local.final)
+    return ClaimResult(claim, ACCEPTED, _ordered(left), final=local.final)
 
 
 def _pending(findings: list[Finding], mode: FixMode) -> bool:

@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..output.files import DEFAULT_OUTPUTS, OutputSet
+from ..output.parallel import Workers
 from ..output.pipeline import RunContext, scrub_stream
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
@@ -85,6 +86,7 @@ class WatchOptions:
     mode: FixMode = FixMode.SAFE
     redact: bool = False
     validator: str = DEFAULT_VALIDATOR  # the implementation-guide validator ("compiled" or "pyx12")
+    jobs: int = 1  # worker processes that check claims (output/parallel.py); kept from file to file
 
 
 @dataclass
@@ -179,6 +181,8 @@ class Watcher:
         self._refused_logged: set[str] = set()
         # Files in work/ that changed while they were scrubbed: scrubbed again once they hold still.
         self._changed: dict[str, tuple[_Seen, float]] = {}
+        # Started for the first large file and kept: a worker costs its start-up once, not per file.
+        self.workers = Workers(options.jobs) if options.jobs > 1 else None
 
     # -- running ------------------------------------------------------------------------------
 
@@ -210,6 +214,8 @@ class Watcher:
             self.log.event("cannot continue", root=self.storage.describe(), problem=str(exc))
             return 2
         finally:
+            if self.workers is not None:
+                self.workers.abandon()  # idle between files, or stopped at once: nothing to wait for
             restore()
         self.log.event("stopped", **self.journal.counts())
         return 2 if self.failures else 0
@@ -514,7 +520,7 @@ class Watcher:
         # must not drive a terminal or break an XML renderer).
         files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, printable(name), self.scrubber,
                           self.options.redact)
-        run = RunContext.new()  # in watch mode the checks across claims look within one file
+        run = RunContext.new(workers=self.workers)  # in watch mode the checks across claims look within one file
         try:
             summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run,
                                    validator=self.options.validator)

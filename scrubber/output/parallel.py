@@ -1,0 +1,322 @@
+"""Check claims in worker processes, ahead of the run, and hand them back in input order.
+
+The parent reads the input as with one job (the claim model, the HL loops and the structural
+errors that reach each claim stay in the parent, where the writers need them). Each claim is
+handed, in batches, to a worker that runs every rule that reads only the claim, with its fix loop
+(`check_claim_locally`); the parent then takes the results in input order, adds the checks across
+claims (U008, U009, U015) against the run's history, records the claim in it and feeds the sinks.
+So each claim is held against exactly the claims before it, as with one job, and the outputs are
+the same bytes.
+
+Workers are started with "spawn" (safe beside threads, as the watcher's), load the rule set once
+(the parent's, pickled: the same data even if the rule files change during the run), and ignore
+SIGINT: Ctrl-C reaches the whole process group, and only the parent decides what it stops. A
+worker that dies (killed, out of memory) breaks the pool: the parent checks the claims it had not
+got back itself, in order, so no claim is lost and the outputs stay the same; the next input gets
+a fresh pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from ..model.build import ClaimSegments, HLNode, reread_claim
+from ..rules.engine import FixMode, LocalResult, check_claim_locally
+from ..rules.findings import ClaimContext
+from ..rules.ruleset import RuleSet
+from ..rules.syntax import syntax_findings
+from .claim_text import ClaimWork, Loops, Texts, texts_of
+
+# Below this input size the claims are checked in process: starting workers and shipping claims
+# to them costs more than it saves (measured: README "Parallel scrubbing").
+MIN_PARALLEL_BYTES = 1 << 20
+MIN_BYTES_ENV = "SCRUBBER_JOBS_MIN_BYTES"
+# Claims per batch: large enough that a batch's pickling and the round trip are small beside its
+# checks, small enough that the workers start early and the parent's window stays small.
+BATCH = 32
+# Batches in flight per worker: enough to keep every worker busy while the parent settles and
+# writes; bounds what the parent holds (claims waiting for their results).
+AHEAD = 3
+
+_log = logging.getLogger("scrubber")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as `taskset` or a container's cpuset set it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def min_parallel_bytes() -> int:
+    value = os.environ.get(MIN_BYTES_ENV, "")
+    return int(value) if value.isdigit() else MIN_PARALLEL_BYTES
+
+
+class CheckFailed:
+    """A claim whose checks raised (a bug in a rule): the pipeline reports it as unattributed."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # the exception's type name, all the report says of it
+
+
+# --- the worker side ------------------------------------------------------------------------------
+
+_worker_rules: RuleSet | None = None
+
+
+def _start_worker(rules: RuleSet) -> None:
+    global _worker_rules
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run, and the workers with it
+    _worker_rules = rules
+    # Read the code tables now, while the parent validates the input (pass 1 leaves a core idle),
+    # rather than at the first claims. A table that cannot be read fails those claims' checks, as
+    # it does with one job.
+    with contextlib.suppress(Exception):
+        rules.hcpcs, rules.ndc_crosswalk, rules.icd10  # noqa: B018
+
+
+def _ready() -> None:
+    """A task that does nothing: submitting one per worker starts them all."""
+
+
+def check_locally(work: ClaimWork, rules: RuleSet, mode: FixMode, today: dt.date) -> LocalResult | CheckFailed:
+    """A claim's checks that read only the claim; a rule that raises makes a CheckFailed."""
+    claim = work.claim
+    try:
+        findings = syntax_findings(work.structural, claim, rules)
+        policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
+        # No history: the checks across claims are left to the parent, in input order.
+        context = ClaimContext(rules, policy, None, today, work.delimiters, work.base_index)  # type: ignore[arg-type]
+        return check_claim_locally(claim, ClaimSegments(claim), context, mode, findings or None)  # type: ignore[arg-type]
+    except Exception as exc:  # a fault in the rules must not take down the file
+        return CheckFailed(type(exc).__name__)
+
+
+def _check_batch(batch: list[ClaimWork], mode: FixMode, today: dt.date) -> list[LocalResult | CheckFailed]:
+    assert _worker_rules is not None
+    out: list[LocalResult | CheckFailed] = []
+    for work in batch:
+        result = check_locally(work, _worker_rules, mode, today)
+        if isinstance(result, LocalResult):
+            # The parent holds the claim (its HL loops are shared with its neighbours there) and
+            # reads a fixed one again from the fixed segments: send back only the findings and fixes.
+            result.final = result.claim = None  # type: ignore[assignment]
+        out.append(result)
+    return out
+
+
+# --- the parent side ------------------------------------------------------------------------------
+
+class Workers:
+    """A pool of worker processes, kept across the inputs of a run (and the files a watcher takes)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._rules: RuleSet | None = None
+
+    def start(self, rules: RuleSet) -> None:
+        """Start the workers (if they are not running for `rules`), without waiting for them."""
+        if self._pool is None or self._rules is not rules:
+            pool = self.pool_for(rules)
+            for _ in range(self.jobs):
+                pool.submit(_ready)
+
+    def pool_for(self, rules: RuleSet) -> ProcessPoolExecutor:
+        if self._pool is not None and self._rules is not rules:
+            self.close()
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(rules,))
+            self._rules = rules
+        return self._pool
+
+    def processes(self) -> list[multiprocessing.process.BaseProcess]:
+        """The live worker processes (for tests, and to stop them)."""
+        pool = self._pool
+        found = getattr(pool, "_processes", None) or {}
+        return list(found.values())
+
+    def abandon(self) -> None:
+        """Stop the workers now (an interruption, a broken pool): their work in hand is dropped."""
+        pool, self._pool, self._rules = self._pool, None, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+        # Wait for the pool's own thread to see its workers gone and end: left running, it races
+        # the interpreter's exit hook over its wake-up pipe (a traceback at exit, CPython 3.11).
+        # No future is cancelled: that thread fails every pending one as broken, and in 3.11 it
+        # raises (a traceback in the thread) on a future cancelled meanwhile.
+        pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        pool, self._pool, self._rules = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abandon()
+
+
+Deliver = Callable[[ClaimWork, "LocalResult | CheckFailed"], None]
+
+
+class _Batch:
+    __slots__ = ("future", "items", "results")
+
+    def __init__(self) -> None:
+        self.items: list[ClaimWork] = []
+        self.future: Future[list[LocalResult | CheckFailed]] | None = None
+        self.results: list[LocalResult | CheckFailed] | None = None
+
+
+class OrderedChecks:
+    """One input's claims, checked by the workers, and its events, handed back in input order.
+
+    `claim` queues a claim (what to do with its result: `deliver`); `event` queues anything else
+    that must happen after the claims before it (a sink's transaction_end). `finish` drains."""
+
+    def __init__(self, workers: Workers, rules: RuleSet, mode: FixMode, today: dt.date) -> None:
+        self._workers = workers
+        self._rules = rules
+        self._args = (mode, today)
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._open = _Batch()
+        self._in_flight: collections.deque[_Batch] = collections.deque()
+        self._here = False  # the pool broke during this input: the rest is checked here
+        self._chain: list[tuple[HLNode, Texts]] = []  # the loops above the last claim, and their text
+
+    def claim(self, work: ClaimWork, deliver: Deliver) -> None:
+        work.loops = self._loops_of(work.claim.hl)
+        batch = self._open
+        self._queue.append((batch, len(batch.items), deliver))
+        batch.items.append(work)
+        if len(batch.items) >= BATCH:
+            self._submit()
+            while len(self._in_flight) > self._workers.jobs * AHEAD:
+                self._drain_batch()
+
+    def event(self, action: Callable[[], None]) -> None:
+        if self._queue:
+            self._queue.append((action,))
+        else:
+            action()
+
+    def finish(self) -> None:
+        if self._open.items:
+            self._submit()
+        while self._queue:
+            self._step()
+
+    def abandon(self, interrupted: bool) -> None:
+        """The input stops before its end: drop what is in flight (stop the workers on an interruption).
+        Batches already sent are left to finish and ignored, not cancelled (see Workers.abandon)."""
+        self._in_flight.clear()
+        self._queue.clear()
+        if interrupted:
+            self._workers.abandon()
+
+    def _loops_of(self, node: HLNode | None) -> Loops:
+        """The claim's HL loops as text, outermost first; the texts of the loops the previous
+        claim was under are reused (`_chain` holds them), so each loop is made once."""
+        if node is None:
+            return ()
+        chain = node.chain()
+        known = self._chain
+        for depth, each in enumerate(chain):
+            if depth < len(known) and known[depth][0] is each:
+                continue
+            del known[depth:]
+            known.append((each, texts_of(each.segments)))
+        del known[len(chain):]
+        return tuple([texts for _, texts in known])
+
+    def _submit(self) -> None:
+        batch, self._open = self._open, _Batch()
+        if self._here:
+            batch.results = self._check_here(batch.items)
+        else:
+            try:
+                batch.future = self._workers.pool_for(self._rules).submit(_check_batch, batch.items, *self._args)
+            except RuntimeError as exc:  # the pool broke (a worker died) since the last batch
+                self._broken(exc)
+                batch.results = self._check_here(batch.items)
+        self._in_flight.append(batch)
+
+    def _drain_batch(self) -> None:
+        oldest = self._in_flight[0]
+        while self._in_flight and self._in_flight[0] is oldest:
+            self._step()
+
+    def _step(self) -> None:
+        entry = self._queue.popleft()
+        if len(entry) == 1:
+            entry[0]()
+            return
+        batch, index, deliver = entry
+        if batch.results is None:
+            if batch is self._open:
+                self._submit()
+            batch.results = self._results_of(batch)
+        deliver(batch.items[index], batch.results[index])
+        if index == len(batch.items) - 1:
+            self._in_flight.popleft()
+            batch.items = []
+
+    def _results_of(self, batch: _Batch) -> list[LocalResult | CheckFailed]:
+        assert batch.future is not None
+        try:
+            results = batch.future.result()
+        except Exception as exc:  # a worker died (or the batch could not be sent)
+            self._broken(exc)
+            return self._check_here(batch.items)
+        for work, result in zip(batch.items, results, strict=True):
+            if isinstance(result, LocalResult):
+                claim = result.claim = work.claim
+                # A claim changes only by its fixes, and the fix loop read it again after the last.
+                replacements = result.replacements
+                result.final = claim if not replacements else reread_claim(
+                    claim, [replacements.get(p, s) for p, s in enumerate(claim.segments, start=claim.first)],
+                    work.delimiters)
+        return results
+
+    def _broken(self, exc: Exception) -> None:
+        if not self._here:  # once: every batch in flight fails with the pool
+            _log.warning("scrubber: a worker process stopped (%s); the claims it had not returned are checked "
+                         "again in the main process", type(exc).__name__)
+        self._here = True
+        self._workers.abandon()
+
+    def _check_here(self, items: list[ClaimWork]) -> list[LocalResult | CheckFailed]:
+        mode, today = self._args
+        return [check_locally(work, self._rules, mode, today) for work in items]
+
+
+__all__ = ["MIN_PARALLEL_BYTES", "CheckFailed", "ClaimWork", "OrderedChecks", "Workers", "usable_cores"]
