@@ -96,7 +96,7 @@ class TransactionReader:
     def feed(self, seg: Segment) -> Claim | None:
         position = self.position
         self.position += 1
-        elements = seg.elements(self.d)
+        elements = seg.split(self.d)  # not kept on the segment: the Fields keep what is needed
         seg_id = elements[0]
         if seg_id[:1] in NOT_AN_ID:
             # Leading spaces or control bytes are the guide's error (the validator reports it), not
@@ -391,7 +391,7 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
     builder.claim_header(fresh, segments[0], segments[0].elements(delimiters))
     builder.claim = fresh
     for offset, seg in enumerate(segments[1:], start=1):
-        elements = seg.elements(delimiters)
+        elements = seg.split(delimiters)
         builder.claim_segment(claim.first + offset, seg, elements, elements[0])
     builder.close_claim(claim.end)
     return fresh
