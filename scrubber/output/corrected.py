@@ -151,9 +151,8 @@ class ClaimFileWriter(Sink):
         hold, self._hold, self._held = self._hold, [], None
         first = hold[0]
         assert isinstance(first, Segment) and self._d is not None
-        self._write(first if has_children else _with_elements(first, self._d, {4: "0"}))
-        for segment in hold[1:]:
-            self._write(segment)  # type: ignore[arg-type]
+        hold[0] = first if has_children else _with_elements(first, self._d, {4: "0"})
+        self._write_all(hold)
 
     def _emit(self, segment: Segment) -> None:
         self._set_count += 1
