@@ -148,3 +148,34 @@ def test_bench_memory_measures_one_scrub_in_a_fresh_process(tmp_path):
     assert row["claims"] == 20
     assert row["peak_rss_mib"] >= row["rss_after_import_mib"] > 0
     assert row["seconds"] > 0 and row["cpu_seconds"] > 0
+
+
+def test_the_277ca_lets_go_of_each_transaction_sets_claims_at_its_end(rules):
+    """per-set records kept till the end: a 277CA of 1,000,000 claims held every claim's status
+    until finish(); each set's ST..SE now leaves memory (for a temporary file) when the set ends."""
+    from scrubber.output.ack277 import Ack277CA
+    from scrubber.output.sink import TransactionClosed
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    text = io.StringIO()
+    generate.write_837(text, 30, per_transaction=10)  # three transaction sets
+    out = io.BytesIO()
+    ack = Ack277CA(out)
+    spooled = []
+
+    class Watch(Sink):
+        def transaction_end(self, event: TransactionClosed) -> None:
+            spooled.append((ack._spool.tell(), ack._reading))
+
+    scrub_stream(io.BytesIO(text.getvalue().encode("ascii")), rules, [ack, Watch()], FixMode.SAFE,
+                 run=RunContext.new(TODAY))
+    assert len(spooled) == 3
+    assert all(reading is None for _, reading in spooled)
+    assert 0 < spooled[0][0] < spooled[1][0] < spooled[2][0]
+    written = out.getvalue().decode("ascii")
+    assert written.count("ST*277*") == 3 and written.count("TRN*2*C0") == 30
+    assert written.startswith("ISA*") and written.rstrip().endswith("~")
