@@ -96,7 +96,7 @@ class TransactionReader:
     def feed(self, seg: Segment) -> Claim | None:
         position = self.position
         self.position += 1
-        elements = seg.elements(self.d)
+        elements = seg.split(self.d)  # not kept on the segment: the Fields keep what is needed
         seg_id = elements[0]
         if seg_id[:1] in NOT_AN_ID:
             # Leading spaces or control bytes are the guide's error (the validator reports it), not
@@ -141,14 +141,11 @@ class TransactionReader:
         if pos >= len(elements):
             return None
         value = elements[pos]
-        if comp is not None:
-            parts = value.split(self.d.component)
-            if comp > len(parts):
-                return None
-            value = parts[comp - 1]
-        if value == "":
+        if not value:
             return None
-        return Field(value, seg, seg_id, pos, comp)
+        if comp is not None:
+            return _component(seg, seg_id, pos, value.split(self.d.component), comp)
+        return Field(value, seg, seg_id, pos)
 
     # -- HL loops -------------------------------------------------------------------------
 
@@ -233,8 +230,9 @@ class TransactionReader:
     def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         claim.claim_id = self.field(seg, elements, "CLM", 1)
         claim.total_charge = self.field(seg, elements, "CLM", 2)
-        claim.facility_code = self.field(seg, elements, "CLM", 5, 1)
-        claim.frequency = self.field(seg, elements, "CLM", 5, 3)
+        parts = elements[5].split(self.d.component) if len(elements) > 5 else []
+        claim.facility_code = _component(seg, "CLM", 5, parts, 1)
+        claim.frequency = _component(seg, "CLM", 5, parts, 3)
 
     def close_claim(self, position: int) -> Claim | None:
         if self.line is not None:
@@ -307,8 +305,9 @@ class TransactionReader:
             line.unit_basis = self.field(seg, elements, seg_id, 3)
             line.units = self.field(seg, elements, seg_id, 4)
             if len(elements) > 7 and elements[7]:
-                for comp in range(1, len(elements[7].split(self.d.component)) + 1):
-                    pointer = self.field(seg, elements, seg_id, 7, comp)
+                parts = elements[7].split(self.d.component)
+                for comp in range(1, len(parts) + 1):
+                    pointer = _component(seg, seg_id, 7, parts, comp)
                     if pointer is not None:
                         line.pointers.append(pointer)
         elif seg_id == "SV2":
@@ -336,18 +335,22 @@ class TransactionReader:
             (holder.attachments if seg_id == "PWK" else holder.notes).append(found)
 
     def procedure(self, line: ServiceLine, seg: Segment, elements: list[str], seg_id: str, pos: int) -> None:
-        line.qualifier = self.field(seg, elements, seg_id, pos, 1)
-        line.code = self.field(seg, elements, seg_id, pos, 2)
-        for comp in range(3, 7):
-            modifier = self.field(seg, elements, seg_id, pos, comp)
+        # The composite is split once for its seven components.
+        parts = elements[pos].split(self.d.component) if pos < len(elements) else []
+        line.qualifier = _component(seg, seg_id, pos, parts, 1)
+        line.code = _component(seg, seg_id, pos, parts, 2)
+        for comp in range(3, min(len(parts), 6) + 1):
+            modifier = _component(seg, seg_id, pos, parts, comp)
             if modifier is not None:
                 line.modifiers.append(modifier)
-        line.description = self.field(seg, elements, seg_id, pos, 7)
+        line.description = _component(seg, seg_id, pos, parts, 7)
 
     def diagnoses(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
+        component = self.d.component
         for pos in range(1, len(elements)):
-            qualifier = self.field(seg, elements, "HI", pos, 1)
-            code = self.field(seg, elements, "HI", pos, 2)
+            parts = elements[pos].split(component)
+            qualifier = _component(seg, "HI", pos, parts, 1)
+            code = _component(seg, "HI", pos, parts, 2)
             if qualifier is None or code is None:
                 continue
             role = _DIAGNOSIS_ROLES.get(qualifier.value)
@@ -357,6 +360,14 @@ class TransactionReader:
             if role in ("principal", "other"):
                 position = sum(1 for d in claim.diagnoses if d.position) + 1
             claim.diagnoses.append(Diagnosis(qualifier, code, position, role))
+
+
+def _component(seg: Segment, seg_id: str, pos: int, parts: list[str], comp: int) -> Field | None:
+    """Component `comp` (1-based) of a composite already split into `parts`, or None when empty."""
+    if comp > len(parts):
+        return None
+    value = parts[comp - 1]
+    return Field(value, seg, seg_id, pos, comp) if value else None
 
 
 def _element(elements: list[str], position: int) -> str:
@@ -380,7 +391,7 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
     builder.claim_header(fresh, segments[0], segments[0].elements(delimiters))
     builder.claim = fresh
     for offset, seg in enumerate(segments[1:], start=1):
-        elements = seg.elements(delimiters)
+        elements = seg.split(delimiters)
         builder.claim_segment(claim.first + offset, seg, elements, elements[0])
     builder.close_claim(claim.end)
     return fresh

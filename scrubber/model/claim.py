@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class Field:
     """One value on the claim and where it came from (segment, element, component)."""
 
-    __slots__ = ("component", "element", "seg_id", "segment", "value")
+    __slots__ = ("_number", "component", "element", "seg_id", "segment", "value")
 
     def __init__(
         self, value: str, segment: Segment, seg_id: str, element: int, component: int | None = None
@@ -30,6 +30,7 @@ class Field:
         self.seg_id = seg_id
         self.element = element
         self.component = component
+        self._number: Decimal | bool | None = False  # the decimal reading, once asked (False: not yet)
 
     @property
     def ref(self) -> str:
@@ -38,14 +39,22 @@ class Field:
         return f"{base}-{self.component:02d}" if self.component else base
 
     def decimal(self) -> Decimal | None:
-        try:
-            number = Decimal(self.value)
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
+        # Several rules read the same units and charges: parse once (a Decimal is immutable).
+        number = self._number
+        if number is False:
+            number = self._number = _read_decimal(self.value)
+        return number  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"{self.ref}={self.value!r}@{self.segment.index}"
+
+
+def _read_decimal(text: str) -> Decimal | None:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def is_digits(text: str) -> bool:

@@ -15,6 +15,8 @@ each claim are kept.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO
@@ -524,7 +526,11 @@ class Ack277CA(EnvelopedAck):
     def __init__(self, stream: BinaryIO, *, control_number: int | str | None = None,
                  created: dt.datetime | None = None) -> None:
         super().__init__(stream, control_number=control_number, created=created)
-        self._batches: list[BatchStatus] = []
+        # Each transaction set's ST..SE is written here once the set ends, so memory holds the
+        # claims of one set, not of the file; the envelope around them is known only at the end
+        # (GS06 depends on how many groups the input has).
+        self._spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish())
+        self._sets = 0
         self._reading: _BatchReader | None = None
 
     def claim(self, item: ScrubbedClaim) -> None:
@@ -535,21 +541,31 @@ class Ack277CA(EnvelopedAck):
         self._reading.add(item)
 
     def transaction_end(self, event: TransactionClosed) -> None:
-        if self._reading is not None:
-            self._batches.append(self._reading.status)
-            self._reading = None
+        batch, self._reading = (self._reading.status if self._reading is not None else None), None
+        envelope = self._envelope
+        if batch is None or not envelope.ready:
+            return
+        d = envelope.d
+        assert d is not None
+        self._sets += 1
+        # BHT03 and the source's trace (2200A TRN02): this acknowledgment's ISA13 and set number.
+        trace = f"{envelope.control}{self._sets:04d}"
+        body = _TransactionWriter(batch, d, envelope.created, trace).write()
+        self._put(self._spool, envelope.transaction(self._sets, body, VERSION_277CA))
 
     def finish(self, summary: Summary, trailer: str) -> None:
-        if not self._envelope.ready or not self._batches:
-            return  # no claim, nothing to acknowledge: a 277CA needs at least one claim
-        d = self._envelope.d
-        assert d is not None
-        bodies = []
-        for number, batch in enumerate(self._batches, start=1):
-            # BHT03 and the source's trace (2200A TRN02): this acknowledgment's ISA13 and set number.
-            trace = f"{self._envelope.control}{number:04d}"
-            bodies.append(_TransactionWriter(batch, d, self._envelope.created, trace).write())
-        text = self._envelope.render("HN", VERSION_277CA, bodies)
+        try:
+            if not self._envelope.ready or not self._sets:
+                return  # no claim, nothing to acknowledge: a 277CA needs at least one claim
+            self._put(self._stream, self._envelope.opening("HN", VERSION_277CA))
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, self._stream, 1 << 20)
+            self._put(self._stream, self._envelope.closing(self._sets))
+        finally:
+            self._spool.close()
+
+    def _put(self, stream: BinaryIO, lines: list[str]) -> None:
+        end = self._envelope.end
         # Values echoed from the input (ISA and GS ids) may hold a byte outside ASCII, which an
         # acknowledgment may not: each such character becomes "?", so fixed widths still hold.
-        self._stream.write(text.encode("ascii", "replace"))
+        stream.write((end.join(lines) + end).encode("ascii", "replace"))

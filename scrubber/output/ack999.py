@@ -431,23 +431,46 @@ class AckEnvelope:
     def render(self, functional_id: str, version: str, transactions: list[list[list[str]]]) -> str:
         """The whole interchange: each transaction set is its segments between ST and SE, as
         element lists, the first one holding only ST01; ST02 counts 0001, 0002..."""
-        assert self._isa is not None and self._gs is not None and self.d is not None
-        d = self.d
-        created = self.created
-        control = self.control
-        group_control = self._gs[6] if self._groups == 1 else "1"
-        lines = [self._isa_text(created, control)]
-        lines.append(_segment_text(["GS", functional_id, self._gs[3], self._gs[2], created.strftime("%Y%m%d"),
-                                   created.strftime("%H%M"), group_control, "X", version], d))
+        lines = self.opening(functional_id, version)
         for number, body in enumerate(transactions, start=1):
-            st02 = f"{number:04d}"
-            lines.append(_segment_text(["ST", body[0][0], st02, version], d))
-            lines.extend(_segment_text(elements, d) for elements in body[1:])
-            lines.append(_segment_text(["SE", str(len(body) + 1), st02], d))
-        lines.append(_segment_text(["GE", str(len(transactions)), group_control], d))
-        lines.append(_segment_text(["IEA", "1", control], d))
-        end = self._suffix or d.segment  # the terminator and the line break the input's ISA has
+            lines.extend(self.transaction(number, body, version))
+        lines.extend(self.closing(len(transactions)))
+        end = self.end
         return end.join(lines) + end
+
+    # The pieces of `render`, for an acknowledgment written a transaction set at a time: each a
+    # list of segment texts, to be joined and ended with `end`.
+
+    @property
+    def end(self) -> str:
+        """The terminator and the line break the input's ISA has."""
+        assert self.d is not None
+        return self._suffix or self.d.segment
+
+    def opening(self, functional_id: str, version: str) -> list[str]:
+        assert self._isa is not None and self._gs is not None and self.d is not None
+        created = self.created
+        return [self._isa_text(created, self.control),
+                _segment_text(["GS", functional_id, self._gs[3], self._gs[2], created.strftime("%Y%m%d"),
+                               created.strftime("%H%M"), self._group_control, "X", version], self.d)]
+
+    def transaction(self, number: int, body: list[list[str]], version: str) -> list[str]:
+        assert self.d is not None
+        d = self.d
+        st02 = f"{number:04d}"
+        return [_segment_text(["ST", body[0][0], st02, version], d),
+                *(_segment_text(elements, d) for elements in body[1:]),
+                _segment_text(["SE", str(len(body) + 1), st02], d)]
+
+    def closing(self, transactions: int) -> list[str]:
+        assert self.d is not None
+        return [_segment_text(["GE", str(transactions), self._group_control], self.d),
+                _segment_text(["IEA", "1", self.control], self.d)]
+
+    @property
+    def _group_control(self) -> str:
+        assert self._gs is not None
+        return self._gs[6] if self._groups == 1 else "1"
 
     def _isa_text(self, created: dt.datetime, control: str) -> str:
         isa = self._isa

@@ -55,6 +55,11 @@ class ClaimFileWriter(Sink):
             self._put(self._prefix)
         self._put(segment.text + segment.suffix)
 
+    def _write_all(self, segments: list[Segment]) -> None:
+        if self.bytes_written == 0 and self._prefix:
+            self._put(self._prefix)
+        self._put("".join([segment.text + segment.suffix for segment in segments]))
+
     def _put(self, text: str) -> None:
         data = text.encode("latin-1")
         self._stream.write(data)
@@ -86,8 +91,16 @@ class ClaimFileWriter(Sink):
         claim = result.claim
         # A rejected claim goes back as it came; one that goes out carries its fixes.
         replacements = result.replacements if not self._rejected else {}
-        for position, segment in enumerate(claim.segments, start=claim.first):
-            self._emit(replacements.get(position, segment))
+        segments = claim.segments
+        if replacements:
+            segments = [replacements.get(position, segment) for position, segment in enumerate(segments, claim.first)]
+        if self._held is None:
+            # One write for the claim's segments, not one a segment.
+            self._set_count += len(segments)
+            self._write_all(segments)
+        else:
+            for segment in segments:
+                self._emit(segment)
         self.claims_written += 1
 
     def _open_set(self, item: ScrubbedClaim) -> None:
@@ -138,9 +151,8 @@ class ClaimFileWriter(Sink):
         hold, self._hold, self._held = self._hold, [], None
         first = hold[0]
         assert isinstance(first, Segment) and self._d is not None
-        self._write(first if has_children else _with_elements(first, self._d, {4: "0"}))
-        for segment in hold[1:]:
-            self._write(segment)  # type: ignore[arg-type]
+        hold[0] = first if has_children else _with_elements(first, self._d, {4: "0"})
+        self._write_all(hold)
 
     def _emit(self, segment: Segment) -> None:
         self._set_count += 1

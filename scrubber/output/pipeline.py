@@ -458,13 +458,14 @@ class _OpenSet:
     def _structure(self, position: int, segment: Segment) -> None:
         """What the claim model finds broken in the HL hierarchy, beyond the guide's errors."""
         owner = self.reader.owner
-        if isinstance(owner, HLNode) and owner.position == position and owner.misplaced:
+        if owner is None or (owner.position if isinstance(owner, HLNode) else owner.first) != position:
+            return  # only the first segment of a loop or claim (its HL or CLM) can break the hierarchy
+        if isinstance(owner, HLNode) and owner.misplaced:
             error = StructuralError(segment.index, "HL", "HL02", "HL02", "model",
                                     f"HL02 names HL {shown(owner.parent_number)!r}, which is not a loop open above "
                                     "this one: the hierarchy is broken")
             owner.errors.append((error, f"in the {_loop_name(owner)}, shared with other claims: "))
-        elif isinstance(owner, Claim) and owner.first == position and owner.hl is not None \
-                and owner.hl.level == "20":
+        elif isinstance(owner, Claim) and owner.hl is not None and owner.hl.level == "20":
             # A claim right under the billing provider loop (no subscriber loop above it): the
             # provider's own segments may follow it, so none of the provider's claims can go out.
             node = owner.hl
@@ -472,7 +473,7 @@ class _OpenSet:
                                     "a claim (CLM) inside the billing provider loop, with no subscriber loop (HL "
                                     "22) above it: the loop's structure cannot be trusted")
             node.errors.append((error, f"in the {_loop_name(node)}, shared with other claims: "))
-        elif isinstance(owner, Claim) and owner.first == position and owner.hl is None:
+        elif isinstance(owner, Claim) and owner.hl is None:
             # A claim inside the transaction header: the header's own loops (submitter, receiver)
             # may follow it, so no claim of the set can go out with a header that can be trusted.
             error = StructuralError(segment.index, "CLM", None, "CLM", "model",

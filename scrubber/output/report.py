@@ -32,15 +32,21 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
-def claim_dict(result: ClaimResult) -> dict[str, Any]:
+def claim_dict(result: ClaimResult, with_findings: bool = True) -> dict[str, Any]:
     claim = result.claim
-    return {
+    found = {
         "claim_id": claim.id,
         "disposition": result.disposition,
         "transaction_set": claim.transaction.control_number,
         "segment": claim.claim_id.segment.index if claim.claim_id else None,
-        "findings": [finding_dict(f) for f in result.findings],
     }
+    if with_findings:  # last: JsonReport streams them after the rest
+        found["findings"] = [finding_dict(f) for f in result.findings]
+    return found
+
+
+_COMPACT = (",", ":")
+_FLUSH_PARTS = 512  # pieces of a claim's text gathered before a write
 
 
 class JsonReport(Sink):
@@ -58,8 +64,21 @@ class JsonReport(Sink):
         self.write_claim(item.result)
 
     def write_claim(self, result: ClaimResult) -> None:
-        text = json.dumps(claim_dict(result), separators=(",", ":"))
-        self._stream.write(("\n    " if self._first else ",\n    ") + text)
+        """The claim as `json.dumps(claim_dict(result))` writes it, byte for byte, but a finding at a
+        time: a claim with 100,000 findings is never one dict tree and one string in memory."""
+        findings = result.findings
+        head = claim_dict(result, with_findings=False)
+        text = json.dumps(head, separators=_COMPACT)
+        parts = ["\n    " if self._first else ",\n    ", text[:-1], ',"findings":[']
+        for number, finding in enumerate(findings):
+            if number:
+                parts.append(",")
+            parts.append(json.dumps(finding_dict(finding), separators=_COMPACT))
+            if len(parts) >= _FLUSH_PARTS:
+                self._stream.write("".join(parts))
+                parts = []
+        parts.append("]}")
+        self._stream.write("".join(parts))
         self._first = False
 
     def finish(self, summary: Summary, trailer: str = "") -> None:

@@ -34,10 +34,12 @@ class _Store:
         self.ndcs: dict[tuple[str, dt.date], tuple[CrosswalkItem, ...]] = {}
 
     def current(self) -> ReferenceData:
-        from ..refdata import DATA_ENV, ReferenceData
-
         env = os.environ.get(DATA_ENV, "")
         if self.data is None or env != self.env:
+            # Imported here, once per store: an import statement on every lookup cost more than
+            # the lookup (two a drug line).
+            from ..refdata import ReferenceData
+
             self.env, self.data = env, ReferenceData.open()
             self.drugs.clear()
             self.ndcs.clear()

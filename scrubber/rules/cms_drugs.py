@@ -279,15 +279,18 @@ def _asp(item: _Line, settings: cms_data.DrugDataSettings, out: Findings) -> Non
         return
     quarter = cms_data.quarter_of(item.ref, "asp_pricing")
     paid = units * limit
-    values = {"charge": plain(charge), "units": plain(units), "code": item.code, "limit": plain(limit),
-              "paid": plain(paid.quantize(Decimal("0.01"))),
-              "data": cms_data.per_source(quarter, "ASP pricing", item.date)}
+
+    def values() -> dict[str, str]:  # the message's numbers, formatted only for a finding
+        return {"charge": plain(charge), "units": plain(units), "code": item.code, "limit": plain(limit),
+                "paid": plain(paid.quantize(Decimal("0.01"))),
+                "data": cms_data.per_source(quarter, "ASP pricing", item.date)}
+
     if charge > paid * settings.asp_over_ratio:
         out.add("U021", line.charge, line, ratio=plain(settings.asp_over_ratio),
-                times=plain((charge / paid).quantize(Decimal("0.1"))), **values)
+                times=plain((charge / paid).quantize(Decimal("0.1"))), **values())
     elif charge < paid * settings.asp_under_ratio and quarter is not None and not quarter.outside:
         # A payment limit of another quarter proves nothing about a charge: prices move quarterly.
-        out.add("U020", line.charge, line, **values)
+        out.add("U020", line.charge, line, **values())
 
 
 # -- the MUE -----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import datetime as dt
 
 from ..model.claim import Claim, ServiceLine
 from .findings import Findings
-from .lines import is_hcpcs, profiled_lines
+from .lines import is_hcpcs
 from .ruleset import RuleSet
 
 RULES = ("C001", "C002", "C003", "C004", "C005", "C006", "C007", "C008", "C009")
@@ -100,7 +100,7 @@ def _diagnoses(claim: Claim, rules: RuleSet, out: Findings) -> None:
 
 
 def _revenue_codes(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         expected = item.code.institutional_revenue_code
         revenue = item.line.revenue_code
         if expected and revenue is not None and revenue.value != expected:

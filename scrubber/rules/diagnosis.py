@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..model.claim import Claim, Diagnosis, is_digits
 from .findings import Findings
-from .lines import DrugLine, day, profiled_lines
+from .lines import DrugLine, day
 from .reference import Drug
 from .ruleset import RuleSet
 
@@ -27,7 +27,7 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     if not icd10:
         return
     reported: set[str] = set()
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         if not item.drug.indication_codes:
             continue  # no indication on file for this drug
         covered = out.policy.covered_codes(item.code.hcpcs)

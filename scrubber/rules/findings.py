@@ -9,6 +9,7 @@ from ..model.claim import Claim, Field, ServiceLine
 from ..x12.tokenizer import Delimiters, Segment
 from .catalog import Rule
 from .history import RunHistory
+from .lines import DrugLine, profiled_lines
 from .reference import PayerPolicy
 from .ruleset import RuleSet
 
@@ -80,10 +81,19 @@ class Findings:
     context: ClaimContext
     claim: Claim
     items: list[Finding] = field(default_factory=list)
+    _drug_lines: list[DrugLine] | None = field(default=None, init=False, repr=False)
 
     @property
     def rules(self) -> RuleSet:
         return self.context.rules
+
+    @property
+    def drug_lines(self) -> list[DrugLine]:
+        """The claim's lines with a drug profile (lines.profiled_lines), found once for all the
+        checks of one pass: a dozen checks ask."""
+        if self._drug_lines is None:
+            self._drug_lines = list(profiled_lines(self.claim, self.rules))
+        return self._drug_lines
 
     @property
     def policy(self) -> PayerPolicy:

@@ -9,16 +9,17 @@ from decimal import Decimal
 from ..model.claim import Claim
 from .findings import Findings
 from .history import Dose
-from .lines import day, profiled_lines, units_of
+from .lines import DrugLine, day, profiled_lines, units_of
 from .ruleset import RuleSet
 
 RULES = ("U008", "U009", "U015")
 
 
-def doses_of(claim: Claim, rules: RuleSet) -> list[Dose]:
-    """The doses of a claim that the run remembers (profiled drugs with a date and units)."""
+def doses_of(claim: Claim, rules: RuleSet, items: list[DrugLine] | None = None) -> list[Dose]:
+    """The doses of a claim that the run remembers (profiled drugs with a date and units);
+    `items` are its profiled lines when the caller has them already."""
     doses = []
-    for item in profiled_lines(claim, rules):
+    for item in items if items is not None else profiled_lines(claim, rules):
         units = units_of(item.line)
         if item.date is not None and units is not None and units > 0:
             modifiers = ":".join(sorted(item.line.modifier_codes))
@@ -27,7 +28,7 @@ def doses_of(claim: Claim, rules: RuleSet) -> list[Dose]:
 
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    mine = doses_of(claim, rules)
+    mine = doses_of(claim, rules, out.drug_lines)
     if not mine:
         return
     before = out.context.history.doses(claim.patient_key)
@@ -40,7 +41,7 @@ def _duplicates(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose])
     """The same drug line (code, date, units, modifiers) on an earlier claim of the run for the
     same patient: billed twice, most often a claim sent again."""
     earlier = {(d.code, d.date, d.units, d.modifiers): d.claim_id for d in before}
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         units = units_of(item.line)
         if item.date is None or units is None:
             continue
@@ -75,7 +76,7 @@ class _Window:
 
 
 def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
-    items = {id(i.line): i for i in profiled_lines(claim, rules)}
+    items = {id(i.line): i for i in out.drug_lines}
     for limit in out.policy.quantity_limits:
         earlier = _Window([d for d in before if d.code == limit.code])
         together = _Window([d for d in before + mine if d.code == limit.code])
@@ -98,7 +99,7 @@ def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[D
 
 def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
     windows: dict[str, _Window] = {}
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         drug = item.drug
         if drug.cycle_days is None or drug.administration_days_per_cycle is None or item.date is None:
             continue

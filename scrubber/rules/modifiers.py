@@ -7,7 +7,7 @@ import datetime as dt
 
 from ..model.claim import Claim, ServiceLine
 from .findings import Findings
-from .lines import DrugLine, day, is_hcpcs, profiled_lines
+from .lines import DrugLine, day, is_hcpcs
 from .ruleset import RuleSet
 
 RULES = ("M001", "M002", "M003", "M004", "M005", "M006", "M007", "M008", "M009", "M010", "M011", "M012")
@@ -75,7 +75,7 @@ def _fifth(line: ServiceLine, out: Findings) -> None:
 
 
 def _route(claim: Claim, rules: RuleSet, out: Findings) -> None:
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         if not item.drug.route:
             continue  # no route on file for this drug: nothing to hold the modifier against
         for modifier in item.line.modifiers:
@@ -88,7 +88,7 @@ def _route(claim: Claim, rules: RuleSet, out: Findings) -> None:
 def _discard_modifiers(claim: Claim, rules: RuleSet, out: Findings) -> None:
     """JZ on one line and JW on another for the same drug and date contradict each other (M010);
     JW on a drug known not to come in single-dose containers is not payable (M011)."""
-    items = list(profiled_lines(claim, rules))
+    items = out.drug_lines
     jz_days = {(i.drug.name, i.date) for i in items if "JZ" in i.line.modifier_codes and not i.is_discard}
     for item in items:
         if not item.is_discard:
@@ -118,7 +118,7 @@ def _jw_jz_required(claim: Claim, rules: RuleSet, out: Findings) -> None:
     if required_from is None:
         return
     bill_types = out.policy.jw_jz_bill_types
-    items = [i for i in profiled_lines(claim, rules) if _jw_jz_applies(claim, i, required_from, bill_types)]
+    items = [i for i in out.drug_lines if _jw_jz_applies(claim, i, required_from, bill_types)]
     # Per drug and date of service: a JW line on day 1 does not excuse day 2.
     discarded = {(item.drug.name, item.date) for item in items if item.is_discard}
     for item in items:
@@ -135,7 +135,7 @@ def _340b_missing(claim: Claim, rules: RuleSet, out: Findings) -> None:
     says the entity is in the programme, not that this drug was bought under it."""
     if not rules.covered_entity_340b:
         return
-    for item in profiled_lines(claim, rules):
+    for item in out.drug_lines:
         if not out.policy.asks_340b(item.date) or item.code.packaged_on(item.date):
             continue
         if any(rules.modifiers.get(m) is not None and rules.modifiers[m].kind == "340b"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from ..model.claim import Claim, Field, Party, is_digits
 from .findings import Findings
 from .ruleset import RuleSet
@@ -13,6 +15,7 @@ RULES = ("C010",)
 NPI_PREFIX = "80840"
 
 
+@functools.lru_cache(maxsize=4096)  # a file's claims name the same few providers again and again
 def npi_is_valid(npi: str) -> bool:
     if len(npi) != 10 or not is_digits(npi):
         return False

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from ..model.claim import Claim
 from .findings import Findings
-from .lines import DrugLine, bills_a_drug, day, dose_mg, plain, profiled_lines, round_down, round_up, units_of
+from .lines import DrugLine, bills_a_drug, day, dose_mg, plain, round_down, round_up, units_of
 from .ruleset import RuleSet
 
 RULES = ("U001", "U002", "U003", "U004", "U005", "U006", "U007", "U010", "U011")
@@ -32,7 +32,7 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
                 else "round up: administered doses round up"
             out.add("U002", line.units, line, fix=out.set_value(line.units, rounded),
                     units=plain(units), code=code, rounded=rounded, direction=direction)
-    drug_lines = list(profiled_lines(claim, rules))
+    drug_lines = out.drug_lines
     for item in drug_lines:
         _dose(item, out)
         _discard_vial(item, out)

@@ -66,8 +66,18 @@ class Segment:
             self._elements = self.text.split(delimiters.element)
         return self._elements
 
+    def split(self, delimiters: Delimiters) -> list[str]:
+        """The elements, as `elements` gives them, without keeping the list on the segment: for a
+        reader that keeps what it needs of them (a claim of 100,000 lines holds its segments)."""
+        if self._elements is not None:
+            return self._elements
+        return self.text.split(delimiters.element)
+
     def seg_id(self, delimiters: Delimiters) -> str:
-        return self.elements(delimiters)[0]
+        # Not cached: the envelope reader asks every segment its id, and most need no more.
+        if self._elements is not None:
+            return self._elements[0]
+        return self.text.partition(delimiters.element)[0]
 
     def raw(self) -> str:
         return self.text + self.suffix

@@ -1,0 +1,181 @@
+"""What the speed and memory work of issue 11 §5 relies on: work done once per claim, nothing kept
+that a claim of 100,000 lines would pay for a line at a time, the same bytes out."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from typing import BinaryIO
+
+from conftest import SAMPLES, TODAY
+
+from scrubber import FixMode, RunContext, scrub_stream
+from scrubber.model.build import TransactionReader
+from scrubber.model.claim import Claim, Field
+from scrubber.output import corrected as corrected_module
+from scrubber.output import report as report_module
+from scrubber.output.corrected import ClaimFileWriter
+from scrubber.output.report import JsonReport, claim_dict
+from scrubber.output.sink import ScrubbedClaim, Sink
+from scrubber.rules import engine, findings
+from scrubber.rules.findings import ClaimContext
+from scrubber.rules.history import RunHistory
+from scrubber.x12.envelope import EnvelopeReader, TransactionEnd, TransactionSet
+from scrubber.x12.tokenizer import Delimiters, Segment, SegmentReader
+
+BENCH = SAMPLES.parent / "bench"
+
+
+def _claims(source: BinaryIO) -> list[tuple[Claim, Delimiters]]:
+    """The claims of a file as the pipeline's model reads them (no validation)."""
+    reader = SegmentReader(source)
+    d = reader.delimiters
+    found = []
+    transaction = None
+    for event in EnvelopeReader(reader, d):
+        if isinstance(event, TransactionSet):
+            transaction = TransactionReader(event, d)
+        elif transaction is not None and isinstance(event, Segment | TransactionEnd):
+            done = transaction.feed(event) if isinstance(event, Segment) else transaction.finish(event.count - 1)
+            if done is not None:
+                found.append((done, d))
+    return found
+
+
+def _many_lines(lines: int) -> bytes:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import pathological
+    finally:
+        sys.path.pop(0)
+    return pathological.build("lines", lines).encode("ascii")
+
+
+def test_a_fields_decimal_is_parsed_once():
+    """Units and charges are read as numbers by several rules: the Decimal is made once."""
+    units = Field("200", Segment(1, 0, "SV1*HC:J9032*10494.80*UN*200", "~"), "SV1", 4)
+    assert units.decimal() == 200
+    assert units.decimal() is units.decimal()
+    assert Field("1E999999", units.segment, "SV1", 4).decimal() is not None
+    assert Field("NaN", units.segment, "SV1", 4).decimal() is None
+    assert Field("x", units.segment, "SV1", 4).decimal() is None
+
+
+def test_a_claims_profiled_lines_are_found_once_per_check_pass(rules, monkeypatch):
+    """profiled_lines ran in each of the eleven checks that ask, twenty times a claim."""
+    calls = []
+    real = findings.profiled_lines
+
+    def counted(claim, rule_set):
+        calls.append(claim)
+        return real(claim, rule_set)
+
+    monkeypatch.setattr(findings, "profiled_lines", counted)
+    checked = 0
+    for claim, d in _claims(io.BytesIO((SAMPLES / "clean_837p.837").read_bytes())):
+        context = ClaimContext(rules, rules.policy_for(claim.payer_class_code, claim.payer_id_code),
+                               RunHistory(), TODAY, d, 0)
+        engine.check_claim(claim, context)
+        checked += 1
+    assert checked > 3
+    assert len(calls) == checked
+
+
+def test_a_claims_segments_do_not_keep_their_split_elements():
+    """A claim of many lines holds its segments: not also a list of elements for each of them."""
+    (claim, _), = _claims(io.BytesIO(_many_lines(50)))
+    assert len(claim.lines) == 50
+    assert claim.lines[49].units.value == "1"
+    assert all(segment._elements is None for segment in claim.segments)
+
+
+def test_the_json_report_writes_a_claim_with_many_findings_as_json_dumps_would(rules, monkeypatch):
+    """A claim's findings are streamed one by one, in pieces, to the very bytes of the whole dict."""
+    monkeypatch.setattr(report_module, "_FLUSH_PARTS", 16)
+    results = []
+
+    class Keep(Sink):
+        def claim(self, item: ScrubbedClaim) -> None:
+            results.append(item.result)
+
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counting.writes += 1
+            return super().write(text)
+
+    text = Counting()
+    report = JsonReport(text, "many.837", {})
+    scrub_stream(io.BytesIO(_many_lines(60)), rules, [report, Keep()], FixMode.SAFE, run=RunContext.new(TODAY))
+    (result,) = results
+    assert len(result.findings) >= 59  # a duplicate line (U014) on every line after the first
+    whole = json.dumps(claim_dict(result), separators=(",", ":"))
+    assert whole in text.getvalue()
+    assert Counting.writes > 4  # the claim went out in pieces, not as one string
+    assert json.loads(text.getvalue())["claims"][0] == json.loads(whole)
+
+
+def test_the_corrected_writer_writes_a_claim_at_once_and_the_same_bytes(rules, monkeypatch):
+    """One write a claim, not one a segment; a file whose claims all go out comes out as it came."""
+    data = (SAMPLES / "clean_837p.837").read_bytes()
+    out = io.BytesIO()
+    puts = []
+    real = corrected_module.ClaimFileWriter._put
+
+    def counted(self, text):
+        puts.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(corrected_module.ClaimFileWriter, "_put", counted)
+    summary = scrub_stream(io.BytesIO(data), rules, [ClaimFileWriter(out)], FixMode.SAFE, run=RunContext.new(TODAY))
+    assert summary.accepted == summary.claims > 3
+    assert out.getvalue() == data
+    # A service line's segments never go out on their own: they go with their claim.
+    assert not [text for text in puts if text.startswith(("LX*", "SV1*", "DTP*"))]
+
+
+def test_bench_memory_measures_one_scrub_in_a_fresh_process(tmp_path):
+    """bench/memory.py --child: the scrub of a file, its peak memory and time, as JSON."""
+    path = tmp_path / "claims.837"
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "20", str(path), "--per-transaction", "20"],
+                   check=True, capture_output=True)
+    done = subprocess.run([sys.executable, str(BENCH / "memory.py"), "--child", str(path), "20"],
+                          check=True, capture_output=True, text=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["claims"] == 20
+    assert row["peak_rss_mib"] >= row["rss_after_import_mib"] > 0
+    assert row["seconds"] > 0 and row["cpu_seconds"] > 0
+
+
+def test_the_277ca_lets_go_of_each_transaction_sets_claims_at_its_end(rules):
+    """per-set records kept till the end: a 277CA of 1,000,000 claims held every claim's status
+    until finish(); each set's ST..SE now leaves memory (for a temporary file) when the set ends."""
+    from scrubber.output.ack277 import Ack277CA
+    from scrubber.output.sink import TransactionClosed
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    text = io.StringIO()
+    generate.write_837(text, 30, per_transaction=10)  # three transaction sets
+    out = io.BytesIO()
+    ack = Ack277CA(out)
+    spooled = []
+
+    class Watch(Sink):
+        def transaction_end(self, event: TransactionClosed) -> None:
+            spooled.append((ack._spool.tell(), ack._reading))
+
+    scrub_stream(io.BytesIO(text.getvalue().encode("ascii")), rules, [ack, Watch()], FixMode.SAFE,
+                 run=RunContext.new(TODAY))
+    assert len(spooled) == 3
+    assert all(reading is None for _, reading in spooled)
+    assert 0 < spooled[0][0] < spooled[1][0] < spooled[2][0]
+    written = out.getvalue().decode("ascii")
+    assert written.count("ST*277*") == 3 and written.count("TRN*2*C0") == 30
+    assert written.startswith("ISA*") and written.rstrip().endswith("~")
