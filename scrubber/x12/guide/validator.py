@@ -32,7 +32,7 @@ CONTROL_MAP = "x12.control.00501.xml"
 
 # problems of one segment: (kind "seg"/"ele", code, refdes, message, bad value)
 Problems = list[tuple[str, str, str | None, str, str | None]]
-ElementChecker = Callable[[int, list[str]], Problems]
+ElementChecker = Callable[[int, list[str], str], Problems]
 
 
 def load_tables(map_file: str) -> GuideTables:
@@ -53,11 +53,26 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
     rules = segments_rules(map_file)
     check = segments.check_segment
     rule_of = [rules.get(key) for key in keys]
+    # The problems of a segment depend only on its node and its elements, and the delimiters are
+    # this checker's: one dict hit on (node, text) for a segment seen before at that node.
+    memo: dict[tuple[int, str], Problems] = {}
 
-    def compiled(node: int, elements: list[str]) -> Problems:
-        found = check(rule_of[node], elements, component, repetition)
-        return [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else []
+    def compiled(node: int, elements: list[str], text: str) -> Problems:
+        key = (node, text)
+        problems = memo.get(key)
+        if problems is None:
+            found = check(rule_of[node], elements, component, repetition)
+            problems = [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else _NONE
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = problems
+        return problems
+    compiled.memo = memo  # type: ignore[attr-defined]  # (for the tests: it stays bounded)
     return compiled
+
+
+_NONE: Problems = []  # (shared, never changed: no problem)
+_MEMO_LIMIT = 50_000
 
 
 def segments_rules(map_file: str) -> Any:
@@ -230,6 +245,17 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_SEGMENT_FLAGS: dict[int, tuple[GuideTables, list[bool]]] = {}
+
+
+def _segment_flags(tables: GuideTables) -> list[bool]:
+    """Which nodes of the tables are segment nodes (the ones with element checks), per node."""
+    entry = _SEGMENT_FLAGS.get(id(tables))
+    if entry is None:  # (the entry keeps the tables alive, so that their id stays theirs)
+        entry = _SEGMENT_FLAGS[id(tables)] = (tables, [k == SEGMENT for k in tables.kind])
+    return entry[1]
+
+
 _CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
 
 
@@ -240,6 +266,7 @@ class CompiledValidator:
         self._d = delimiters
         self._control = load_tables(CONTROL_MAP)
         self._tables = self._control
+        self._is_segment = _segment_flags(self._control)
         self._map_file = CONTROL_MAP
         self._walker = Walker(delimiters.component)
         self._walker.use(self._control)
@@ -274,7 +301,7 @@ class CompiledValidator:
         if not text or (text[0].isspace() and not text.strip()):
             return
         try:
-            self._feed(seg, seg_id, group)
+            self._feed(seg, seg_id, group, text)
         except Exception as exc:
             # As GuideValidator: a segment the validator cannot read is an error of that segment;
             # at ISA or GS (which choose the guide) nothing after it can be trusted.
@@ -289,21 +316,29 @@ class CompiledValidator:
                 f"the implementation-guide validator could not read this segment ({kind})",
             ))
 
-    def _feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
+    def _feed(self, seg: Segment, seg_id: str, group: Group | None, text: str) -> None:
+        # This runs once a segment: attributes are read once into locals, and the common case
+        # (an ASCII segment with a valid id, placed by a recorded walk) makes no call it can avoid.
         d = self._d
-        self._previous, self._current, self._current_id = self._current, seg.index, seg_id
+        self._previous = self._current
+        self._current = seg.index
+        self._current_id = seg_id
         reader = self._reader
-        text = seg.text
-        if not text.isascii():
-            text = text.encode("ascii", "replace").decode("ascii")
-        if text[0] in NOT_AN_ID:  # (feed passes no empty text)
-            reader.errors.append(("seg", "1", "Segment contains a leading space" if text.startswith(" ")
-                                  else "Segment starts with white space or a control character"))
-            text = segment_id(text)
-        if text.endswith(d.element):
+        element = d.element
+        if text.isascii() and text[0] not in NOT_AN_ID:  # (feed passes no empty text)
+            # the envelope reader split it already, on these delimiters
+            parts = seg._elements or text.split(element)
+        else:
+            if not text.isascii():
+                text = text.encode("ascii", "replace").decode("ascii")
+            if text[0] in NOT_AN_ID:
+                reader.errors.append(("seg", "1", "Segment contains a leading space" if text.startswith(" ")
+                                      else "Segment starts with white space or a control character"))
+                text = segment_id(text)
+            parts = text.split(element)
+        if text.endswith(element):
             reader.errors.append(("seg", "SEG1", "Segment contains trailing element terminators"))
         # (pyx12's Segment drops a trailing segment terminator: the tokenizer leaves none.)
-        parts = text.split(d.element)
         pid = parts[0]
         first = parts[1] if len(parts) > 1 else ""
         if pid in _COUNTED or pid not in _VALID_IDS or not first or first[0] == d.component:
@@ -324,7 +359,15 @@ class CompiledValidator:
             node = walker.walk(self._node, pid, parts)
             if walker.pending:
                 self._walk_errors(walker.pending)
-        if node < 0:
+            if node < 0:
+                return
+            if reader.errors:
+                self._reader_errors()
+            if self._is_segment[node]:
+                problems = self._checker(node, parts, text)
+                if problems:
+                    self._element_errors(problems)
+            self._node = node
             return
         if seg_id == "GS" and group is not None:
             self._accepted_versions = {group.version.found}
@@ -334,14 +377,15 @@ class CompiledValidator:
             node = self._tables.by_path["/ISA_LOOP/GS_LOOP/GS"]
         if reader.errors:
             self._reader_errors()
-        if self._tables.kind[node] == SEGMENT:
-            problems = self._checker(node, parts)
+        if self._is_segment[node]:
+            problems = self._checker(node, parts, text)
             if problems:
                 self._element_errors(problems)
         self._node = node
 
     def _use(self, tables: GuideTables, map_file: str) -> None:
         self._tables = tables
+        self._is_segment = _segment_flags(tables)
         self._map_file = map_file
         self._walker.use(tables)
         self._checker = self._checker_for(map_file, tables)
