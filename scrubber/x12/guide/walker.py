@@ -42,7 +42,7 @@ class Walker:
         self.t: GuideTables | None = None
         self._candidates: dict[tuple[int, int, str], tuple[int, ...]] = {}
         self._traces: dict[tuple, tuple[int, tuple[tuple[int, int], ...]]] = {}
-        self._qualifier_keys: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._qualifier_keys: dict[str, tuple] = {}  # seg id -> its key plan (_key_plan)
         self._bounded: frozenset[str] = frozenset()
 
     def use(self, tables: GuideTables) -> None:
@@ -106,22 +106,26 @@ class Walker:
             self.pending = []
         if self._missing:
             self._missing = []
-        keys = self._qualifier_keys.get(seg_id)
-        if keys is None:
-            keys = self._qualifier_keys[seg_id] = _qualifier_keys(self.t, seg_id)
-        if not keys:
+        plan = self._qualifier_keys.get(seg_id)
+        if plan is None:
+            plan = self._qualifier_keys[seg_id] = _key_plan(_qualifier_keys(self.t, seg_id))
+        if not plan:
             key: tuple = (node, seg_id)
-        elif len(keys) == 1 and keys[0][1] <= 1:
+        elif len(plan) == 2:
             # The qualifier as found (its first component for a composite): a trace recorded
             # for a value is right for it whatever pyx12 would strip of it.
-            element, component = keys[0]
-            v = parts[element] if element < len(parts) else None
-            if component and v is not None:
-                v = v.partition(self._component)[0]
+            element, component = plan
+            try:
+                v: str | None = parts[element]
+            except IndexError:
+                v = None
+            else:
+                if component:
+                    v = v.partition(self._component)[0]
             key = (node, seg_id, v)
         else:
             self._parts = parts
-            key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
+            key = (node, seg_id, *[self._qualifier(e, c) for e, c in plan[0]])
         trace = self._traces.get(key)
         if trace is not None:
             fast = trace[2]
@@ -428,6 +432,16 @@ def _qualifier_keys(t: GuideTables, seg_id: str) -> tuple[tuple[int, int], ...]:
     """The (element, component) positions the nodes with this id are told apart by."""
     keys = {(m[0], m[1]) for i, m in enumerate(t.match) if m is not None and t.xid[i] == seg_id}
     return tuple(sorted(keys))
+
+
+def _key_plan(keys: tuple[tuple[int, int], ...]) -> tuple:
+    """How walk builds its trace key for a segment id, decided once: () for no qualifier,
+    (element, 1 if its first component) for the common single one, (keys,) for the others."""
+    if not keys:
+        return ()
+    if len(keys) == 1 and keys[0][1] <= 1:
+        return keys[0]
+    return (keys,)
 
 
 def _filter(t: GuideTables, loop: int, pos: int, seg_id: str) -> tuple[int, ...]:
