@@ -273,6 +273,8 @@ class CompiledValidator:
 
     def __init__(self, delimiters: Delimiters) -> None:
         self._d = delimiters
+        self._element = delimiters.element  # (read once a segment: kept at hand)
+        self._component = delimiters.component
         self._control = load_tables(CONTROL_MAP)
         self._tables = self._control
         self._is_segment = _segment_flags(self._control)
@@ -313,12 +315,11 @@ class CompiledValidator:
         try:
             # This runs once a segment: attributes are read once into locals, and the common case
             # (an ASCII segment with a valid id, placed by a recorded walk) makes no call it can avoid.
-            d = self._d
             self._previous = self._current
             self._current = seg.index
             self._current_id = seg_id
             reader = self._reader
-            element = d.element
+            element = self._element
             if text.isascii() and text[0] not in NOT_AN_ID:  # (feed passes no empty text)
                 # the envelope reader split it already, on these delimiters
                 parts = seg._elements or text.split(element)
@@ -334,7 +335,7 @@ class CompiledValidator:
                 reader.errors.append(("seg", "SEG1", "Segment contains trailing element terminators"))
             # (pyx12's Segment drops a trailing segment terminator: the tokenizer leaves none.)
             pid = parts[0]
-            if len(parts) > 1 and pid in _PLAIN_IDS and (first := parts[1]) and first[0] != d.component:
+            if len(parts) > 1 and pid in _PLAIN_IDS and (first := parts[1]) and first[0] != self._component:
                 reader.seg_count += 1  # the reader's fast path, inlined: a valid id, not empty, not counted
             else:
                 reader.parse(pid, parts)
