@@ -365,6 +365,34 @@ def test_the_walk_memos_stay_bounded(monkeypatch):
         assert len(candidates) <= 50 and len(traces) <= 50
 
 
+def test_the_element_check_memo_stays_bounded_and_a_hit_reports_what_a_fresh_check_does(monkeypatch):
+    """The element checks are memoised by (node, segment text): a file of endless distinct
+    segments cannot grow the memo without bound, and a text seen before (the same DTP and REF
+    over and over, valid and not) reports at each place what pyx12 reports there."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_MEMO_LIMIT", 20)
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    body = b"".join(b"DTP*472*D8*2026%04d~\nREF*EA*%d~\nREF*EA*~\n" % (n % 13 + 100, n) for n in range(60))
+    data = _edit(CLEAN, b"DMG*D8*19550101*F~\n", b"DMG*D8*19550101*F~\n" + body)
+    theirs, ours = both(data)
+    assert ours == theirs and ours
+    assert validator_module._CHECKERS
+    for checker in validator_module._CHECKERS.values():
+        assert 0 < len(checker.memo) <= 20
+
+
+@pytest.mark.parametrize("segment", [b"REF*:*::*:", b"REF**:*", b"REF***", b"REF**:*A:", b"REF*:*:*::B"])
+def test_a_segment_of_component_separators_only_is_empty_as_pyx12_reads_it(segment):
+    """pyx12's Segment.is_empty: every component of every element empty; one value anywhere
+    and the segment is not empty (the reader tests all elements past the first at once)."""
+    data = _edit(CLEAN, b"DMG*D8*19550101*F~\n", b"DMG*D8*19550101*F~\n" + segment + b"~\n")
+    theirs, ours = both(data)
+    assert ours == theirs
+    empty = any(f[3] == "8" for f in ours)  # (an unplaced REF: it goes with the next segment)
+    assert empty == (segment.count(b"A") + segment.count(b"B") == 0)
+
+
 def test_an_isa_the_reader_cannot_take_refuses_the_file_as_pyx12_does():
     """pyx12's reader raises on an ISA without 16 elements: the file is refused (exit 3) with
     the same code by both validators, not a traceback."""

@@ -32,7 +32,7 @@ CONTROL_MAP = "x12.control.00501.xml"
 
 # problems of one segment: (kind "seg"/"ele", code, refdes, message, bad value)
 Problems = list[tuple[str, str, str | None, str, str | None]]
-ElementChecker = Callable[[int, list[str]], Problems]
+ElementChecker = Callable[[int, list[str], str], Problems]
 
 
 def load_tables(map_file: str) -> GuideTables:
@@ -53,11 +53,26 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
     rules = segments_rules(map_file)
     check = segments.check_segment
     rule_of = [rules.get(key) for key in keys]
+    # The problems of a segment depend only on its node and its elements, and the delimiters are
+    # this checker's: one dict hit on (node, text) for a segment seen before at that node.
+    memo: dict[tuple[int, str], Problems] = {}
 
-    def compiled(node: int, elements: list[str]) -> Problems:
-        found = check(rule_of[node], elements, component, repetition)
-        return [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else []
+    def compiled(node: int, elements: list[str], text: str) -> Problems:
+        key = (node, text)
+        problems = memo.get(key)
+        if problems is None:
+            found = check(rule_of[node], elements, component, repetition)
+            problems = [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else _NONE
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = problems
+        return problems
+    compiled.memo = memo  # type: ignore[attr-defined]  # (for the tests: it stays bounded)
     return compiled
+
+
+_NONE: Problems = []  # (shared, never changed: no problem)
+_MEMO_LIMIT = 50_000
 
 
 def segments_rules(map_file: str) -> Any:
@@ -89,12 +104,16 @@ class _Reader:
         # ISA's elements are not split into components). The first element settles it mostly.
         component = "" if seg_id == "ISA" else self.component
         first = parts[1] if len(parts) > 1 else ""
+        # (str.strip("") strips nothing: the others are empty when their concatenation strips
+        # to nothing, with or without components.)
         if not (first and (not component or first.strip(component))) and \
-                all(not p.strip(component) if component else not p for p in parts[2:]):
+                not "".join(parts[2:]).strip(component):
             self.errors.append(("seg", "8", f'Segment "{self.element.join(parts)}" is empty'))
         if seg_id not in _VALID_IDS:
             if 2 <= len(seg_id) <= 3 and _SEG_ID(seg_id):
                 _VALID_IDS.add(seg_id)
+                if seg_id not in _COUNTED:
+                    _PLAIN_IDS.add(seg_id)
             else:
                 self.errors.append(("seg", "1", f'Segment identifier "{seg_id}" is invalid'))
         if seg_id in _COUNTED:
@@ -104,6 +123,34 @@ class _Reader:
 
     def _counted(self, seg_id: str, parts: list[str], component: str) -> None:
         """The segments the reader counts or matches (envelope, HL, CLM, LX)."""
+        if seg_id not in _ENVELOPE_IDS:
+            # HL, CLM, LX: most of these segments, checked first and without the envelope's steps
+            if seg_id == "HL":
+                self.hl_count += 1
+                hl01 = parts[1].rstrip(component) if len(parts) > 1 else None
+                if self.hl_count != _int(hl01):
+                    self.errors.append(("seg", "HL1", f"My HL count {self.hl_count:d} does not match your HL "
+                                                      f"count {hl01}"))
+                hl02 = parts[2].rstrip(component) if len(parts) > 2 else None
+                if hl02 != "":
+                    parent = _int(hl02)
+                    stack = self.hl_stack
+                    if parent not in stack:
+                        self.errors.append(("seg", "HL2", f"HL parent ({parent}) is not a valid parent"))
+                    while stack and parent != stack[-1]:
+                        del stack[-1]
+                self.hl_stack.append(self.hl_count)
+            elif self.check_837_lx:
+                if seg_id == "CLM":
+                    self.lx_count = 0
+                else:  # LX
+                    self.lx_count += 1
+                    lx01 = parts[1].rstrip(component) if len(parts) > 1 else None
+                    if lx01 != f"{self.lx_count:d}":
+                        self.errors.append(("seg", "LX", f"Your 2400/LX01 Service Line Number {lx01} does not "
+                                                         f"match my count of {self.lx_count:d}"))
+            self.seg_count += 1
+            return
         errors = self.errors
         element = self.element
 
@@ -139,30 +186,6 @@ class _Reader:
             self.loops.append(("ST", number))
             self.seg_count = 1
             self.hl_count = 0
-        elif seg_id == "HL":
-            self.hl_count += 1
-            hl01 = value(1)
-            if self.hl_count != _int(hl01):
-                errors.append(("seg", "HL1", f"My HL count {self.hl_count:d} does not match your HL count {hl01}"))
-            hl02 = value(2)
-            if hl02 != "":
-                parent = _int(hl02)
-                if parent not in self.hl_stack:
-                    errors.append(("seg", "HL2", f"HL parent ({parent}) is not a valid parent"))
-                stack = self.hl_stack
-                while stack and parent != stack[-1]:
-                    del stack[-1]
-            self.hl_stack.append(self.hl_count)
-        elif self.check_837_lx and seg_id == "CLM":
-            self.lx_count = 0
-        elif self.check_837_lx and seg_id == "LX":
-            self.lx_count += 1
-            lx01 = value(1)
-            if lx01 != f"{self.lx_count:d}":
-                errors.append(("seg", "LX", f"Your 2400/LX01 Service Line Number {lx01} does not match my count "
-                                            f"of {self.lx_count:d}"))
-        if seg_id not in _ENVELOPE_IDS:
-            self.seg_count += 1
         # X12Reader's own trailer checks; an unmatched trailer raises IndexError as pyx12 does.
         if seg_id == "IEA":
             loops = self.loops
@@ -215,6 +238,7 @@ class _ReaderError(Exception):
 _ENVELOPE_IDS = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _COUNTED = _ENVELOPE_IDS | {"HL", "CLM", "LX"}
 _VALID_IDS: set[str] = set()  # segment ids found valid (a few dozen): checked once a process
+_PLAIN_IDS: set[str] = set()  # those of them the reader does not count: its fast path
 
 
 # pyx12's rec_seg_id, as it is: its $ also matches before a final line break, so "N3\n" passes
@@ -230,6 +254,17 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_SEGMENT_FLAGS: dict[int, tuple[GuideTables, list[bool]]] = {}
+
+
+def _segment_flags(tables: GuideTables) -> list[bool]:
+    """Which nodes of the tables are segment nodes (the ones with element checks), per node."""
+    entry = _SEGMENT_FLAGS.get(id(tables))
+    if entry is None:  # (the entry keeps the tables alive, so that their id stays theirs)
+        entry = _SEGMENT_FLAGS[id(tables)] = (tables, [k == SEGMENT for k in tables.kind])
+    return entry[1]
+
+
 _CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
 
 
@@ -238,14 +273,18 @@ class CompiledValidator:
 
     def __init__(self, delimiters: Delimiters) -> None:
         self._d = delimiters
+        self._element = delimiters.element  # (read once a segment: kept at hand)
+        self._component = delimiters.component
         self._control = load_tables(CONTROL_MAP)
         self._tables = self._control
+        self._is_segment = _segment_flags(self._control)
         self._map_file = CONTROL_MAP
         self._walker = Walker(delimiters.component)
         self._walker.use(self._control)
         self._node = self._control.by_path["/ISA_LOOP/ISA"]
         self._reader = _Reader(delimiters.element, delimiters.component)
         self._checker = self._checker_for(CONTROL_MAP, self._control)
+        self._checked = self._checker.memo  # type: ignore[attr-defined]
         self.errors: list[StructuralError] = []
         self._current = 0
         self._previous = 0
@@ -274,7 +313,71 @@ class CompiledValidator:
         if not text or (text[0].isspace() and not text.strip()):
             return
         try:
-            self._feed(seg, seg_id, group)
+            # This runs once a segment: attributes are read once into locals, and the common case
+            # (an ASCII segment with a valid id, placed by a recorded walk) makes no call it can avoid.
+            self._previous = self._current
+            self._current = seg.index
+            self._current_id = seg_id
+            reader = self._reader
+            element = self._element
+            if text.isascii() and text[0] not in NOT_AN_ID:  # (feed passes no empty text)
+                # the envelope reader split it already, on these delimiters
+                parts = seg._elements or text.split(element)
+            else:
+                if not text.isascii():
+                    text = text.encode("ascii", "replace").decode("ascii")
+                if text[0] in NOT_AN_ID:
+                    reader.errors.append(("seg", "1", "Segment contains a leading space" if text.startswith(" ")
+                                          else "Segment starts with white space or a control character"))
+                    text = segment_id(text)
+                parts = text.split(element)
+            if text.endswith(element):
+                reader.errors.append(("seg", "SEG1", "Segment contains trailing element terminators"))
+            # (pyx12's Segment drops a trailing segment terminator: the tokenizer leaves none.)
+            pid = parts[0]
+            if len(parts) > 1 and pid in _PLAIN_IDS and (first := parts[1]) and first[0] != self._component:
+                reader.seg_count += 1  # the reader's fast path, inlined: a valid id, not empty, not counted
+            else:
+                reader.parse(pid, parts)
+            walker = self._walker
+            if seg_id == "ISA":
+                self._use(self._control, CONTROL_MAP)
+                node = self._control.by_path["/ISA_LOOP/ISA"]
+                walker.force_loop_start("/ISA_LOOP", "/ISA_LOOP/ISA")
+            elif seg_id == "GS":
+                if self._tables is not self._control:
+                    self._use(self._control, CONTROL_MAP)
+                node = self._control.by_path["/ISA_LOOP/GS_LOOP/GS"]
+                walker.force_loop_start("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
+            else:
+                node = walker.walk(self._node, pid, parts)
+                if walker.pending:
+                    self._walk_errors(walker.pending)
+                if node < 0:
+                    return
+                if reader.errors:
+                    self._reader_errors()
+                if self._is_segment[node]:
+                    problems = self._checked.get((node, text))  # the checker's memo, without the call
+                    if problems is None:
+                        problems = self._checker(node, parts, text)
+                    if problems:
+                        self._element_errors(problems)
+                self._node = node
+                return
+            if seg_id == "GS" and group is not None:
+                self._accepted_versions = {group.version.found}
+                map_file = _MAP_FILES[group.version.read_as]
+                self._use(load_tables(map_file), map_file)
+                reader.check_837_lx = True
+                node = self._tables.by_path["/ISA_LOOP/GS_LOOP/GS"]
+            if reader.errors:
+                self._reader_errors()
+            if self._is_segment[node]:
+                problems = self._checker(node, parts, text)
+                if problems:
+                    self._element_errors(problems)
+            self._node = node
         except Exception as exc:
             # As GuideValidator: a segment the validator cannot read is an error of that segment;
             # at ISA or GS (which choose the guide) nothing after it can be trusted.
@@ -289,62 +392,13 @@ class CompiledValidator:
                 f"the implementation-guide validator could not read this segment ({kind})",
             ))
 
-    def _feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
-        d = self._d
-        self._previous, self._current, self._current_id = self._current, seg.index, seg_id
-        reader = self._reader
-        text = seg.text
-        if not text.isascii():
-            text = text.encode("ascii", "replace").decode("ascii")
-        if text[0] in NOT_AN_ID:  # (feed passes no empty text)
-            reader.errors.append(("seg", "1", "Segment contains a leading space" if text.startswith(" ")
-                                  else "Segment starts with white space or a control character"))
-            text = segment_id(text)
-        if text.endswith(d.element):
-            reader.errors.append(("seg", "SEG1", "Segment contains trailing element terminators"))
-        # (pyx12's Segment drops a trailing segment terminator: the tokenizer leaves none.)
-        parts = text.split(d.element)
-        pid = parts[0]
-        first = parts[1] if len(parts) > 1 else ""
-        if pid in _COUNTED or pid not in _VALID_IDS or not first or first[0] == d.component:
-            reader.parse(pid, parts)
-        else:  # the reader's fast path, inlined: a valid id, not empty, not one it counts
-            reader.seg_count += 1
-        walker = self._walker
-        if seg_id == "ISA":
-            self._use(self._control, CONTROL_MAP)
-            node = self._control.by_path["/ISA_LOOP/ISA"]
-            walker.force_loop_start("/ISA_LOOP", "/ISA_LOOP/ISA")
-        elif seg_id == "GS":
-            if self._tables is not self._control:
-                self._use(self._control, CONTROL_MAP)
-            node = self._control.by_path["/ISA_LOOP/GS_LOOP/GS"]
-            walker.force_loop_start("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
-        else:
-            node = walker.walk(self._node, pid, parts)
-            if walker.pending:
-                self._walk_errors(walker.pending)
-        if node < 0:
-            return
-        if seg_id == "GS" and group is not None:
-            self._accepted_versions = {group.version.found}
-            map_file = _MAP_FILES[group.version.read_as]
-            self._use(load_tables(map_file), map_file)
-            reader.check_837_lx = True
-            node = self._tables.by_path["/ISA_LOOP/GS_LOOP/GS"]
-        if reader.errors:
-            self._reader_errors()
-        if self._tables.kind[node] == SEGMENT:
-            problems = self._checker(node, parts)
-            if problems:
-                self._element_errors(problems)
-        self._node = node
-
     def _use(self, tables: GuideTables, map_file: str) -> None:
         self._tables = tables
+        self._is_segment = _segment_flags(tables)
         self._map_file = map_file
         self._walker.use(tables)
         self._checker = self._checker_for(map_file, tables)
+        self._checked = self._checker.memo  # type: ignore[attr-defined]
 
     def _walk_errors(self, pending: list[tuple[str, str, int]]) -> None:
         """apply_walk_errors + _Collector.seg_error: a missing segment goes with the segment

@@ -42,7 +42,7 @@ class Walker:
         self.t: GuideTables | None = None
         self._candidates: dict[tuple[int, int, str], tuple[int, ...]] = {}
         self._traces: dict[tuple, tuple[int, tuple[tuple[int, int], ...]]] = {}
-        self._qualifier_keys: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._qualifier_keys: dict[str, tuple] = {}  # seg id -> its key plan (_key_plan)
         self._bounded: frozenset[str] = frozenset()
 
     def use(self, tables: GuideTables) -> None:
@@ -106,40 +106,73 @@ class Walker:
             self.pending = []
         if self._missing:
             self._missing = []
-        self._seg_id = seg_id
-        self._parts = parts
-        keys = self._qualifier_keys.get(seg_id)
-        if keys is None:
-            keys = self._qualifier_keys[seg_id] = _qualifier_keys(self.t, seg_id)
-        if not keys:
+        plan = self._qualifier_keys.get(seg_id)
+        if plan is None:
+            plan = self._qualifier_keys[seg_id] = _key_plan(_qualifier_keys(self.t, seg_id))
+        if not plan:
             key: tuple = (node, seg_id)
-        elif len(keys) == 1 and keys[0][1] <= 1:
+        elif len(plan) == 2:
             # The qualifier as found (its first component for a composite): a trace recorded
             # for a value is right for it whatever pyx12 would strip of it.
-            element = keys[0][0]
-            v = parts[element] if element < len(parts) else None
-            if keys[0][1] and v is not None:
-                v = v.partition(self._component)[0]
+            element, component = plan
+            try:
+                v: str | None = parts[element]
+            except IndexError:
+                v = None
+            else:
+                if component:
+                    v = v.partition(self._component)[0]
             key = (node, seg_id, v)
         else:
-            key = (node, seg_id, *[self._qualifier(e, c) for e, c in keys])
+            self._parts = parts
+            key = (node, seg_id, *[self._qualifier(e, c) for e, c in plan[0]])
         trace = self._traces.get(key)
         if trace is not None:
             fast = trace[2]
             if fast is None:
+                self._seg_id = seg_id
+                self._parts = parts
                 return self._replay(trace, node)
+            counts = self._counts
+            instances = self._instance
+            if fast[0]:
+                # The other common trace: a loop (used R or S) entered at its first segment:
+                # _check_loop_usage and the _FIRST step of _replay, inlined.
+                _, loop, path, parent, max_repeat, first_path, first_parent = fast
+                below = self._below.get(path)
+                if below is None:
+                    self._reset(path)
+                else:
+                    self._clock += 1
+                    clock = self._clock
+                    for p in below:
+                        instances[p] = clock
+                instance = instances.get(parent, 0)
+                v = counts.get(path)
+                n = v[0] + 1 if v is not None and v[1] == instance else 1
+                counts[path] = (n, instance)
+                if n > max_repeat:
+                    self.pending.append(("4", f"Loop {self.t.xid[loop]} exceeded max count.  Found {n}, should "
+                                              f"have {max_repeat}", loop))
+                instance = instances.get(first_parent, 0)
+                v = counts.get(first_path)
+                counts[first_path] = (v[0] + 1 if v is not None and v[1] == instance else 1, instance)
+                return trace[0]
             # The most common trace: one segment placed, nothing looked for on the way.
-            path, parent, max_repeat, exact = fast
-            instance = self._instance.get(parent, 0)
-            v = self._counts.get(path)
+            _, path, parent, max_repeat, exact = fast
+            instance = instances.get(parent, 0)
+            v = counts.get(path)
             if v is None or v[1] != instance:
-                self._counts[path] = (1, instance)
+                counts[path] = (1, instance)
             elif exact:
                 n = v[0] + 1
-                self._counts[path] = (n, instance)
+                counts[path] = (n, instance)
                 if n > max_repeat:
+                    self._seg_id = seg_id
                     self._check_seg_usage(trace[0])
             return trace[0]
+        self._seg_id = seg_id
+        self._parts = parts
         self._rec = ops = []
         try:
             found = self._walk(node)
@@ -161,7 +194,11 @@ class Walker:
         if len(steps) == 1 and steps[0][0] == _MATCH and t.usage[found] != "N":
             # A count past 1 is never read when no segment node with this counter key (pyx12
             # shares one between same-id nodes of a loop) has a max use: then it stays at 1.
-            fast = (steps[0][2], steps[0][3], t.max_repeat[found], t.path[found] in self._bounded)
+            fast = (False, steps[0][2], steps[0][3], t.max_repeat[found], t.path[found] in self._bounded)
+        elif len(steps) == 2 and steps[0][0] == _ENTER and steps[1][0] == _FIRST and t.usage[steps[0][1]] in "RS":
+            loop, first = steps[0][1], steps[1][1]
+            fast = (True, loop, t.path[loop], t.parent_path[loop], t.max_repeat[loop],
+                    t.path[first], t.parent_path[first])
         self._traces[key] = (found, steps, fast)
         return found
 
@@ -395,6 +432,16 @@ def _qualifier_keys(t: GuideTables, seg_id: str) -> tuple[tuple[int, int], ...]:
     """The (element, component) positions the nodes with this id are told apart by."""
     keys = {(m[0], m[1]) for i, m in enumerate(t.match) if m is not None and t.xid[i] == seg_id}
     return tuple(sorted(keys))
+
+
+def _key_plan(keys: tuple[tuple[int, int], ...]) -> tuple:
+    """How walk builds its trace key for a segment id, decided once: () for no qualifier,
+    (element, 1 if its first component) for the common single one, (keys,) for the others."""
+    if not keys:
+        return ()
+    if len(keys) == 1 and keys[0][1] <= 1:
+        return keys[0]
+    return (keys,)
 
 
 def _filter(t: GuideTables, loop: int, pos: int, seg_id: str) -> tuple[int, ...]:
