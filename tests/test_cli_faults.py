@@ -93,23 +93,24 @@ def test_no_traceback_reaches_a_user_from_outside_an_input(tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def large_input(tmp_path_factory) -> Path:
-    """About 8 s of scrubbing: long enough to be stopped while its outputs are being written."""
+    """Several seconds of pass 2: long enough to be stopped while its outputs are being written."""
     path = tmp_path_factory.mktemp("large") / "large.837"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "6000", str(path)], check=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "12000", str(path)], check=True)
     return path
 
 
 def _stop_mid_run(source: Path, out: Path, signum: int) -> subprocess.CompletedProcess:
-    # --validator pyx12: the slower validator keeps the run long enough to be stopped mid-way (the
-    # compiled one scrubs this file in about 2 s, and the scrub then often ended before the signal).
+    # One job: this is the CLI's own signal handling (test_jobs.py stops a parallel run). The signal
+    # must land while the outputs are being written, not while the finished process is exiting
+    # (a signal then is too late to matter): pass 2 of 12,000 claims lasts several seconds.
     process = subprocess.Popen([sys.executable, "-m", "scrubber", "scrub", str(source), "--out", str(out), "-q",
-                                "--validator", "pyx12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     # Wait until the outputs are being written under their temporary names, then a little more.
     while not (out.is_dir() and any(p.suffix == ".tmp" for p in out.iterdir())):
         assert process.poll() is None and time.monotonic() < deadline, "the scrub ended before it could be stopped"
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(0.3)
     assert process.poll() is None, "the scrub ended before it could be stopped"
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
