@@ -32,3 +32,14 @@ def test_scrubs_from_another_directory(tmp_path):
     version = subprocess.run([sys.executable, "-m", "scrubber", "--version"], capture_output=True, text=True,
                              cwd=tmp_path)
     assert f"{len(scrubber.load_rules().catalog)} rules" in version.stdout
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject.toml lists the packages by hand: a new sub-package left out installs fine in
+    editable mode (the tests' venv) and breaks a `pip install .` (CI, users). scrubber.x12.guide was."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(path.parent.relative_to(ROOT).parts)
+               for path in (ROOT / "scrubber").rglob("*.py")}
+    assert folders <= listed, sorted(folders - listed)
