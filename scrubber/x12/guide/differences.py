@@ -22,16 +22,55 @@ class Difference:
     pyx12: str  # what pyx12 reports
     ours: str  # what we report
     guide: str  # the guide's text (or the X12 standard's) that says why
-    # explains(pyx12_only, ours_only): True when this difference accounts for both lists
-    explains: Callable[[list[Finding], list[Finding]], bool]
+    # explains(pyx12_only, ours_only, common): True when this difference accounts for the first two
+    # lists (`common`: what both reported)
+    explains: Callable[[list[Finding], list[Finding], list[Finding]], bool]
 
 
-DIFFERENCES: tuple[Difference, ...] = ()
+def _date_range_with_extra_hyphen(pyx12_only: list[Finding], ours_only: list[Finding], _common: list[Finding]) -> bool:
+    """pyx12 raises on the DTP (the driver reports the segment unreadable); we name DTP03 as an invalid date."""
+    return (len(pyx12_only) == len(ours_only) == 1
+            and pyx12_only[0][1] == ours_only[0][1] == "DTP" and pyx12_only[0][0] == ours_only[0][0]
+            and pyx12_only[0][2:] == (None, "8", "seg") and ours_only[0][2:] == ("DTP03", "8", "ele"))
 
 
-def explained(pyx12_only: list[Finding], ours_only: list[Finding]) -> Difference | None:
+def _composite_with_extra_components(pyx12_only: list[Finding], ours_only: list[Finding],
+                                     common: list[Finding]) -> bool:
+    """pyx12 raises on the segment after placing it; its walker then searches from the loop before,
+    so each segment after it, one after another, is "not found" (code 1). Both report the segment's
+    error 8; we place the rest."""
+    if ours_only or not pyx12_only or any(f[2:] != (None, "1", "seg") for f in pyx12_only):
+        return False
+    first = pyx12_only[0][0]
+    run = [f[0] for f in pyx12_only]
+    return (run == list(range(first, first + len(run)))
+            and any(f[0] == first - 1 and f[2:] == (None, "8", "seg") for f in common))
+
+
+DIFFERENCES: tuple[Difference, ...] = (
+    Difference(
+        name="A date range with more than one hyphen",
+        pyx12="raises ValueError in its date check; the pyx12 validator reports the DTP unreadable (IK304 8)",
+        ours="IK4 8 (invalid date) on DTP03, the element that is wrong",
+        guide="Data element 1250, code RD8: \"Range of Dates Expressed in Format CCYYMMDD-CCYYMMDD\"",
+        explains=_date_range_with_extra_hyphen,
+    ),
+    Difference(
+        name="A composite with more components than its definition",
+        pyx12=("raises IndexError after placing the segment; the walk goes on from the loop before, so every "
+               "later segment of the claim is reported not found (IK304 1)"),
+        ours="segment error 8 on that segment only; the segments after it are placed as usual",
+        guide=("X12.6 (Application Control Structure), composite data structure: a composite holds only the "
+               "component data elements its definition lists; the 999 reports more as IK403 13 "
+               "(too many components)"),
+        explains=_composite_with_extra_components,
+    ),
+)
+
+
+def explained(pyx12_only: list[Finding], ours_only: list[Finding], common: list[Finding]) -> Difference | None:
     """The listed difference that accounts for what only one validator reported, if any."""
     for difference in DIFFERENCES:
-        if difference.explains(pyx12_only, ours_only):
+        if difference.explains(pyx12_only, ours_only, common):
             return difference
     return None
