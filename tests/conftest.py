@@ -40,6 +40,20 @@ def _private_cache_folder(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = before
 
 
+@pytest.fixture(autouse=True)
+def _signal_dispositions_restored():
+    """`scrubber watch` ignores SIGINT and SIGTERM once its run is over (the process is about to
+    exit). Run in process by CliRunner, it left the test process ignoring them, and every scrubber
+    the later tests started inherited that: Ctrl-C did nothing to them (test_jobs failed on it)."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in before.items():
+        if signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
+
+
 @pytest.fixture(scope="session")
 def rules():
     return load_rules()
