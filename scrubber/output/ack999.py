@@ -23,7 +23,7 @@ from typing import BinaryIO
 from ..model.claim import is_digits
 from ..x12.envelope import Group, Interchange
 from ..x12.guide.loops import map_path
-from ..x12.ig import StructuralError
+from ..x12.structural import StructuralError
 from ..x12.tokenizer import Delimiters
 from .sink import SetSegments, Sink, TransactionClosed
 from .summary import Summary

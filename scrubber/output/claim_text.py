@@ -17,7 +17,7 @@ from ..model.build import TransactionReader
 from ..model.claim import Claim, Field, Party, TransactionContext
 from ..rules.catalog import Rule
 from ..rules.findings import Edit, Finding, Fix
-from ..x12.ig import StructuralError
+from ..x12.structural import StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 
 Texts = tuple[tuple[int, int, str, str], ...]  # segments as (index, offset, text, suffix)

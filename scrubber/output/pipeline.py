@@ -48,7 +48,7 @@ from ..x12.envelope import (
     TransactionSet,
 )
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
-from ..x12.ig import StructuralError
+from ..x12.structural import StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
 from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..model.build import HLNode
 from ..rules.engine import ClaimResult
 from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd, TransactionSet
-from ..x12.ig import StructuralError
+from ..x12.structural import StructuralError
 from ..x12.tokenizer import Delimiters, Segment
 from .summary import Summary, Unattributed
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 
 from ..model.claim import Claim
-from ..x12.ig import StructuralError
+from ..x12.structural import StructuralError
 from .findings import Finding
 from .ruleset import RuleSet
 

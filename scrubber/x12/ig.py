@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import pyx12.errors
@@ -31,29 +30,13 @@ from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from ..errors import InputError
 from .envelope import Group
+from .structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
 from .tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 
 # pyx12 logs every error it finds; the scrubber reports them itself.
 logging.getLogger("pyx12").setLevel(logging.CRITICAL)
 
-_MAP_FILES = {
-    "005010X222A1": "837.5010.X222.A1.xml",
-    "005010X223A2": "837Q3.I.5010.X223.A1.xml",
-}
 _CONTROL_MAP = "x12.control.00501.xml"
-
-# IK3 codes for something missing: pyx12 notices it at the next segment it reads, but the
-# gap is in the loop of the segment before.
-_MISSING = {"3", "I6", "I7"}
-
-# IK304 8 "segment has data element errors": what we report for a segment pyx12 raised on.
-_UNREADABLE = "8"
-
-# Envelope problems the envelope reader already handles: control numbers that do not match are
-# fatal there, and counts are recomputed by the writer.
-_HANDLED_ELSEWHERE = {("isa", "001"), ("isa", "021"), ("isa", "024"), ("isa", "023"),
-                      ("gs", "3"), ("gs", "4"), ("gs", "5"),
-                      ("st", "2"), ("st", "3"), ("st", "4")}
 
 
 # Every pyx12 internal the project uses: (module, attribute path, the parameters we pass, in
@@ -81,20 +64,6 @@ PYX12_READER_ATTRIBUTES = ("seg_term", "ele_term", "subele_term", "repetition_te
 PYX12_NODE_ATTRIBUTES = ("pos_map", "pos", "path", "id")  # loop and segment nodes, with get_path()
 # The errh methods pyx12's walker and segment checks call on _Collector.
 PYX12_ERRH_CALLS = ("add_seg", "seg_error", "add_ele", "ele_error", "handle_errors")
-
-
-@dataclass(frozen=True, slots=True)
-class StructuralError:
-    """One implementation-guide error, tied to the segment it belongs to."""
-
-    segment: int  # file index of the segment whose loop holds the problem
-    seg_id: str  # the segment the error is about (for a missing segment, the missing one)
-    element: str | None  # reference designator, e.g. "SV104" or "HI01-02"
-    code: str  # pyx12's code (IK3 / IK4 / envelope code), or the rule id of a raw-input check
-    level: str  # "isa", "gs", "st", "seg", "ele", or "raw" for the checks made before pyx12
-    message: str
-    offset: int | None = None  # byte offset, for raw-input problems
-    byte: int | None = None  # the offending byte, for S002
 
 
 class _Collector:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..envelope import Group
-from ..ig import StructuralError
+from ..structural import StructuralError
 from ..tokenizer import Delimiters, Segment
 
 VALIDATORS = ("compiled", "pyx12")

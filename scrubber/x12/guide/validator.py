@@ -21,7 +21,7 @@ from typing import Any
 
 from ...errors import InputError
 from ..envelope import Group
-from ..ig import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
+from ..structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
 from ..tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from . import segments
 from .cache import cached
