@@ -158,7 +158,12 @@ def _banner(host: str, port: int, timeout: float) -> bytes | None:
 def _children(pid: int) -> list[int]:
     """Direct children of `pid` (per-connection sshd processes are in their own sessions)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        # The process may end between being listed and being read: then it has no children.
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
     return found

@@ -223,6 +223,13 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:  # it ended between being listed and being read
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -253,8 +260,7 @@ def test_a_signal_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(t
         workers: set[int] = set()
         while time.monotonic() < deadline and len(workers) < 2 and process.poll() is None:
             time.sleep(0.1)
-            workers = {pid for pid in _children(process.pid)
-                       if b"spawn_main" in (Path("/proc") / str(pid) / "cmdline").read_bytes()}
+            workers = {pid for pid in _children(process.pid) if b"spawn_main" in _cmdline(pid)}
         assert len(workers) >= 2, "the workers never started"
         # Pass 2 under way: claims are coming back from the workers into the outputs' temporary files.
         while time.monotonic() < deadline and process.poll() is None and not any(
