@@ -4,9 +4,11 @@ byte for byte, with the checks across claims (U008, U009, U015) exact across set
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import types
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,13 +20,13 @@ from test_jobs import GENERATE, TOOL, _claim, _fillers, _renamed
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
 from scrubber.cli import cli
 from scrubber.errors import InputError
-from scrubber.output import by_sets, parallel, set_scan
+from scrubber.output import by_sets, html_report, parallel, set_scan
 from scrubber.output.csv_report import CsvReport
 from scrubber.output.parallel import Workers
 from scrubber.x12.envelope import EnvelopeReader
 from scrubber.x12.tokenizer import NOT_AN_ID, SegmentReader
 
-OUTPUTS = "corrected,rejected,json,csv"  # the outputs written in parts (and the linter lines)
+OUTPUTS = "corrected,rejected,json,html,csv"  # the default outputs, written in parts (and the linter lines)
 ENVELOPE = {"ISA", "GS", "ST", "SE", "GE", "IEA"}
 
 
@@ -146,6 +148,13 @@ def by_set(monkeypatch):
     """Workers for the small files of the tests, and a count of the inputs scrubbed by sets and of
     the sets scrubbed again in the main process."""
     monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+
+    class _Frozen(dt.datetime):  # the HTML report names the minute it was made
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 11, 27, 9, 30)
+
+    monkeypatch.setattr(html_report, "dt", types.SimpleNamespace(**{**vars(dt), "datetime": _Frozen}))
     seen = {"inputs": 0, "here": 0}
     scrub_by_sets, scrub_set = by_sets.scrub_by_sets, by_sets.scrub_set
 
@@ -317,7 +326,7 @@ def test_the_envelope_pass_raises_what_pass_one_raises(tmp_path):
     plan = set_scan.scan(io.BytesIO(data), 1 << 40)
     assert plan is not None
     with pytest.raises(InputError) as by_envelope:
-        by_sets._envelope(plan, "compiled")
+        list(by_sets._EnvelopePass(plan, "compiled"))
     reader = SegmentReader(io.BytesIO(data))
     with pytest.raises(InputError) as by_pass1:
         list(EnvelopeReader(reader, reader.delimiters))

@@ -214,19 +214,23 @@ class _SetStep:
     group_errors: list[StructuralError]
 
 
-def _envelope(plan: SetPlan, validator_name: str) -> tuple[list[Any], list[Any]]:
+class _EnvelopePass:
     """Pass 1 over the envelope, with each set's body skipped (as many stand-ins as it has
-    segments, which the validator does not see): the interchange and group events in order, a
-    _SetStep for each set, and the envelope reader's notes. Raises InputError where pass 1 would."""
-    d = plan.delimiters
-    validator = make_validator(validator_name, d)
+    segments, which the validator does not see). Iterate for the interchange and group events in
+    order and a _SetStep for each set; then `notes` holds the envelope reader's notes. Raises
+    InputError where pass 1 would."""
 
-    def observe(seg: Segment, seg_id: str, group: Group | None) -> None:
+    def __init__(self, plan: SetPlan, validator_name: str) -> None:
+        self.plan = plan
+        self.validator = make_validator(validator_name, plan.delimiters)
+        self.notes: list[Any] = []
+
+    def _observe(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         if seg is not _FILLER:
-            validator.feed(seg, seg_id, group)
+            self.validator.feed(seg, seg_id, group)
 
-    def skeleton() -> Iterator[Segment]:
-        for item in plan.items:
+    def _skeleton(self) -> Iterator[Segment]:
+        for item in self.plan.items:
             if isinstance(item, SetSpan):
                 yield item.header
                 yield from itertools.repeat(_FILLER, item.count - 2)
@@ -234,33 +238,34 @@ def _envelope(plan: SetPlan, validator_name: str) -> tuple[list[Any], list[Any]]
             else:
                 yield item
 
-    envelope = EnvelopeReader(skeleton(), d, observe)
-    steps: list[Any] = []
-    spans = iter(plan.sets)
-    isa = gs = None
-    interchange_errors: list[StructuralError] = []
-    group_errors: list[StructuralError] = []
-    for event in envelope:
-        if isinstance(event, Segment):
-            continue
-        if isinstance(event, Interchange):
-            isa, group_errors = event.header, []
-            interchange_errors = raw_problems([event.header]) + validator.take_errors()
-            steps.append(event)
-        elif isinstance(event, Group):
-            gs, group_errors = event.header, raw_problems([event.header]) + validator.take_errors()
-            steps.append(event)
-        elif isinstance(event, TransactionSet):
-            assert isa is not None and gs is not None
-            steps.append(_SetStep(event.number, next(spans), isa, gs, interchange_errors, group_errors))
-        elif isinstance(event, TransactionEnd):
-            validator.take_errors()  # the set's own: its worker finds them with the set's body
-        else:
-            fail_on(validator.take_errors())
-            steps.append(event)
-    validator.finish()
-    fail_on(validator.take_errors())
-    return steps, list(envelope.notes)
+    def __iter__(self) -> Iterator[Any]:
+        validator = self.validator
+        envelope = EnvelopeReader(self._skeleton(), self.plan.delimiters, self._observe)
+        spans = iter(self.plan.sets)
+        isa = gs = None
+        interchange_errors: list[StructuralError] = []
+        group_errors: list[StructuralError] = []
+        for event in envelope:
+            if isinstance(event, Segment):
+                continue
+            if isinstance(event, Interchange):
+                isa, group_errors = event.header, []
+                interchange_errors = raw_problems([event.header]) + validator.take_errors()
+                yield event
+            elif isinstance(event, Group):
+                gs, group_errors = event.header, raw_problems([event.header]) + validator.take_errors()
+                yield event
+            elif isinstance(event, TransactionSet):
+                assert isa is not None and gs is not None
+                yield _SetStep(event.number, next(spans), isa, gs, interchange_errors, group_errors)
+            elif isinstance(event, TransactionEnd):
+                validator.take_errors()  # the set's own: its worker finds them with the set's body
+            else:
+                fail_on(validator.take_errors())
+                yield event
+        validator.finish()
+        fail_on(validator.take_errors())
+        self.notes = list(envelope.notes)
 
 
 def control_numbers_repeat(plan: SetPlan) -> bool:
@@ -307,14 +312,11 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
                   progress: Progress | None, run: RunContext, workers: parallel.Workers,
                   validator_name: str) -> Summary:
     """Scrub the input whose sets `plan` found, its sets in `workers`; the outputs are those of one job."""
-    steps, notes = _envelope(plan, validator_name)  # every file-level error, before any output
     d = plan.delimiters
     makers = [sink.fragments() for sink in sinks]
     main = Pass2(_Delimited(d), _Records(), rules, sinks, mode, run, None, plan.size)
-    for sink in sinks:
-        sink.begin(plan.prefix, d)
     reading = _Reading(source, start)
-    sets = [step for step in steps if isinstance(step, _SetStep)]
+    sets: list[_SetStep] = []
     jobs: dict[int, tuple[SetJob, Future[SetOutcome] | None]] = {}
     state = {"next": 0, "here": False}
 
@@ -344,7 +346,17 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
     ahead = max(1, workers.jobs) * AHEAD
     done = 0
     try:
-        hand_out(ahead)
+        # The envelope first, whole: every file-level error is raised before any output is begun.
+        # The sets go to the workers as they are found.
+        envelope = _EnvelopePass(plan, validator_name)
+        steps = []
+        for step in envelope:
+            steps.append(step)
+            if isinstance(step, _SetStep):
+                sets.append(step)
+                hand_out(ahead)
+        for sink in sinks:
+            sink.begin(plan.prefix, d)
         for step in steps:
             if not isinstance(step, _SetStep):
                 deliver_all(sinks, step)
@@ -369,7 +381,7 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
             done += 1
             if progress is not None:
                 progress(job.span.end, main.summary.claims)
-        main.finish(notes, plan.trailer)
+        main.finish(envelope.notes, plan.trailer)
     except BaseException as exc:
         for _, future in jobs.values():
             if future is not None:
