@@ -23,7 +23,6 @@ A worker that dies loses nothing: its sets, and the rest of the input, are scrub
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -201,9 +200,6 @@ def _set_task(job: SetJob) -> SetOutcome:
 
 # --- the main process -------------------------------------------------------------------------
 
-_FILLER = Segment(0, 0, "", "")  # stands for a segment of a set's body in the envelope pass
-
-
 @dataclass
 class _SetStep:
     number: int
@@ -215,32 +211,28 @@ class _SetStep:
 
 
 class _EnvelopePass:
-    """Pass 1 over the envelope, with each set's body skipped (as many stand-ins as it has
-    segments, which the validator does not see). Iterate for the interchange and group events in
-    order and a _SetStep for each set; then `notes` holds the envelope reader's notes. Raises
-    InputError where pass 1 would."""
+    """Pass 1 over the envelope, with each set's body skipped (counted for SE01, never validated).
+    Iterate for the interchange and group events in order and a _SetStep for each set; then `notes`
+    holds the envelope reader's notes. Raises InputError where pass 1 would."""
 
     def __init__(self, plan: SetPlan, validator_name: str) -> None:
         self.plan = plan
         self.validator = make_validator(validator_name, plan.delimiters)
         self.notes: list[Any] = []
-
-    def _observe(self, seg: Segment, seg_id: str, group: Group | None) -> None:
-        if seg is not _FILLER:
-            self.validator.feed(seg, seg_id, group)
+        self._envelope = EnvelopeReader(self._skeleton(), plan.delimiters, self.validator.feed)
 
     def _skeleton(self) -> Iterator[Segment]:
         for item in self.plan.items:
             if isinstance(item, SetSpan):
                 yield item.header
-                yield from itertools.repeat(_FILLER, item.count - 2)
+                self._envelope.skip_segments(item.count - 2)
                 yield item.trailer
             else:
                 yield item
 
     def __iter__(self) -> Iterator[Any]:
         validator = self.validator
-        envelope = EnvelopeReader(self._skeleton(), self.plan.delimiters, self._observe)
+        envelope = self._envelope
         spans = iter(self.plan.sets)
         isa = gs = None
         interchange_errors: list[StructuralError] = []
@@ -383,10 +375,10 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
                 progress(job.span.end, main.summary.claims)
         main.finish(envelope.notes, plan.trailer)
     except BaseException as exc:
-        for _, future in jobs.values():
-            if future is not None:
-                future.cancel()
-        if not isinstance(exc, Exception):
+        # The input stops (a file-level error, an output that cannot be written, a signal): the sets
+        # in flight are of no use. The workers are stopped rather than their futures cancelled (see
+        # Workers.abandon); the next input gets new ones.
+        if not isinstance(exc, Exception) or any(f is not None and not f.done() for _, f in jobs.values()):
             workers.abandon()
         raise
     reading.skip_to(plan.size)
