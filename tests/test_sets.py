@@ -331,3 +331,15 @@ def test_the_envelope_pass_raises_what_pass_one_raises(tmp_path):
     with pytest.raises(InputError) as by_pass1:
         list(EnvelopeReader(reader, reader.delimiters))
     assert by_envelope.value.as_dict() == by_pass1.value.as_dict()
+
+
+def test_progress_moves_set_by_set(tmp_path, by_set):
+    path = tmp_path / "generated.837"
+    GENERATE.generate(60, path, per_transaction=10)
+    seen: list[tuple[int, int]] = []
+    with path.open("rb") as source, Workers(2) as workers:
+        scrub_stream(source, load_rules(), [JsonReport(io.StringIO(), "x", {})], progress=lambda *a: seen.append(a),
+                     run=RunContext.new(TODAY, workers))
+    assert by_set["inputs"] == 1
+    assert [claims for _, claims in seen] == [10, 20, 30, 40, 50, 60]
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen) and seen[-1][0] <= path.stat().st_size

@@ -345,6 +345,10 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
         for step in envelope:
             steps.append(step)
             if isinstance(step, _SetStep):
+                if not sets:
+                    # The guide's tables are loaded by now (the GS chose them): workers forked from
+                    # here share them, and the code tables, rather than each reading its own.
+                    workers.start(rules, share=True)
                 sets.append(step)
                 hand_out(ahead)
         for sink in sinks:

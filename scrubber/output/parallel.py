@@ -95,8 +95,13 @@ def _start_worker(rules: RuleSet) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_rules = rules
     # Read the code tables now, while the parent validates the input (pass 1 leaves a core idle),
-    # rather than at the first claims. A table that cannot be read fails those claims' checks, as
-    # it does with one job.
+    # rather than at the first claims (a forked worker may have them already).
+    _read_tables(rules)
+
+
+def _read_tables(rules: RuleSet) -> None:
+    """Read the rule set's code tables. A table that cannot be read fails the checks of the claims
+    that need it, as it does with one job."""
     with contextlib.suppress(Exception):
         rules.hcpcs, rules.ndc_crosswalk, rules.icd10  # noqa: B018
 
@@ -141,9 +146,12 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._rules: RuleSet | None = None
 
-    def start(self, rules: RuleSet) -> None:
-        """Start the workers (if they are not running for `rules`), without waiting for them."""
+    def start(self, rules: RuleSet, share: bool = False) -> None:
+        """Start the workers (if they are not running for `rules`), without waiting for them. With
+        `share`, read the code tables first if the workers are to be forked: they inherit them."""
         if self._pool is None or self._rules is not rules:
+            if share and _start_method() == "fork":
+                _read_tables(rules)
             pool = self.pool_for(rules)
             for _ in range(self.jobs):
                 pool.submit(_ready)

@@ -194,15 +194,15 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
     start = source.tell()
     workers = _workers_for(source, start, run)
     if workers is not None:
-        workers.start(rules)  # they start while pass 1 runs
         if validator == "compiled":
             from . import by_sets  # (it builds on this module)
 
             plan = by_sets.plan_for(source, sinks)
             source.seek(start)
-            if plan is not None:
+            if plan is not None:  # (it starts the workers once it has read what they can share)
                 return by_sets.scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers,
                                              validator)
+        workers.start(rules)  # they start while pass 1 runs
     first = _HashingStream(source)
     log = _ValidationLog()
     try:
