@@ -218,6 +218,31 @@ def measure(mode: str, path: Path, claims: int) -> dict:
     return json.loads(lines[-1])
 
 
+def _spin() -> None:
+    """A pure-Python loop: CPU only, no memory to speak of."""
+    total = 0
+    for i in range(8_000_000):
+        total += i
+
+
+def parallel_ceiling() -> float:
+    """What two processes at once get done against one, on this machine now: two copies of a CPU
+    loop side by side, against one alone (2.00x on two idle cores). A shared machine, or virtual
+    cores that share a physical one, give less; no --jobs 2 speed-up can beat it."""
+    import time
+
+    command = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import run; run._spin()", str(BENCH)]
+    t0 = time.perf_counter()
+    subprocess.run(command, check=True)
+    alone = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pair = [subprocess.Popen(command) for _ in range(2)]
+    for process in pair:
+        process.wait()
+    together = time.perf_counter() - t0
+    return 2 * alone / together
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -378,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = {size: ensure_file(size) for size in sizes}
     runs: dict[tuple[int, str], list[dict]] = {}
+    ceilings: list[float] = []
     for round_number in range(1, args.repeat + 1):
+        ceilings.append(parallel_ceiling())
+        log(f"round {round_number}/{args.repeat}  two processes at once do {ceilings[-1]:.2f}x the work of one")
         for size in sizes:
             for mode in MODES:
                 r = measure(mode, paths[size], size)
@@ -403,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                         "may mix versions: run it again")
     for warning in warnings:
         log(f"WARNING: {warning}")
+    facts.append(("two CPU-bound processes at once / one (the ceiling of any --jobs 2 speed-up; 2.00x on two "
+                  "idle cores)", _fmt_ratio(statistics.median(ceilings))))
     table = render(facts, sizes, args.repeat, results, warnings)
     print(table)
     (RESULTS / "latest.md").write_text(table, encoding="utf-8")
