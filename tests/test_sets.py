@@ -343,3 +343,11 @@ def test_progress_moves_set_by_set(tmp_path, by_set):
     assert by_set["inputs"] == 1
     assert [claims for _, claims in seen] == [10, 20, 30, 40, 50, 60]
     assert [done for done, _ in seen] == sorted(done for done, _ in seen) and seen[-1][0] <= path.stat().st_size
+
+
+def test_sets_too_large_to_hold_are_read_twice_alike(tmp_path, monkeypatch, by_set):
+    # A set over KEEP_SEGMENTS is tokenized again for pass 2 rather than held: the same outputs.
+    monkeypatch.setattr(by_sets, "KEEP_SEGMENTS", 0)
+    path = tmp_path / "generated.837"
+    GENERATE.generate(90, path, per_transaction=30)
+    assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path])

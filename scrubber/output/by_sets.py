@@ -63,6 +63,8 @@ AHEAD = 2
 # A set larger than this (about 180,000 claims) is not handed out: the main process holds the bytes
 # of the sets in flight. A file with one is scrubbed the usual way (claims checked in the workers).
 LARGEST_SET = 64 << 20
+# A set up to this size (about 20,000 claims) is tokenized once in its worker, for both passes.
+KEEP_SEGMENTS = 8 << 20
 
 
 @dataclass
@@ -83,6 +85,7 @@ class SetJob:
     mode: FixMode
     today: Any
     fragments: list[Callable[[], FragmentSink]] = field(default_factory=list)
+    keep_segments: bool = False  # whether to hold the set's segments for pass 2 (KEEP_SEGMENTS)
 
 
 @dataclass
@@ -162,10 +165,13 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
     """Scrub one transaction set into `sinks` (its claims and its end: no envelope event) against
     `history`, as the whole file's two passes scrub it."""
     d = job.delimiters
+    # A set of a few MiB is read once for both passes (about 7% of its scrub); a larger one twice,
+    # so that memory holds one claim at a time, as with one job.
+    kept = list(_segments(job)) if job.keep_segments else None
     validator = make_validator(job.validator, d)
     records = _Records()
     pass1 = Pass1(validator, records)
-    for event in EnvelopeReader(_segments(job), d, validator.feed):
+    for event in EnvelopeReader(kept if kept is not None else _segments(job), d, validator.feed):
         if pass1.event(event):
             break
     check: SetCheck = records.records[-1]
@@ -173,7 +179,7 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
         raise RuntimeError(f"transaction set {job.number} read as {check.count} segments, not {job.span.count}")
     scrub = Pass2(_Delimited(d), _Records([job.interchange_errors, job.group_errors, check]), rules, sinks,
                    job.mode, RunContext(history, job.today), None, 0)
-    for event in EnvelopeReader(_segments(job), d):
+    for event in EnvelopeReader(kept if kept is not None else _segments(job), d):
         if isinstance(event, TransactionSet):
             event.number = job.number
         scrub.event(event, deliver_envelope=False)
@@ -317,9 +323,10 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
             step = sets[state["next"]]
             state["next"] += 1
             reading.skip_to(step.span.start)
-            job = SetJob(step.number, step.isa, step.gs, step.span, reading.read_to(step.span.end),
-                         step.interchange_errors, step.group_errors, d, validator_name, mode, run.today,
-                         makers)  # type: ignore[arg-type]
+            data = reading.read_to(step.span.end)
+            job = SetJob(step.number, step.isa, step.gs, step.span, data, step.interchange_errors,
+                         step.group_errors, d, validator_name, mode, run.today, makers,  # type: ignore[arg-type]
+                         len(data) <= KEEP_SEGMENTS)
             future = None
             if not state["here"]:
                 try:
