@@ -207,9 +207,10 @@ def test_many_sets_come_out_the_same_as_with_one_job(tmp_path, monkeypatch, by_s
     assert by_set["here"] == 0  # no patient's doses cross sets: every set spliced
 
 
-def test_the_samples_and_corpus_come_out_the_same_as_with_one_job(tmp_path, monkeypatch, by_set):
+def test_the_samples_corpus_and_fuzzing_finds_come_out_the_same_as_with_one_job(tmp_path, monkeypatch, by_set):
     # The corpus holds files of several sets, groups and interchanges, broken ones among them.
-    inputs = [*sorted(SAMPLES.glob("*.837")), *corpus_files()]
+    crashes = sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837"))
+    inputs = [*sorted(SAMPLES.glob("*.837")), *corpus_files(), *crashes]
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, inputs, by_sets_expected=3)
 
 
@@ -271,12 +272,14 @@ def test_a_control_number_used_twice_in_a_group_is_scrubbed_the_usual_way(tmp_pa
     assert by_set["inputs"] == 0
 
 
-def test_a_file_of_one_set_is_checked_claim_by_claim(tmp_path, monkeypatch, by_set):
+@pytest.mark.parametrize("per_set", [20, 5], ids=["one-set", "sets-over-the-largest"])
+def test_a_file_of_one_set_or_of_too_large_sets_is_checked_claim_by_claim(tmp_path, monkeypatch, by_set, per_set):
     handed = []
     queue = parallel.OrderedChecks.claim
     monkeypatch.setattr(parallel.OrderedChecks, "claim", lambda self, *a: (handed.append(1), queue(self, *a)))
+    monkeypatch.setattr(by_sets, "LARGEST_SET", 1000 if per_set == 5 else by_sets.LARGEST_SET)  # 5 claims: ~2 KB
     path = tmp_path / "one.837"
-    GENERATE.generate(20, path, per_transaction=20)
+    GENERATE.generate(20, path, per_transaction=per_set)
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path], by_sets_expected=0)
     assert by_set["inputs"] == 0 and handed
 
