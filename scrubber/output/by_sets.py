@@ -1,7 +1,7 @@
 """Scrub a file's transaction sets in worker processes, whole, and splice their outputs in order.
 
 With `--jobs` > 1 and outputs that can be written in parts (Sink.fragments: the corrected and
-rejected 837s, the JSON and CSV reports, the linter lines), the main process does little:
+rejected 837s, the JSON, HTML and CSV reports, the linter lines), the main process does little:
 
 1. it finds the sets' byte ranges (set_scan.py) and reads the envelope with the set bodies
    skipped: the envelope reader and the implementation-guide validator see the ISA, GS, ST, SE,
