@@ -354,3 +354,22 @@ def test_sets_too_large_to_hold_are_read_twice_alike(tmp_path, monkeypatch, by_s
     path = tmp_path / "generated.837"
     GENERATE.generate(90, path, per_transaction=30)
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path])
+
+
+def test_the_run_history_answers_for_many_patients_at_once():
+    # What splicing asks of the run's history for a whole set: whether any of its patients has
+    # doses (more than SQLite takes in one statement), and the set's doses in one insert.
+    from decimal import Decimal
+
+    from scrubber.rules.history import Dose, RunHistory
+
+    history = RunHistory()
+    try:
+        many = [("P", str(n)) for n in range(1200)]
+        assert not history.knows_any(many)
+        dose = Dose("belinostat", "J9032", dt.date(2026, 11, 2), Decimal(150), "C-1")
+        history.record_all([(("P", "1100"), [dose]), (("P", "7"), []), (("P", "1100"), [dose])])
+        assert history.knows_any(many) and not history.knows_any(many[:1000])
+        assert history.doses(("P", "1100")) == [dose, dose] and history.doses(("P", "7")) == []
+    finally:
+        history.close()

@@ -373,12 +373,11 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
                     if isinstance(exc, BrokenProcessPool):
                         _broken(exc)
             hand_out(done + 1 + ahead)
-            if outcome is not None and not any(run.history.doses(patient) for patient in outcome.asked):
+            if outcome is not None and not run.history.knows_any(outcome.asked):
                 for sink, part in zip(sinks, outcome.parts, strict=True):
                     sink.splice(part)
                 _merge(main.summary, outcome.summary)
-                for patient, doses in outcome.recorded:
-                    run.history.record(patient, doses)
+                run.history.record_all(outcome.recorded)
             else:  # a patient's earlier claims count, or no worker did it: here, against the run's history
                 _merge(main.summary, scrub_set(job, rules, sinks, run.history))
             done += 1
