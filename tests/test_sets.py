@@ -373,3 +373,20 @@ def test_the_run_history_answers_for_many_patients_at_once():
         assert history.doses(("P", "1100")) == [dose, dose] and history.doses(("P", "7")) == []
     finally:
         history.close()
+
+
+def test_a_sink_that_changes_what_it_does_with_claims_gets_every_claim(tmp_path, by_set):
+    # A library caller's JsonReport that also counts claims: its parts would be made by JsonReport
+    # and its own claim() never run, so the input is scrubbed claim by claim.
+    class Counting(JsonReport):
+        seen = 0
+
+        def claim(self, item) -> None:
+            Counting.seen += 1
+            super().claim(item)
+
+    path = tmp_path / "generated.837"
+    GENERATE.generate(40, path, per_transaction=10)
+    with path.open("rb") as source, Workers(2) as workers:
+        scrub_stream(source, load_rules(), [Counting(io.StringIO(), "x", {})], run=RunContext.new(TODAY, workers))
+    assert Counting.seen == 40 and by_set["inputs"] == 0
