@@ -171,22 +171,22 @@ def by_set(monkeypatch):
     return seen
 
 
-def _cli(tmp_path: Path, monkeypatch, inputs: list[Path], jobs: int, outputs: str = OUTPUTS):
+def _cli(tmp_path: Path, monkeypatch, inputs: list[Path], jobs: int, outputs: str = OUTPUTS, options=()):
     where = tmp_path / f"jobs{jobs}"
     where.mkdir()
     monkeypatch.chdir(where)
     result = CliRunner().invoke(cli, ["scrub", *map(str, inputs), "--out", "out", "--outputs", outputs,
-                                      "--today", TODAY.isoformat(), "--jobs", str(jobs)])
+                                      "--today", TODAY.isoformat(), "--jobs", str(jobs), *options])
     assert "Traceback" not in result.output
     files = {p.name: p.read_bytes() for p in sorted((where / "out").iterdir())} if (where / "out").exists() else {}
     return result.exit_code, result.output, files
 
 
-def assert_same_as_one_job(tmp_path, monkeypatch, seen, inputs: list[Path], by_sets_expected: int = 1):
+def assert_same_as_one_job(tmp_path, monkeypatch, seen, inputs: list[Path], by_sets_expected: int = 1, options=()):
     """The CLI's outputs, its linter lines and counts, and its exit code with two jobs are those of one."""
-    code, text, files = _cli(tmp_path, monkeypatch, inputs, 1)
+    code, text, files = _cli(tmp_path, monkeypatch, inputs, 1, options=options)
     assert seen["inputs"] == 0
-    other_code, other_text, other_files = _cli(tmp_path, monkeypatch, inputs, 2)
+    other_code, other_text, other_files = _cli(tmp_path, monkeypatch, inputs, 2, options=options)
     assert seen["inputs"] >= by_sets_expected, "no input was scrubbed by sets: nothing was compared"
     assert sorted(other_files) == sorted(files)
     for name, data in files.items():
@@ -438,3 +438,13 @@ def test_mutated_files_of_several_sets_come_out_the_same_by_sets(tmp_path, by_se
             one = _outputs(data, RunContext.new(TODAY))
             assert _outputs(data, RunContext.new(TODAY, workers)) == one, f"mutant {number} differs"
     assert by_set["inputs"] >= 30
+
+
+@pytest.mark.parametrize("options", [["--no-fix"], ["--unsafe-fixes", "--redact"], ["-q"], ["--format", "json"]],
+                         ids=["no-fix", "unsafe-fixes-redacted", "quiet", "json-summary"])
+def test_the_scrub_options_reach_the_workers(tmp_path, monkeypatch, by_set, options):
+    path = _write(tmp_path / "options.837", _interchange([[
+        _set_text(_defects("P-U002-FRACTION", "P-U003-MG-AS-UNITS", "P-U004-DOSE-MISMATCH"), 21),
+        _set_text(_defects("P-N002-NDC-HYPHENS", "P-D003-Z51-ONLY", "P-U001-ZERO-UNITS"), 22),
+    ]], 801))
+    assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path], options=options)
