@@ -4,6 +4,7 @@ claim ids and file names come from senders."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..output.sink import ScrubbedClaim, Sink
+from ..output.sink import FragmentSink, ScrubbedClaim, Sink
 from ..output.summary import Summary
 from .exit_codes import EXIT_OK
 from .terminal import printable
@@ -43,26 +44,60 @@ class LintLines(Sink):
 
     def __init__(self, name: str, to_stderr: bool) -> None:
         self._name, self._err = printable(name), to_stderr
+        self._raw_name = name
         self._reader_gone = False
 
     def claim(self, item: ScrubbedClaim) -> None:
         if self._reader_gone:
             return
-        result = item.result
+        text = lint_lines(self._name, item)
+        if not text:
+            return
         try:
-            for f in result.findings:
-                self._line(result.claim.id, f)
+            click.echo(text, err=self._err, nl=False)
         except BrokenPipeError:
             # Whoever read the lines stopped (`| head`): the outputs are still worth finishing; the
             # counts, printed at the end, meet the closed pipe again and end the run with exit 2.
             self._reader_gone = True
 
-    def _line(self, claim_id: str, f: Any) -> None:
-        notes = [f"claim {claim_id}"] + (["fixed"] if f.fixed else []) + ([] if f.severity == "error" else [f.severity])
+    def fragments(self) -> functools.partial[LintText]:
+        return functools.partial(LintText, self._raw_name)
+
+    def splice(self, fragment: str) -> None:
+        if self._reader_gone or not fragment:
+            return
+        try:
+            click.echo(fragment, err=self._err, nl=False)
+        except BrokenPipeError:
+            self._reader_gone = True
+
+
+def lint_lines(name: str, item: ScrubbedClaim) -> str:
+    """The claim's findings as linter lines, each ended by a line break (`name` already printable)."""
+    result = item.result
+    lines = []
+    for f in result.findings:
+        notes = [f"claim {result.claim.id}", *(["fixed"] if f.fixed else []),
+                 *([] if f.severity == "error" else [f.severity])]
         where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
         # Claim ids and messages quote the sender's bytes: escaped, so one finding is one line.
         line = printable(f"{where}: {f.rule.id} {f.message} [{', '.join(notes)}]")
-        click.echo(f"{self._name}:{line}", err=self._err)
+        lines.append(f"{name}:{line}\n")
+    return "".join(lines)
+
+
+class LintText(FragmentSink):
+    """One transaction set's linter lines, rendered in a worker (parallel scrubbing by sets)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = printable(name)
+        self._lines: list[str] = []
+
+    def claim(self, item: ScrubbedClaim) -> None:
+        self._lines.append(lint_lines(self._name, item))
+
+    def take(self) -> str:
+        return "".join(self._lines)
 
 
 @dataclass

@@ -11,6 +11,8 @@ claims are all kept comes out identical (unless a count in it was wrong).
 
 from __future__ import annotations
 
+import functools
+import io
 from typing import BinaryIO
 
 from ..model.build import HLNode
@@ -18,7 +20,7 @@ from ..rules.engine import REJECTED
 from ..x12.edit import set_element
 from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd
 from ..x12.tokenizer import Delimiters, Segment
-from .sink import ScrubbedClaim, Sink, TransactionClosed
+from .sink import FragmentSink, ScrubbedClaim, Sink, TransactionClosed
 from .summary import Summary
 
 
@@ -171,6 +173,27 @@ class ClaimFileWriter(Sink):
         self._in_set = False
         self._loops = []
 
+    def fragments(self) -> functools.partial[ClaimFileFragment]:
+        return functools.partial(ClaimFileFragment, self._rejected)
+
+    def splice(self, fragment: tuple[bytes, int]) -> None:
+        """A transaction set as a ClaimFileFragment wrote it (ST to SE, HL numbers from 1): the
+        ISA and GS it waits for are written first, as `_open_set` does."""
+        body, claims = fragment
+        if not claims:
+            return
+        for header in self._pending:
+            self._write(header)
+            if header.text.startswith("GS"):
+                self._groups_in_interchange += 1
+        self._pending = []
+        self._sets_in_group += 1
+        if self.bytes_written == 0 and self._prefix:
+            self._put(self._prefix)
+        self._stream.write(body)
+        self.bytes_written += len(body)
+        self.claims_written += claims
+
     def group_end(self, event: GroupEnd) -> None:
         if self._pending:
             self._pending = self._pending[:1] if self._pending[0].text.startswith("ISA") else []
@@ -213,3 +236,15 @@ def _with_count(trailer: Segment, count: int, d: Delimiters) -> Segment:
     if len(elements) > 1 and elements[1] == str(count):
         return trailer
     return set_element(trailer, d, 1, None, str(count))
+
+
+class ClaimFileFragment(ClaimFileWriter, FragmentSink):
+    """One transaction set of a claim file, written apart: its ST to its SE exactly as
+    ClaimFileWriter writes them (it is given no envelope event, so it writes no ISA or GS)."""
+
+    def __init__(self, rejected: bool) -> None:
+        self._buffer = io.BytesIO()
+        super().__init__(self._buffer, rejected=rejected)
+
+    def take(self) -> tuple[bytes, int]:
+        return self._buffer.getvalue(), self.claims_written

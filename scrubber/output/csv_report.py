@@ -9,10 +9,12 @@ apostrophe, the usual neutraliser, so it shows as the text it is.
 from __future__ import annotations
 
 import csv
+import functools
+import io
 from typing import TextIO
 
 from .report import finding_dict
-from .sink import ScrubbedClaim, Sink
+from .sink import FragmentSink, ScrubbedClaim, Sink
 from .text import visible
 
 COLUMNS = ("input", "claim_id", "disposition", "transaction_set", "line", "segment", "segment_id", "element",
@@ -33,6 +35,7 @@ class CsvReport(Sink):
 
     def __init__(self, stream: TextIO, input_name: str) -> None:
         self._input = input_name
+        self._stream = stream
         stream.write("\ufeff")
         self._writer = csv.writer(stream, lineterminator="\r\n")
         self._writer.writerow(COLUMNS)
@@ -47,3 +50,24 @@ class CsvReport(Sink):
             row["fixed"] = "yes" if finding.fixed else "no"
             self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
             self.rows += 1
+
+    def fragments(self) -> functools.partial[CsvRows]:
+        return functools.partial(CsvRows, self._input)
+
+    def splice(self, fragment: tuple[str, int]) -> None:
+        text, rows = fragment
+        self._stream.write(text)
+        self.rows += rows
+
+
+class CsvRows(CsvReport, FragmentSink):
+    """The rows of one transaction set's findings, without the byte-order mark and the header."""
+
+    def __init__(self, input_name: str) -> None:
+        self._input = input_name
+        self._stream = io.StringIO()
+        self._writer = csv.writer(self._stream, lineterminator="\r\n")
+        self.rows = 0
+
+    def take(self) -> tuple[str, int]:
+        return self._stream.getvalue(), self.rows

@@ -12,6 +12,7 @@ charts, known only at the end, go at the top when the page is put together.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 import tempfile
 from collections import Counter
@@ -24,7 +25,7 @@ from ..model.claim import Claim, Party
 from ..rules.catalog import CATEGORIES
 from ..rules.engine import ClaimResult
 from ..rules.findings import Finding
-from .sink import ScrubbedClaim, Sink
+from .sink import FragmentSink, ScrubbedClaim, Sink
 from .summary import Summary
 from .text import visible
 
@@ -199,6 +200,24 @@ class HtmlReport(Sink):
         self._spool.write(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
                                          encoding="utf-8"))
 
+    def fragments(self) -> functools.partial[HtmlClaims]:
+        return functools.partial(HtmlClaims, self._redact)
+
+    def splice(self, fragment: tuple[list[bytes], Counter[str], Counter[str], dict[str, str]]) -> None:
+        """A set's claims as HtmlClaims rendered them, numbered from 1: each takes the next number of
+        the page (the id of its tbody, the first attribute of the first tag)."""
+        parts, by_category, by_rule, names = fragment
+        for local, part in enumerate(parts, start=1):
+            self._claims += 1
+            if local != self._claims:
+                part = part.replace(b'id="claim-%d"' % local, b'id="claim-%d"' % self._claims, 1)
+            self._spool.write(part)
+        # Counters keep the order keys first came in (most_common breaks ties by it): sets are
+        # spliced in input order, so the order is the one-job order.
+        self._by_category.update(by_category)
+        self._by_rule.update(by_rule)
+        self._rule_names.update(names)
+
     def finish(self, summary: Summary, trailer: str = "") -> None:
         page = etree.tostring(self._page(summary), method="html", encoding="utf-8", doctype="<!DOCTYPE html>")
         before, after = page.split(_MARKER, 1)
@@ -246,3 +265,28 @@ class HtmlReport(Sink):
                    E.style(_CSS)),
             E.body(*body, *radios, E.div({"class": "filters"}, "Show: ", *labels), table),
         )
+
+
+class HtmlClaims(HtmlReport, FragmentSink):
+    """One transaction set's claims for the page, numbered from 1 (HtmlReport.splice renumbers them)."""
+
+    def __init__(self, redact: bool) -> None:
+        self._redact = redact
+        self._claims = 0
+        self._parts: list[bytes] = []
+        self._by_category: Counter[str] = Counter()
+        self._by_rule: Counter[str] = Counter()
+        self._rule_names: dict[str, str] = {}
+
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        self._claims += 1
+        for finding in result.findings:
+            self._by_category[finding.rule.category] += 1
+            self._by_rule[finding.rule.id] += 1
+            self._rule_names[finding.rule.id] = finding.rule.name
+        self._parts.append(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
+                                          encoding="utf-8"))
+
+    def take(self) -> tuple[list[bytes], Counter[str], Counter[str], dict[str, str]]:
+        return self._parts, self._by_category, self._by_rule, self._rule_names

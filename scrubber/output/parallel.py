@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -63,6 +64,16 @@ def min_parallel_bytes() -> int:
     return int(value) if value.isdigit() else MIN_PARALLEL_BYTES
 
 
+def _start_method() -> str:
+    """"fork" where it is safe, "spawn" elsewhere. A forked worker starts in milliseconds, with the
+    package and the rule set the parent loaded (a spawned one takes about half a CPU second to
+    import them again); but fork copies a process with one thread only: where the parent runs other
+    threads (the watcher's, a library caller's), a lock one of them held would stay held for good."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 class CheckFailed:
     """A claim whose checks raised (a bug in a rule): the pipeline reports it as unattributed."""
 
@@ -80,10 +91,17 @@ _worker_rules: RuleSet | None = None
 def _start_worker(rules: RuleSet) -> None:
     global _worker_rules
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run, and the workers with it
+    # A forked worker inherits the parent's handler (the CLI's raises on SIGTERM): terminate() must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_rules = rules
     # Read the code tables now, while the parent validates the input (pass 1 leaves a core idle),
-    # rather than at the first claims. A table that cannot be read fails those claims' checks, as
-    # it does with one job.
+    # rather than at the first claims (a forked worker may have them already).
+    _read_tables(rules)
+
+
+def _read_tables(rules: RuleSet) -> None:
+    """Read the rule set's code tables. A table that cannot be read fails the checks of the claims
+    that need it, as it does with one job."""
     with contextlib.suppress(Exception):
         rules.hcpcs, rules.ndc_crosswalk, rules.icd10  # noqa: B018
 
@@ -128,9 +146,12 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         self._rules: RuleSet | None = None
 
-    def start(self, rules: RuleSet) -> None:
-        """Start the workers (if they are not running for `rules`), without waiting for them."""
+    def start(self, rules: RuleSet, share: bool = False) -> None:
+        """Start the workers (if they are not running for `rules`), without waiting for them. With
+        `share`, read the code tables first if the workers are to be forked: they inherit them."""
         if self._pool is None or self._rules is not rules:
+            if share and _start_method() == "fork":
+                _read_tables(rules)
             pool = self.pool_for(rules)
             for _ in range(self.jobs):
                 pool.submit(_ready)
@@ -139,7 +160,7 @@ class Workers:
         if self._pool is not None and self._rules is not rules:
             self.close()
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+            self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(_start_method()),
                                              initializer=_start_worker, initargs=(rules,))
             self._rules = rules
         return self._pool

@@ -80,7 +80,7 @@ class RunContext:
 
 
 @contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
+def fewer_collections() -> Iterator[None]:
     """The collector would walk the claim model's objects thousands of times for nothing (the
     scrubber makes no reference cycles): collect less often while scrubbing."""
     thresholds = gc.get_threshold()
@@ -116,7 +116,7 @@ def scrub_stream(
     if own:
         run = dataclasses.replace(run, workers=Workers(jobs))
     try:
-        with _fewer_collections(), _seekable(source) as stream:
+        with fewer_collections(), _seekable(source) as stream:
             return _scrub(stream, rules, sinks, mode, progress, run, validator)
     finally:
         if own and run.workers is not None:
@@ -182,7 +182,7 @@ class _ValidationLog:
 
 
 @dataclass
-class _SetCheck:
+class SetCheck:
     """What the first pass found in one transaction set."""
 
     errors: list[StructuralError]
@@ -194,6 +194,14 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
     start = source.tell()
     workers = _workers_for(source, start, run)
     if workers is not None:
+        if validator == "compiled":
+            from . import by_sets  # (it builds on this module)
+
+            plan = by_sets.plan_for(source, sinks)
+            source.seek(start)
+            if plan is not None:  # (it starts the workers once it has read what they can share)
+                return by_sets.scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers,
+                                             validator)
         workers.start(rules)  # they start while pass 1 runs
     first = _HashingStream(source)
     log = _ValidationLog()
@@ -202,7 +210,8 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         source.seek(start)
         second = _HashingStream(source, limit=first.read_so_far)
         log.rewind()
-        summary = _Scrub(second, log, rules, sinks, mode, run, progress, first.read_so_far, workers).run(notes)
+        summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress, first.read_so_far,  # type: ignore[arg-type]
+                         workers).run(notes)
         if second.digest.digest() != first.digest.digest():
             raise InputError("the input changed while it was being scrubbed (it is still being written?)",
                              code="input.changed")
@@ -228,39 +237,58 @@ def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | 
     d = reader.delimiters
     validator = make_validator(validator_name, d)
     envelope = EnvelopeReader(reader, d, validator.feed)
-    raw: list[StructuralError] = []
+    pass1 = Pass1(validator, log)
     sets = 0
     for event in envelope:
-        if isinstance(event, Segment):
-            text = event.text
-            if not text.isascii() or not text.strip():
-                raw.extend(raw_problems([event]))
-        elif isinstance(event, TransactionSet):
-            raw = raw_problems([event.header])
-        elif isinstance(event, TransactionEnd):
-            raw.extend(raw_problems([event.trailer]))
-            log.write(_SetCheck(validator.take_errors() + raw, event.count))
-            raw = []
+        if pass1.event(event):
             sets += 1
             if progress is not None and sets % 8 == 0:
                 progress(int(reader.bytes_read * _PASS1_SHARE), 0)
-        elif isinstance(event, Interchange | Group):
-            log.write(raw_problems([event.header]) + validator.take_errors())
-        else:
-            _fail_on(validator.take_errors())
     validator.finish()
-    _fail_on(validator.take_errors())
+    fail_on(validator.take_errors())
     return list(envelope.notes)
 
 
-class _Scrub:
-    """Pass 2: the claims, one at a time."""
+class Pass1:
+    """What pass 1 makes of each envelope event: a record in the log per interchange, group and
+    transaction set (the errors found in it), and a failure for an error at GE or IEA. Used for a
+    whole file, and for one transaction set at a time (output/by_sets.py)."""
 
-    def __init__(self, source: _HashingStream, log: _ValidationLog, rules: RuleSet, sinks: list[Sink],
+    def __init__(self, validator: Any, log: Any) -> None:
+        self.validator = validator
+        self.log = log
+        self.raw: list[StructuralError] = []
+
+    def event(self, event: Any) -> bool:
+        """Take one event; True when it closed a transaction set."""
+        validator = self.validator
+        if isinstance(event, Segment):
+            text = event.text
+            if not text.isascii() or not text.strip():
+                self.raw.extend(raw_problems([event]))
+        elif isinstance(event, TransactionSet):
+            self.raw = raw_problems([event.header])
+        elif isinstance(event, TransactionEnd):
+            self.raw.extend(raw_problems([event.trailer]))
+            self.log.write(SetCheck(validator.take_errors() + self.raw, event.count))
+            self.raw = []
+            return True
+        elif isinstance(event, Interchange | Group):
+            self.log.write(raw_problems([event.header]) + validator.take_errors())
+        else:
+            fail_on(validator.take_errors())
+        return False
+
+
+class Pass2:
+    """Pass 2: the claims, one at a time. `reader` is the file's SegmentReader (pass 1's records in
+    `log`); by_sets.py also drives one transaction set at a time through `event`."""
+
+    def __init__(self, reader: Any, log: Any, rules: RuleSet, sinks: list[Sink],
                  mode: FixMode, run: RunContext, progress: Progress | None, size: int,
                  workers: Workers | None = None) -> None:
-        self.reader = SegmentReader(source)  # type: ignore[arg-type]
-        self.d = self.reader.delimiters
+        self.reader = reader
+        self.d = reader.delimiters
         self.log = log
         self.rules = rules
         self.sinks = sinks
@@ -272,6 +300,8 @@ class _Scrub:
         self.interchange_errors: list[StructuralError] = []
         self.group_errors: list[StructuralError] = []
         self.ordered = OrderedChecks(workers, rules, mode, run.today) if workers is not None else None
+        self._transaction: _OpenSet | None = None
+        self._keep_segments = any(sink.wants_set_segments for sink in sinks)
 
     def run(self, notes: list[Any]) -> Summary:
         if self.ordered is None:
@@ -293,35 +323,45 @@ class _Scrub:
         sinks = self.sinks
         for sink in sinks:
             sink.begin(self.reader.prefix, self.d)
-        transaction: _OpenSet | None = None
         for event in EnvelopeReader(self.reader, self.d):
-            if isinstance(event, Segment):
-                assert transaction is not None
-                claim = transaction.feed(event)
-                if claim is not None:
-                    self._deliver_claim(transaction, claim)
-                continue
-            if isinstance(event, TransactionSet):
-                check: _SetCheck = self.log.read()
-                transaction = _OpenSet(event, self.d, check, self.interchange_errors + self.group_errors,
-                                       any(sink.wants_set_segments for sink in sinks))
-                continue
-            if isinstance(event, TransactionEnd):
-                assert transaction is not None
-                claim = transaction.finish(event)
-                if claim is not None:
-                    self._deliver_claim(transaction, claim)
-                self._close_set(transaction, event)
-                transaction = None
-                continue
-            if isinstance(event, Interchange):
-                self.interchange_errors = self.log.read()
-                self.group_errors = []
-            elif isinstance(event, Group):
-                self.group_errors = self.log.read()
-            self._in_order(functools.partial(_deliver_all, sinks, event))
+            self.event(event)
         if self.ordered is not None:
             self.ordered.finish()
+        self.finish(notes, self.reader.trailer)
+        return self.summary
+
+    def event(self, event: Any, deliver_envelope: bool = True) -> None:
+        """One envelope event of pass 2. The interchange and group events are handed to the sinks
+        only when `deliver_envelope` (by_sets.py hands them on itself)."""
+        transaction = self._transaction
+        if isinstance(event, Segment):
+            assert transaction is not None
+            claim = transaction.feed(event)
+            if claim is not None:
+                self._deliver_claim(transaction, claim)
+            return
+        if isinstance(event, TransactionSet):
+            check: SetCheck = self.log.read()
+            self._transaction = _OpenSet(event, self.d, check, self.interchange_errors + self.group_errors,
+                                         self._keep_segments)
+            return
+        if isinstance(event, TransactionEnd):
+            assert transaction is not None
+            claim = transaction.finish(event)
+            if claim is not None:
+                self._deliver_claim(transaction, claim)
+            self._close_set(transaction, event)
+            self._transaction = None
+            return
+        if isinstance(event, Interchange):
+            self.interchange_errors = self.log.read()
+            self.group_errors = []
+        elif isinstance(event, Group):
+            self.group_errors = self.log.read()
+        if deliver_envelope:
+            self._in_order(functools.partial(deliver_all, self.sinks, event))
+
+    def finish(self, notes: list[Any], trailer: str) -> None:
         # A wrong count is fixed wherever claims go out: the writer recomputes every count.
         goes_out = self.summary.accepted + self.summary.corrected > 0
         for note in notes:
@@ -329,9 +369,8 @@ class _Scrub:
                 {"code": note.code, "message": note.message, "segment": note.segment, "offset": note.offset,
                  "fixed": goes_out}
             )
-        for sink in sinks:
-            sink.finish(self.summary, self.reader.trailer)
-        return self.summary
+        for sink in self.sinks:
+            sink.finish(self.summary, trailer)
 
     def _deliver_claim(self, transaction: _OpenSet, claim: Claim) -> None:
         work = ClaimWork(claim, transaction.errors_of(claim), transaction.transaction.header.index, self.d)
@@ -406,7 +445,7 @@ class _OpenSet:
 
     transaction: TransactionSet
     d: Any
-    check: _SetCheck
+    check: SetCheck
     envelope_errors: list[StructuralError]
     keep_segments: bool  # for a sink that names the segments in error (the 999)
     reader: TransactionReader = field(init=False)
@@ -524,7 +563,7 @@ class _RuleFault(Exception):
         self.kind = kind
 
 
-def _deliver_all(sinks: list[Sink], event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
+def deliver_all(sinks: list[Sink], event: Interchange | Group | GroupEnd | InterchangeEnd) -> None:
     for sink in sinks:
         _deliver(sink, event)
 
@@ -540,7 +579,7 @@ def _deliver(sink: Sink, event: Interchange | Group | GroupEnd | InterchangeEnd)
         sink.interchange_end(event)
 
 
-def _fail_on(errors: list[StructuralError]) -> None:
+def fail_on(errors: list[StructuralError]) -> None:
     """Problems found at GE, IEA or the end of the input come after the claims they would
     concern, so they can only fail the file (the envelope reader fails the usual ones first)."""
     for error in errors:

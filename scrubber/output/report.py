@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, TextIO
 
 from ..rules.engine import ClaimResult
 from ..rules.findings import Finding
-from .sink import ScrubbedClaim, Sink
+from .sink import FragmentSink, ScrubbedClaim, Sink
 from .summary import Summary
 
 REPORT_VERSION = "1.1"
@@ -81,8 +82,29 @@ class JsonReport(Sink):
         self._stream.write("".join(parts))
         self._first = False
 
+    def fragments(self) -> type[JsonClaims]:
+        return JsonClaims
+
+    def splice(self, fragment: str) -> None:
+        """Claims as JsonClaims wrote them, each after a comma: the first of the report goes without."""
+        if not fragment:
+            return
+        self._stream.write(fragment[1:] if self._first else fragment)
+        self._first = False
+
     def finish(self, summary: Summary, trailer: str = "") -> None:
         tail = {"summary": summary.as_dict(), "errors": summary.errors,
                 "unattributed": [item.as_dict() for item in summary.unattributed]}
         body = json.dumps(tail, indent=2)
         self._stream.write(("\n  ],\n" if not self._first else "],\n") + body[2:] + "\n")
+
+
+class JsonClaims(JsonReport, FragmentSink):
+    """The claims of one transaction set, as JsonReport writes them after a claim before them."""
+
+    def __init__(self) -> None:  # no head: only claims
+        self._stream = io.StringIO()
+        self._first = False
+
+    def take(self) -> str:
+        return self._stream.getvalue()

@@ -11,7 +11,9 @@ be checked; `finish` once the input was read to its end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..model.build import HLNode
 from ..rules.engine import ClaimResult
@@ -119,3 +121,25 @@ class Sink:
 
     def finish(self, summary: Summary, trailer: str) -> None:
         """The input was read to its end without a file-level error."""
+
+    # Parallel scrubbing by transaction set (output/by_sets.py) renders each set's part of an
+    # output in a worker process and splices the parts in the main process, in input order.
+    def fragments(self) -> Callable[[], FragmentSink] | None:
+        """A picklable factory of the sink that renders one transaction set's part of this output
+        in a worker (fed `begin`, then the set's `claim`, `unattributed` and `transaction_end`
+        events, never an envelope event), or None when this output cannot be written in parts:
+        the input is then scrubbed claim by claim in the main process."""
+        return None
+
+    def splice(self, fragment: Any) -> None:
+        """Write a transaction set's part, as a FragmentSink's `take()` gave it, as if its events
+        had come here."""
+        raise NotImplementedError
+
+
+class FragmentSink(Sink):
+    """A sink that renders one transaction set's part of an output (see Sink.fragments)."""
+
+    def take(self) -> Any:
+        """The part rendered, picklable, for the main process's `splice`."""
+        raise NotImplementedError

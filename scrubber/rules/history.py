@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -60,6 +61,29 @@ class RunHistory:
                              [(key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
                               for d in doses])
         self._pending += len(doses)
+        if self._pending >= _COMMIT_EVERY:
+            self._db.commit()
+            self._pending = 0
+
+    def knows_any(self, patients: Iterable[tuple[str, ...]]) -> bool:
+        """Whether any of these patients has doses recorded (one query for many patients)."""
+        keys = list({_patient(patient) for patient in patients})
+        for start in range(0, len(keys), 500):  # (SQLite's limit on the parameters of one statement)
+            chunk = keys[start : start + 500]
+            found = self._db.execute(f"SELECT 1 FROM doses WHERE patient IN ({','.join('?' * len(chunk))}) LIMIT 1",
+                                     chunk).fetchone()
+            if found is not None:
+                return True
+        return False
+
+    def record_all(self, records: Iterable[tuple[tuple[str, ...], list[Dose]]]) -> None:
+        """`record` for each (patient, doses), in one statement."""
+        rows = [(_patient(patient), d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
+                for patient, doses in records for d in doses]
+        if not rows:
+            return
+        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self._pending += len(rows)
         if self._pending >= _COMMIT_EVERY:
             self._db.commit()
             self._pending = 0

@@ -109,6 +109,11 @@ class EnvelopeReader:
     def notes(self) -> list[EnvelopeNote]:
         return self._state.notes
 
+    def skip_segments(self, count: int) -> None:
+        """Count `count` segments of the open transaction set as read without handing them to this
+        reader (parallel scrubbing reads the envelope with the sets' bodies read elsewhere)."""
+        self._state.segments_in_set += count
+
     def __iter__(self) -> Iterator[Event]:
         state = self._state
         d = self._d

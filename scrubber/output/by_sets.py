@@ -1,0 +1,434 @@
+"""Scrub a file's transaction sets in worker processes, whole, and splice their outputs in order.
+
+With `--jobs` > 1 and outputs that can be written in parts (Sink.fragments: the corrected and
+rejected 837s, the JSON, HTML and CSV reports, the linter lines), the main process does little:
+
+1. it finds the sets' byte ranges (set_scan.py) and reads the envelope with the set bodies
+   skipped: the envelope reader and the implementation-guide validator see the ISA, GS, ST, SE,
+   GE and IEA segments with their true indexes, so every file-level error is raised here, as pass
+   1 raises it, before any output is begun, and the errors of each ISA and GS are known;
+2. each worker takes a whole set: it validates it (the ISA, the GS and the set, through the same
+   validator), reads its claims, checks them against a history of that set alone, and renders the
+   set's part of each output;
+3. the main process takes the sets in input order. The checks across claims (U008, U009, U015)
+   read the doses of the patient's earlier claims, and only when the claim has doses of its own; a
+   worker says which patients it asked for. If none of them has doses in the run's history (the
+   claims of earlier sets and files), the set's own history was the whole truth and its parts are
+   exact: they are spliced, and the set's doses recorded. Otherwise the set is scrubbed again here,
+   against the run's history, straight into the outputs. Either way the outputs are those of one job.
+
+A worker that dies loses nothing: its sets, and the rest of the input, are scrubbed here.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ..errors import InputError
+from ..rules.engine import FixMode
+from ..rules.history import Dose, RunHistory
+from ..rules.ruleset import RuleSet
+from ..x12.envelope import EnvelopeReader, Group, Interchange, TransactionEnd, TransactionSet
+from ..x12.guide import make_validator
+from ..x12.structural import StructuralError
+from ..x12.tokenizer import Delimiters, Segment, SegmentReader
+from . import parallel
+from .pipeline import (
+    Pass1,
+    Pass2,
+    Progress,
+    RunContext,
+    SetCheck,
+    deliver_all,
+    fail_on,
+    fewer_collections,
+    raw_problems,
+)
+from .set_scan import SetPlan, SetSpan, scan
+from .sink import FragmentSink, Sink
+from .summary import Summary
+
+_log = logging.getLogger("scrubber")
+
+# Sets handed out ahead of the one being spliced, per worker: enough to keep every worker busy
+# while the main process splices; bounds what it holds (each set's bytes, for a set it must scrub
+# again, and the parts rendered).
+AHEAD = 2
+# A set larger than this (about 180,000 claims) is not handed out: the main process holds the bytes
+# of the sets in flight. A file with one is scrubbed the usual way (claims checked in the workers).
+LARGEST_SET = 64 << 20
+# A set up to this size (about 20,000 claims) is tokenized once in its worker, for both passes.
+KEEP_SEGMENTS = 8 << 20
+
+
+@dataclass
+class SetJob:
+    """What a worker needs to scrub one set: its bytes and where they sit in the file, the ISA and
+    GS above it (it validates them with it, as pass 1 does) and their errors as the whole file's
+    validation found them (a control number used twice is seen only across the file)."""
+
+    number: int  # the set's position in the file, 1-based (TransactionSet.number)
+    isa: Segment
+    gs: Segment
+    span: SetSpan
+    data: bytes
+    interchange_errors: list[StructuralError]
+    group_errors: list[StructuralError]
+    delimiters: Delimiters
+    validator: str
+    mode: FixMode
+    today: Any
+    fragments: list[Callable[[], FragmentSink]] = field(default_factory=list)
+    keep_segments: bool = False  # whether to hold the set's segments for pass 2 (KEEP_SEGMENTS)
+
+
+@dataclass
+class SetOutcome:
+    """A set scrubbed in a worker: its counts, its part of each output, the doses it recorded (per
+    claim, in order) and the patients whose earlier doses its checks asked for."""
+
+    summary: Summary
+    parts: list[Any]
+    recorded: list[tuple[tuple[str, ...], list[Dose]]]
+    asked: set[tuple[str, ...]]
+
+
+class _SetHistory(RunHistory):
+    """The history of one set alone, which remembers who was asked for and what was recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[tuple[str, ...]] = set()
+        self.recorded: list[tuple[tuple[str, ...], list[Dose]]] = []
+
+    def doses(self, patient: tuple[str, ...]) -> list[Dose]:
+        self.asked.add(patient)
+        return super().doses(patient)
+
+    def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
+        if doses:
+            self.recorded.append((patient, doses))
+        super().record(patient, doses)
+
+
+class _Records:
+    """Pass 1's records for one set, in memory (pipeline._ValidationLog's read and write)."""
+
+    def __init__(self, records: list[Any] | None = None) -> None:
+        self.records = list(records or [])
+        self._next = 0
+
+    def write(self, record: Any) -> None:
+        self.records.append(record)
+
+    def read(self) -> Any:
+        record = self.records[self._next]
+        self._next += 1
+        return record
+
+
+class _Delimited:
+    """A stand-in for pass 2's SegmentReader where only the delimiters are read."""
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self.delimiters = delimiters
+        self.prefix = self.trailer = ""
+        self.bytes_read = 0
+
+
+def _segments(job: SetJob) -> Iterator[Segment]:
+    """The ISA, the GS and the set's segments, read by SegmentReader from their bytes, with the
+    indexes and offsets they have in the file."""
+    isa, gs, span = job.isa, job.gs, job.span
+    head = (isa.text + isa.suffix + gs.text + gs.suffix).encode("latin-1")
+    shift_index = span.header.index - 3
+    shift_offset = span.start - len(head)
+    for seg in SegmentReader(io.BytesIO(head + job.data)):
+        index = seg.index
+        if index > 2:
+            seg.index = index + shift_index
+            seg.offset += shift_offset
+        elif index == 1:
+            seg.index, seg.offset = isa.index, isa.offset
+        else:
+            seg.index, seg.offset = gs.index, gs.offset
+        yield seg
+
+
+def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory) -> Summary:
+    """Scrub one transaction set into `sinks` (its claims and its end: no envelope event) against
+    `history`, as the whole file's two passes scrub it."""
+    d = job.delimiters
+    # A set of a few MiB is read once for both passes (about 7% of its scrub); a larger one twice,
+    # so that memory holds one claim at a time, as with one job.
+    kept = list(_segments(job)) if job.keep_segments else None
+    validator = make_validator(job.validator, d)
+    records = _Records()
+    pass1 = Pass1(validator, records)
+    for event in EnvelopeReader(kept if kept is not None else _segments(job), d, validator.feed):
+        if pass1.event(event):
+            break
+    check: SetCheck = records.records[-1]
+    if check.count != job.span.count or len(records.records) != 3:
+        raise RuntimeError(f"transaction set {job.number} read as {check.count} segments, not {job.span.count}")
+    scrub = Pass2(_Delimited(d), _Records([job.interchange_errors, job.group_errors, check]), rules, sinks,
+                   job.mode, RunContext(history, job.today), None, 0)
+    for event in EnvelopeReader(kept if kept is not None else _segments(job), d):
+        if isinstance(event, TransactionSet):
+            event.number = job.number
+        scrub.event(event, deliver_envelope=False)
+        if isinstance(event, TransactionEnd):
+            break
+    return scrub.summary
+
+
+def _set_task(job: SetJob) -> SetOutcome:
+    """In a worker: one set, against a history of its own, into fresh parts of every output."""
+    rules = parallel._worker_rules
+    assert rules is not None
+    parts = [make() for make in job.fragments]
+    for part in parts:
+        part.begin("", job.delimiters)
+    history = _SetHistory()
+    try:
+        with fewer_collections():
+            summary = scrub_set(job, rules, parts, history)  # type: ignore[arg-type]
+    finally:
+        history.close()
+    return SetOutcome(summary, [part.take() for part in parts], history.recorded, history.asked)
+
+
+# --- the main process -------------------------------------------------------------------------
+
+@dataclass
+class _SetStep:
+    number: int
+    span: SetSpan
+    isa: Segment
+    gs: Segment
+    interchange_errors: list[StructuralError]
+    group_errors: list[StructuralError]
+
+
+class _EnvelopePass:
+    """Pass 1 over the envelope, with each set's body skipped (counted for SE01, never validated).
+    Iterate for the interchange and group events in order and a _SetStep for each set; then `notes`
+    holds the envelope reader's notes. Raises InputError where pass 1 would."""
+
+    def __init__(self, plan: SetPlan, validator_name: str) -> None:
+        self.plan = plan
+        self.validator = make_validator(validator_name, plan.delimiters)
+        self.notes: list[Any] = []
+        self._envelope = EnvelopeReader(self._skeleton(), plan.delimiters, self.validator.feed)
+
+    def _skeleton(self) -> Iterator[Segment]:
+        for item in self.plan.items:
+            if isinstance(item, SetSpan):
+                yield item.header
+                self._envelope.skip_segments(item.count - 2)
+                yield item.trailer
+            else:
+                yield item
+
+    def __iter__(self) -> Iterator[Any]:
+        validator = self.validator
+        envelope = self._envelope
+        spans = iter(self.plan.sets)
+        isa = gs = None
+        interchange_errors: list[StructuralError] = []
+        group_errors: list[StructuralError] = []
+        for event in envelope:
+            if isinstance(event, Segment):
+                continue
+            if isinstance(event, Interchange):
+                isa, group_errors = event.header, []
+                interchange_errors = raw_problems([event.header]) + validator.take_errors()
+                yield event
+            elif isinstance(event, Group):
+                gs, group_errors = event.header, raw_problems([event.header]) + validator.take_errors()
+                yield event
+            elif isinstance(event, TransactionSet):
+                assert isa is not None and gs is not None
+                yield _SetStep(event.number, next(spans), isa, gs, interchange_errors, group_errors)
+            elif isinstance(event, TransactionEnd):
+                validator.take_errors()  # the set's own: its worker finds them with the set's body
+            else:
+                fail_on(validator.take_errors())
+                yield event
+        validator.finish()
+        fail_on(validator.take_errors())
+        self.notes = list(envelope.notes)
+
+
+def control_numbers_repeat(plan: SetPlan) -> bool:
+    """Whether an ST02 comes twice in a group: the validator reports it at the second ST, which
+    only a reader of the whole group sees (such a file is scrubbed the usual way)."""
+    d = plan.delimiters
+    seen: set[str | None] = set()
+    for item in plan.items:
+        if isinstance(item, SetSpan):
+            elements = item.header.elements(d)
+            number = elements[2].rstrip(d.component) if len(elements) > 2 else None
+            if number in seen:
+                return True
+            seen.add(number)
+        elif item.text.lstrip().startswith("GS"):
+            seen = set()
+    return False
+
+
+class _Reading:
+    """The input read again from its start, in order, hashed: the sets' bytes for the workers."""
+
+    def __init__(self, source: BinaryIO, start: int) -> None:
+        import hashlib
+
+        source.seek(start)
+        self._source = source
+        self._at = 0
+        self.digest = hashlib.sha256()
+
+    def read_to(self, end: int) -> bytes:
+        data = self._source.read(end - self._at)
+        self._at += len(data)
+        self.digest.update(data)
+        return data
+
+    def skip_to(self, end: int) -> None:
+        while self._at < end:
+            if not self.read_to(min(end, self._at + (1 << 20))):
+                break
+
+
+def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, sinks: list[Sink], mode: FixMode,
+                  progress: Progress | None, run: RunContext, workers: parallel.Workers,
+                  validator_name: str) -> Summary:
+    """Scrub the input whose sets `plan` found, its sets in `workers`; the outputs are those of one job."""
+    d = plan.delimiters
+    makers = [sink.fragments() for sink in sinks]
+    main = Pass2(_Delimited(d), _Records(), rules, sinks, mode, run, None, plan.size)
+    reading = _Reading(source, start)
+    sets: list[_SetStep] = []
+    jobs: dict[int, tuple[SetJob, Future[SetOutcome] | None]] = {}
+    state = {"next": 0, "here": False}
+
+    def hand_out(until: int) -> None:
+        while state["next"] < min(until, len(sets)):
+            step = sets[state["next"]]
+            state["next"] += 1
+            reading.skip_to(step.span.start)
+            data = reading.read_to(step.span.end)
+            job = SetJob(step.number, step.isa, step.gs, step.span, data, step.interchange_errors,
+                         step.group_errors, d, validator_name, mode, run.today, makers,  # type: ignore[arg-type]
+                         len(data) <= KEEP_SEGMENTS)
+            future = None
+            if not state["here"]:
+                try:
+                    future = workers.pool_for(rules).submit(_set_task, job)
+                except RuntimeError as exc:  # the pool broke since the last set
+                    _broken(exc)
+            jobs[step.number] = (job, future)
+
+    def _broken(exc: BaseException) -> None:
+        if not state["here"]:
+            _log.warning("scrubber: a worker process stopped (%s); the transaction sets it had not returned are "
+                         "scrubbed again in the main process", type(exc).__name__)
+        state["here"] = True
+        workers.abandon()
+
+    ahead = max(1, workers.jobs) * AHEAD
+    done = 0
+    try:
+        # The envelope first, whole: every file-level error is raised before any output is begun.
+        # The sets go to the workers as they are found.
+        envelope = _EnvelopePass(plan, validator_name)
+        steps = []
+        for step in envelope:
+            steps.append(step)
+            if isinstance(step, _SetStep):
+                if not sets:
+                    # The guide's tables are loaded by now (the GS chose them): workers forked from
+                    # here share them, and the code tables, rather than each reading its own.
+                    workers.start(rules, share=True)
+                sets.append(step)
+                hand_out(ahead)
+        for sink in sinks:
+            sink.begin(plan.prefix, d)
+        for step in steps:
+            if not isinstance(step, _SetStep):
+                deliver_all(sinks, step)
+                continue
+            job, future = jobs.pop(step.number)
+            outcome = None
+            if future is not None:
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a worker died, or the set could not be sent
+                    if isinstance(exc, BrokenProcessPool):
+                        _broken(exc)
+            hand_out(done + 1 + ahead)
+            if outcome is not None and not run.history.knows_any(outcome.asked):
+                for sink, part in zip(sinks, outcome.parts, strict=True):
+                    sink.splice(part)
+                _merge(main.summary, outcome.summary)
+                run.history.record_all(outcome.recorded)
+            else:  # a patient's earlier claims count, or no worker did it: here, against the run's history
+                _merge(main.summary, scrub_set(job, rules, sinks, run.history))
+            done += 1
+            if progress is not None:
+                progress(job.span.end, main.summary.claims)
+        main.finish(envelope.notes, plan.trailer)
+    except BaseException as exc:
+        # The input stops (a file-level error, an output that cannot be written, a signal): the sets
+        # in flight are of no use. The workers are stopped rather than their futures cancelled (see
+        # Workers.abandon); the next input gets new ones.
+        if not isinstance(exc, Exception) or any(f is not None and not f.done() for _, f in jobs.values()):
+            workers.abandon()
+        raise
+    reading.skip_to(plan.size)
+    if reading.digest.digest() != plan.digest:
+        raise InputError("the input changed while it was being scrubbed (it is still being written?)",
+                         code="input.changed")
+    return main.summary
+
+
+def _merge(summary: Summary, part: Summary) -> None:
+    """Add a set's counts, in input order (the order of first appearance of each rule is kept)."""
+    summary.claims += part.claims
+    summary.accepted += part.accepted
+    summary.corrected += part.corrected
+    summary.rejected += part.rejected
+    summary.unattributed.extend(part.unattributed)
+    summary.by_rule.update(part.by_rule)
+    for rule, message in part.messages.items():
+        summary.messages.setdefault(rule, message)
+    summary.errors.extend(part.errors)
+
+
+def _in_parts(sink: Sink) -> bool:
+    """Whether the sink can be written in parts: it makes them, and a subclass has not changed what
+    it does with a set's events since (its own `claim` would never run: the parts are made by the
+    class that defined `fragments`)."""
+    if sink.fragments() is None:
+        return False
+    kind = type(sink)
+    maker = next(k for k in kind.__mro__ if "fragments" in vars(k))
+    return all(getattr(kind, name) is getattr(maker, name) for name in ("claim", "unattributed", "transaction_end"))
+
+
+def plan_for(source: BinaryIO, sinks: list[Sink]) -> SetPlan | None:
+    """The plan of an input to scrub by sets, or None to scrub it the usual way: an output that
+    cannot be written in parts, a single set (or one larger than LARGEST_SET), a file the scan
+    cannot speak for exactly. Raises InputError where pass 1 would, on the ISA."""
+    if not sinks or not all(_in_parts(sink) for sink in sinks):
+        return None
+    plan = scan(source, LARGEST_SET)
+    if plan is None or len(plan.sets) < 2 or control_numbers_repeat(plan):
+        return None
+    return plan
