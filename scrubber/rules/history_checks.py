@@ -9,21 +9,34 @@ from decimal import Decimal
 from ..model.claim import Claim
 from .findings import Findings
 from .history import Dose
-from .lines import DrugLine, day, profiled_lines, units_of
+from .lines import DrugLine, day, drug_lines_of, units_of
 from .ruleset import RuleSet
 
 RULES = ("U008", "U009", "U015")
 
 
+class _LastDoses:
+    """The doses of the claim asked last: its checks across claims, then the history that records
+    it, ask for the same claim in a row (see lines.drug_lines_of)."""
+
+    claim: Claim | None = None
+    rules: RuleSet | None = None
+    doses: list[Dose] = []
+
+
 def doses_of(claim: Claim, rules: RuleSet, items: list[DrugLine] | None = None) -> list[Dose]:
-    """The doses of a claim that the run remembers (profiled drugs with a date and units);
-    `items` are its profiled lines when the caller has them already."""
+    """The doses of a claim that the run remembers (profiled drugs with a date and units), found
+    once a claim (do not change the list); `items` are its profiled lines when the caller has them."""
+    last = _LastDoses
+    if last.claim is claim and last.rules is rules:
+        return last.doses
     doses = []
-    for item in items if items is not None else profiled_lines(claim, rules):
+    for item in items if items is not None else drug_lines_of(claim, rules):
         units = units_of(item.line)
         if item.date is not None and units is not None and units > 0:
             modifiers = ":".join(sorted(item.line.modifier_codes))
             doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id, modifiers))
+    last.claim, last.rules, last.doses = claim, rules, doses
     return doses
 
 
