@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from decimal import Decimal
+from typing import ClassVar
 
 from ..model.claim import Claim
 from .findings import Findings
@@ -19,9 +20,9 @@ class _LastDoses:
     """The doses of the claim asked last: its checks across claims, then the history that records
     it, ask for the same claim in a row (see lines.drug_lines_of)."""
 
-    claim: Claim | None = None
-    rules: RuleSet | None = None
-    doses: list[Dose] = []
+    claim: ClassVar[Claim | None] = None
+    rules: ClassVar[RuleSet | None] = None
+    doses: ClassVar[list[Dose]] = []
 
 
 def doses_of(claim: Claim, rules: RuleSet, items: list[DrugLine] | None = None) -> list[Dose]:

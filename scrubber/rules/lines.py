@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import ClassVar
 
 from ..model.claim import Claim, ServiceLine
 from . import cms_data
@@ -58,9 +59,9 @@ class _LastClaim:
     its checks across claims, by the history that records it; it is not changed once read (a fix
     makes a new claim), so its lines are found once, not three times."""
 
-    claim: Claim | None = None
-    rules: RuleSet | None = None
-    lines: list[DrugLine] = []
+    claim: ClassVar[Claim | None] = None
+    rules: ClassVar[RuleSet | None] = None
+    lines: ClassVar[list[DrugLine]] = []
 
 
 def drug_lines_of(claim: Claim, rules: RuleSet) -> list[DrugLine]:
