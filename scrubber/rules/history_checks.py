@@ -54,6 +54,8 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
 def _duplicates(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose]) -> None:
     """The same drug line (code, date, units, modifiers) on an earlier claim of the run for the
     same patient: billed twice, most often a claim sent again."""
+    if not before:
+        return  # a patient's first claim in the run (most claims): nothing to be billed twice against
     earlier = {(d.code, d.date, d.units, d.modifiers): d.claim_id for d in before}
     for item in out.drug_lines:
         units = units_of(item.line)
@@ -73,10 +75,17 @@ class _Window:
         doses = sorted(doses, key=lambda d: d.date)
         self.doses = doses
         self.dates = [d.date for d in doses]
-        self.totals = [Decimal(0)]
-        for dose in doses:
-            self.totals.append(self.totals[-1] + dose.units)
+        self._totals: list[Decimal] | None = None  # running sums of units, made when first asked
         self.days = sorted(set(self.dates))
+
+    @property
+    def totals(self) -> list[Decimal]:
+        # Only quantity limits sum units: cycles count days, and most windows are for cycles.
+        if self._totals is None:
+            totals = self._totals = [Decimal(0)]
+            for dose in self.doses:
+                totals.append(totals[-1] + dose.units)
+        return self._totals
 
     def within(self, start: dt.date, end: dt.date) -> tuple[int, int]:
         return bisect.bisect_left(self.dates, start), bisect.bisect_right(self.dates, end)
