@@ -19,7 +19,7 @@ from scrubber.output import report as report_module
 from scrubber.output.corrected import ClaimFileWriter
 from scrubber.output.report import JsonReport, claim_dict
 from scrubber.output.sink import ScrubbedClaim, Sink
-from scrubber.rules import engine, findings
+from scrubber.rules import engine, history_checks, lines
 from scrubber.rules.findings import ClaimContext
 from scrubber.rules.history import RunHistory
 from scrubber.x12.envelope import EnvelopeReader, TransactionEnd, TransactionSet
@@ -63,21 +63,38 @@ def test_a_fields_decimal_is_parsed_once():
     assert Field("x", units.segment, "SV1", 4).decimal() is None
 
 
-def test_a_claims_profiled_lines_are_found_once_per_check_pass(rules, monkeypatch):
-    """profiled_lines ran in each of the eleven checks that ask, twenty times a claim."""
+def test_a_lines_modifier_codes_are_read_once():
+    """A dozen checks ask a line for its modifiers: the codes are gathered once, and stay right
+    if a modifier is added after (the model appends them as it reads)."""
+    claims = _claims(io.BytesIO((SAMPLES / "drugs_837p.837").read_bytes()))
+    line = next(line for claim, _ in claims for line in claim.lines if line.modifiers)
+    codes = line.modifier_codes
+    assert codes == tuple(m.value for m in line.modifiers)
+    assert line.modifier_codes is codes
+    line.modifiers.append(Field("KX", line.modifiers[0].segment, "SV1", 1, 3))
+    assert line.modifier_codes == (*codes, "KX")
+
+
+def test_a_claims_profiled_lines_are_found_once_per_claim(rules, monkeypatch):
+    """profiled_lines ran in each of the eleven checks that ask, twenty times a claim; then once
+    a check pass, three times a claim (its checks, its checks across claims, the history's record)."""
     calls = []
-    real = findings.profiled_lines
+    real = lines.profiled_lines
 
     def counted(claim, rule_set):
         calls.append(claim)
         return real(claim, rule_set)
 
-    monkeypatch.setattr(findings, "profiled_lines", counted)
+    monkeypatch.setattr(lines, "profiled_lines", counted)
     checked = 0
     for claim, d in _claims(io.BytesIO((SAMPLES / "clean_837p.837").read_bytes())):
         context = ClaimContext(rules, rules.policy_for(claim.payer_class_code, claim.payer_id_code),
                                RunHistory(), TODAY, d, 0)
-        engine.check_claim(claim, context)
+        local = engine.check_claim_locally(claim, [], context)
+        result = engine.settle_claim(local, context)
+        assert result.final is claim  # the clean sample's claims go out as they came
+        history_checks.doses_of(result.final, rules)  # as the pipeline records it
+        assert history_checks.doses_of(result.final, rules) is history_checks.doses_of(result.final, rules)
         checked += 1
     assert checked > 3
     assert len(calls) == checked

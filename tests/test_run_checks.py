@@ -8,11 +8,14 @@ import importlib.util
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 from conftest import ROOT, SAMPLES, TODAY
 
 from scrubber import RunContext, load_rules, scrub
+from scrubber.rules import history
+from scrubber.rules.history import Dose, RunHistory
 from scrubber.rules.providers import npi_is_valid
 
 
@@ -54,6 +57,56 @@ def test_a_rejected_claim_does_not_count_towards_the_window():
     run = RunContext.new(TODAY)
     assert scrub_in(run, first)["claims"][0]["disposition"] == "rejected"
     assert scrub_in(run, one_claim_file("P-U008-WINDOW-B", 204))["claims"][0]["findings"] == []
+
+
+def _dose(claim_id: str, units: int = 100) -> Dose:
+    return Dose("belinostat", "J9032", dt.date(2026, 11, 2), Decimal(units), claim_id, "JZ")
+
+
+def _selects(store: RunHistory) -> list[str]:
+    seen: list[str] = []
+    store._db.set_trace_callback(lambda sql: seen.append(sql) if sql.startswith("SELECT") else None)
+    return seen
+
+
+def test_history_asks_sqlite_only_for_a_patient_it_may_have_recorded():
+    store = RunHistory()
+    selects = _selects(store)
+    store.record(("MBR1", "DOE", "JANE", "19600101"), [_dose("C1")])
+    assert store.doses(("MBR2", "ROE", "RICHARD", "19500101")) == []
+    assert selects == []  # a patient never recorded: the Bloom filter answers
+    assert store.doses(("MBR1", "DOE", "JANE", "19600101")) == [_dose("C1")]
+    assert len(selects) == 1
+    store.close()
+
+
+def test_history_doses_recorded_but_not_yet_inserted_are_found():
+    store = RunHistory()
+    patient = ("MBR1", "DOE", "JANE", "19600101")
+    for number in range(5):  # fewer than one batch of inserts: they wait in memory
+        store.record(patient, [_dose(f"C{number}", number + 1)])
+        assert store.doses(patient) == [_dose(f"C{n}", n + 1) for n in range(number + 1)]
+    store.close()
+
+
+def test_history_a_bloom_filter_false_positive_finds_no_doses(monkeypatch):
+    monkeypatch.setattr(history, "_bloom_bits", lambda key: (1, 2, 3))  # every patient collides
+    store = RunHistory()
+    selects = _selects(store)
+    store.record(("MBR1", "DOE", "JANE", "19600101"), [_dose("C1")])
+    assert store.doses(("MBR2", "ROE", "RICHARD", "19500101")) == []
+    assert len(selects) == 1  # asked, and SQLite said no
+    store.close()
+
+
+def test_history_keeps_its_doses_past_a_batch_of_inserts():
+    store = RunHistory()
+    patients = [(f"MBR{n}", "DOE", "JANE", "19600101") for n in range(2 * history._COMMIT_EVERY + 7)]
+    for number, patient in enumerate(patients):
+        store.record(patient, [_dose(f"C{number}")])
+    assert [store.doses(patients[n]) for n in (0, 2000, len(patients) - 1)] == \
+        [[_dose("C0")], [_dose("C2000")], [_dose(f"C{len(patients) - 1}")]]
+    store.close()
 
 
 def test_two_inputs_of_one_cli_run_share_the_history(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 
@@ -51,6 +52,35 @@ def test_chunk_boundaries_do_not_change_the_segments(chunk):
     assert [s.suffix for s in found] == ["~\r\n"] * 4
     assert rebuild(reader, found) == data
     assert [s.offset for s in found] == [0, 108, 120, 134]
+
+
+def _random_interchange(rnd, terminator: str) -> bytes:
+    isa = ISA[:-1] + terminator
+    pieces = [isa]
+    for _ in range(rnd.randrange(1, 30)):
+        pieces.append(rnd.choice(["", "\n", "\r", "\r\n", "\n\n", "\r\r\n", " \n"]))
+        pieces.append(rnd.choice(["", "NM1*IL*1", " CLM*A", "LX*1", "\x01GS*HC", "SV1*HC:J9032*10"]) + terminator)
+    pieces.append(rnd.choice(["", "\n", "\r\n", "\n  \n", "\r"]))
+    return "".join(pieces).encode("latin-1")
+
+
+@pytest.mark.parametrize("terminator", ["~", "\n", "\r"])
+def test_regression_the_inlined_line_break_scan_keeps_every_segment_at_any_chunk_size(terminator):
+    """The tokenizer reads line breaks without a call; on random interchanges (empty segments,
+    runs of CR and LF, a break across a chunk boundary) every chunk size gives the same segments,
+    offsets and suffixes, and the bytes written back are the input."""
+    rnd = random.Random(11)
+    for _ in range(60):
+        data = _random_interchange(rnd, terminator)
+        whole = segments(data)
+        expected = [(s.index, s.offset, s.text, s.suffix) for s in whole[1]]
+        assert rebuild(*whole) == data
+        assert [s.offset for s in whole[1]] == [sum(len(t.text) + len(t.suffix) for t in whole[1][:i])
+                                                for i in range(len(whole[1]))]
+        for chunk in (1, 2, 3, 5, 64):
+            reader, found = segments(data, chunk_size=chunk)
+            assert [(s.index, s.offset, s.text, s.suffix) for s in found] == expected
+            assert reader.trailer == whole[0].trailer
 
 
 def test_bom_and_whitespace_before_the_isa_are_tolerated_and_kept():

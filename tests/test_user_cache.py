@@ -100,3 +100,36 @@ def test_an_empty_code_list_is_refused_cache_or_not(home, tmp_path):
     for _ in range(2):
         with pytest.raises(RuleDataError, match="an ICD-10-CM code list"):
             Icd10Table.from_code_list(empty, "test", dt.date(2025, 10, 1), dt.date(2026, 9, 30))
+
+
+def _hcpcs(path):
+    return code_tables.HcpcsTable(path, "test", dt.date(2025, 1, 1), dt.date(2025, 12, 31), frozenset())
+
+
+def test_the_hcpcs_and_crosswalk_tables_read_from_the_cache_are_the_ones_parsed(home, monkeypatch):
+    """Reading the two CSV tables cost about 0.1 s of every run: their checked rows are kept."""
+    tables = code_tables.Path(code_tables.__file__).resolve().parents[2] / "rules" / "code_tables"
+    hcpcs_csv, crosswalk_csv = tables / "hcpcs_2025_oct.csv", tables / "asp_ndc_hcpcs_2025_oct.csv"
+    first_hcpcs, first_crosswalk = _hcpcs(hcpcs_csv), code_tables.NdcCrosswalk(crosswalk_csv, "test")
+    assert len(list((home / "hcpcs").glob("*.marshal"))) == len(list((home / "ndc_crosswalk").glob("*.marshal"))) == 1
+
+    def no_parsing(*_args):
+        raise AssertionError("the CSV was parsed although its rows were in the cache")
+
+    monkeypatch.setattr(code_tables, "_csv_rows", no_parsing)
+    hcpcs, crosswalk = _hcpcs(hcpcs_csv), code_tables.NdcCrosswalk(crosswalk_csv, "test")
+    assert hcpcs.get("J9032") == first_hcpcs.get("J9032") == code_tables.HcpcsCode(
+        "J9032", dt.date(2016, 1, 1), None, "", "Injection, belinostat, 10mg")
+    assert hcpcs.get("J9032") is hcpcs.get("J9032") and hcpcs.get("Z9999") is None
+    assert hcpcs._rows == first_hcpcs._rows and len(hcpcs._rows) > 8000
+    product = next(iter(crosswalk._rows))
+    assert crosswalk.product(product + "01") == first_crosswalk.product(product + "01") != []
+    assert crosswalk.product("99999999901") == []
+
+
+def test_a_bad_hcpcs_row_is_refused_cache_or_not(home, tmp_path):
+    bad = tmp_path / "hcpcs.csv"
+    bad.write_text("code,added,terminated,cross_reference,short_description\nJ9032,2016-13-01,,,x\n")
+    for _ in range(2):
+        with pytest.raises(RuleDataError, match="row 'J9032'"):
+            _hcpcs(bad)

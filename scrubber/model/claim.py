@@ -151,6 +151,8 @@ class ServiceLine:
     procedure_segment: Segment | None = None  # the SV1 or SV2
     procedure_seg_id: str | None = None
     rendering_provider: Party | None = None  # NM1*82 at 2420A
+    # modifier_codes, once read: a dozen checks ask for them, and the line is complete by then
+    _modifier_codes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def line_number(self) -> int | None:
@@ -166,8 +168,11 @@ class ServiceLine:
         return self.code.value if self.code is not None else ""
 
     @property
-    def modifier_codes(self) -> list[str]:
-        return [m.value for m in self.modifiers]
+    def modifier_codes(self) -> tuple[str, ...]:
+        codes = self._modifier_codes
+        if codes is None or len(codes) != len(self.modifiers):
+            codes = self._modifier_codes = tuple(m.value for m in self.modifiers)
+        return codes
 
 
 @dataclass(slots=True)

@@ -130,6 +130,9 @@ class ClaimFileWriter(Sink):
             node = node.parent
         d = self._d
         assert d is not None
+        # What is not held is written at once, not a segment at a time (a claim's subscriber
+        # loop is most often its own): it comes before anything held, which waits for later.
+        out: list[Segment] = []
         for loop in reversed(missing):
             number = str(self._next_hl)
             self._next_hl += 1
@@ -138,16 +141,21 @@ class ClaimFileWriter(Sink):
                 wanted[2] = stack[-1][1]
             hl = _with_elements(loop.segments[0], d, wanted)
             stack.append((loop, number))
+            self._set_count += len(loop.segments)
             if loop is missing[0] and _element(hl, d, 4) == "1":
                 # Whether its child loops stay is known only once they have been read: hold
                 # the output from here until then.
                 self._held = loop
                 self._hold = [hl]
-                self._set_count += 1
+                self._hold.extend(loop.segments[1:])
+            elif self._held is not None:
+                self._hold.append(hl)
+                self._hold.extend(loop.segments[1:])
             else:
-                self._emit(hl)
-            for segment in loop.segments[1:]:
-                self._emit(segment)
+                out.append(hl)
+                out.extend(loop.segments[1:])
+        if out:
+            self._write_all(out)
 
     def _release(self, has_children: bool) -> None:
         hold, self._hold, self._held = self._hold, [], None

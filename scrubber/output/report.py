@@ -47,6 +47,8 @@ def claim_dict(result: ClaimResult, with_findings: bool = True) -> dict[str, Any
 
 
 _COMPACT = (",", ":")
+# json.dumps(..., separators=_COMPACT) builds an encoder a call; this is the one it would build.
+_encode_compact = json.JSONEncoder(separators=_COMPACT).encode
 _FLUSH_PARTS = 512  # pieces of a claim's text gathered before a write
 
 
@@ -69,12 +71,12 @@ class JsonReport(Sink):
         time: a claim with 100,000 findings is never one dict tree and one string in memory."""
         findings = result.findings
         head = claim_dict(result, with_findings=False)
-        text = json.dumps(head, separators=_COMPACT)
+        text = _encode_compact(head)
         parts = ["\n    " if self._first else ",\n    ", text[:-1], ',"findings":[']
         for number, finding in enumerate(findings):
             if number:
                 parts.append(",")
-            parts.append(json.dumps(finding_dict(finding), separators=_COMPACT))
+            parts.append(_encode_compact(finding_dict(finding)))
             if len(parts) >= _FLUSH_PARTS:
                 self._stream.write("".join(parts))
                 parts = []

@@ -10,6 +10,7 @@ import bisect
 import csv
 import datetime as dt
 import importlib.util
+import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,19 +45,21 @@ class HcpcsTable:
         self.terminations_listed_from = terminations_listed_from
         self.valid_through = valid_through
         self.unclassified = unclassified
+        # Reading the CSV cost about 0.05 s of every run: its rows, checked, are kept in the
+        # per-user cache, keyed by the file's bytes, and a code's HcpcsCode is made when asked.
+        data = path.read_bytes()
+        self._rows: dict[str, tuple[str, str, str, str]] = derived(
+            "hcpcs", data, HCPCS_ROWS_VERSION, lambda: _hcpcs_rows(path, data), _is_row_table)
         self._codes: dict[str, HcpcsCode] = {}
-        with path.open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                try:
-                    code = HcpcsCode(row["code"], _date(row["added"]), _date(row["terminated"]),
-                                     row["cross_reference"], row["short_description"])
-                except (KeyError, ValueError) as exc:
-                    expected = f"columns code, added, terminated, ... ({exc})"
-                    raise RuleDataError(str(path), f"row {row.get('code')!r}", expected) from None
-                self._codes[code.code] = code
 
     def get(self, code: str) -> HcpcsCode | None:
-        return self._codes.get(code)
+        found = self._codes.get(code)
+        if found is None:
+            row = self._rows.get(code)
+            if row is None:
+                return None
+            found = self._codes[code] = HcpcsCode(code, _date(row[0]), _date(row[1]), row[2], row[3])
+        return found
 
     def speaks_for(self, day: dt.date) -> bool:
         """Whether a code missing from the table on this date is missing for real."""
@@ -78,16 +81,57 @@ class CrosswalkEntry:
 class NdcCrosswalk:
     def __init__(self, path: Path, version: str) -> None:
         self.version = version
+        # As the HCPCS table: the rows from the per-user cache, each product's entries made when asked.
+        data = path.read_bytes()
+        self._rows: dict[str, list[tuple[str, str, str]]] = derived(
+            "ndc_crosswalk", data, CROSSWALK_ROWS_VERSION, lambda: _crosswalk_rows(data), _is_row_table)
         self._by_product: dict[str, list[CrosswalkEntry]] = {}
-        with path.open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                ndc = row["ndc"].replace("-", "")
-                entry = CrosswalkEntry(ndc, row["hcpcs"], row["drug_name"])
-                self._by_product.setdefault(ndc[:9], []).append(entry)
 
     def product(self, ndc11: str) -> list[CrosswalkEntry]:
         """The crosswalk rows for the NDC's labeler and product (its first nine digits)."""
-        return self._by_product.get(ndc11[:9], [])
+        key = ndc11[:9]
+        found = self._by_product.get(key)
+        if found is None:
+            rows = self._rows.get(key)
+            if rows is None:
+                return []
+            found = self._by_product[key] = [CrosswalkEntry(*row) for row in rows]
+        return found
+
+
+HCPCS_ROWS_VERSION = 1  # raise when _hcpcs_rows changes what it gives
+CROSSWALK_ROWS_VERSION = 1  # raise when _crosswalk_rows changes what it gives
+
+
+def _csv_rows(data: bytes) -> csv.DictReader:
+    return csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+
+
+def _hcpcs_rows(path: Path, data: bytes) -> dict[str, tuple[str, str, str, str]]:
+    """code -> (added, terminated, cross reference, short description), every row checked."""
+    rows = {}
+    for row in _csv_rows(data):
+        try:
+            code = HcpcsCode(row["code"], _date(row["added"]), _date(row["terminated"]),
+                             row["cross_reference"], row["short_description"])
+        except (KeyError, ValueError) as exc:
+            expected = f"columns code, added, terminated, ... ({exc})"
+            raise RuleDataError(str(path), f"row {row.get('code')!r}", expected) from None
+        rows[code.code] = (row["added"], row["terminated"], code.cross_reference, code.short_description)
+    return rows
+
+
+def _crosswalk_rows(data: bytes) -> dict[str, list[tuple[str, str, str]]]:
+    """NDC product (first nine digits) -> its rows (NDC without hyphens, HCPCS code, drug name)."""
+    rows: dict[str, list[tuple[str, str, str]]] = {}
+    for row in _csv_rows(data):
+        ndc = row["ndc"].replace("-", "")
+        rows.setdefault(ndc[:9], []).append((ndc, row["hcpcs"], row["drug_name"]))
+    return rows
+
+
+def _is_row_table(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) for k in itertools.islice(value, 10))
 
 
 class Icd10Table:

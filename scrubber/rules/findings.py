@@ -9,7 +9,7 @@ from ..model.claim import Claim, Field, ServiceLine
 from ..x12.tokenizer import Delimiters, Segment
 from .catalog import Rule
 from .history import RunHistory
-from .lines import DrugLine, profiled_lines
+from .lines import DrugLine, drug_lines_of
 from .reference import PayerPolicy
 from .ruleset import RuleSet
 
@@ -89,10 +89,10 @@ class Findings:
 
     @property
     def drug_lines(self) -> list[DrugLine]:
-        """The claim's lines with a drug profile (lines.profiled_lines), found once for all the
-        checks of one pass: a dozen checks ask."""
+        """The claim's lines with a drug profile (lines.profiled_lines), found once a claim: a
+        dozen checks ask, in each pass and across claims."""
         if self._drug_lines is None:
-            self._drug_lines = list(profiled_lines(self.claim, self.rules))
+            self._drug_lines = drug_lines_of(self.claim, self.rules)
         return self._drug_lines
 
     @property

@@ -7,6 +7,10 @@ files before it in the same run. Only claims that go out count: a rejected claim
 The doses live in a private temporary SQLite database (on disk once it outgrows a small cache),
 not in Python objects: a file of 100,000 patients would otherwise make memory grow with the file,
 where the scrub keeps it to one transaction set.
+
+Most claims are a patient's first in the run: a small Bloom filter of the patients recorded (1 MiB,
+whatever the size of the run) answers those without asking SQLite, and the doses recorded wait in
+a short list until a query could need them, to be inserted many at a time.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ import datetime as dt
 import hashlib
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 _COMMIT_EVERY = 2000
+_BLOOM_BITS = 1 << 23  # 1 MiB: about 3% false positives (a query for nothing) at 1,000,000 patients
 
 
-@dataclass(frozen=True, slots=True)
-class Dose:
+class Dose(NamedTuple):
+    """One dose of a drug line. (A named tuple: made for every drug line of every claim, and a
+    frozen dataclass costs several times as much to make.)"""
+
     drug: str
     code: str
     date: dt.date
@@ -37,6 +44,15 @@ def _patient(key: tuple[str, ...]) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_BLOOM_MASK = _BLOOM_BITS - 1
+
+
+def _bloom_bits(key: int) -> tuple[int, int, int]:
+    """Three bits of the Bloom filter for a patient's key, from three parts of its hash."""
+    key &= 0xFFFF_FFFF_FFFF_FFFF
+    return key & _BLOOM_MASK, (key >> 23) & _BLOOM_MASK, (key >> 41) & _BLOOM_MASK
+
+
 class RunHistory:
     def __init__(self) -> None:
         # "" opens a private temporary database, deleted when closed; it spills to disk past its cache.
@@ -46,28 +62,37 @@ class RunHistory:
                          "claim TEXT, modifiers TEXT)")
         self._db.execute("CREATE INDEX doses_by_patient ON doses (patient)")
         self._pending = 0
+        self._rows: list[tuple[object, ...]] = []  # recorded, not yet inserted
+        self._recorded = bytearray(_BLOOM_BITS // 8)  # the Bloom filter of the patients recorded
+        self._last: tuple[tuple[str, ...], int] | None = None  # the last patient hashed (asked, then recorded)
 
     def doses(self, patient: tuple[str, ...]) -> list[Dose]:
+        key = self._key(patient)
+        if not self._maybe_recorded(key):
+            return []  # never recorded: no query
+        self._insert()
         rows = self._db.execute("SELECT drug, code, day, units, claim, modifiers FROM doses WHERE patient = ?",
-                                (_patient(patient),)).fetchall()
+                                (key,)).fetchall()
         return [Dose(drug, code, dt.date.fromordinal(day), Decimal(units), claim, modifiers)
                 for drug, code, day, units, claim, modifiers in rows]
 
     def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
         if not doses:
             return
-        key = _patient(patient)
-        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             [(key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
-                              for d in doses])
-        self._pending += len(doses)
-        if self._pending >= _COMMIT_EVERY:
-            self._db.commit()
-            self._pending = 0
+        key = self._key(patient)
+        for bit in _bloom_bits(key):
+            self._recorded[bit >> 3] |= 1 << (bit & 7)
+        self._rows.extend((key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
+                          for d in doses)
+        if len(self._rows) >= _COMMIT_EVERY:
+            self._insert()
 
     def knows_any(self, patients: Iterable[tuple[str, ...]]) -> bool:
         """Whether any of these patients has doses recorded (one query for many patients)."""
-        keys = list({_patient(patient) for patient in patients})
+        keys = [key for key in {_patient(patient) for patient in patients} if self._maybe_recorded(key)]
+        if not keys:
+            return False  # none was ever recorded: no query
+        self._insert()
         for start in range(0, len(keys), 500):  # (SQLite's limit on the parameters of one statement)
             chunk = keys[start : start + 500]
             found = self._db.execute(f"SELECT 1 FROM doses WHERE patient IN ({','.join('?' * len(chunk))}) LIMIT 1",
@@ -77,16 +102,34 @@ class RunHistory:
         return False
 
     def record_all(self, records: Iterable[tuple[tuple[str, ...], list[Dose]]]) -> None:
-        """`record` for each (patient, doses), in one statement."""
-        rows = [(_patient(patient), d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
-                for patient, doses in records for d in doses]
-        if not rows:
+        """`record` for each (patient, doses)."""
+        for patient, doses in records:
+            self.record(patient, doses)
+
+    def _insert(self) -> None:
+        if not self._rows:
             return
-        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        self._pending += len(rows)
+        self._db.executemany("INSERT INTO doses VALUES (?, ?, ?, ?, ?, ?, ?)", self._rows)
+        self._pending += len(self._rows)
+        self._rows = []
         if self._pending >= _COMMIT_EVERY:
             self._db.commit()
             self._pending = 0
+
+    def _key(self, patient: tuple[str, ...]) -> int:
+        # A claim's patient is asked for, then recorded: hash them once.
+        last = self._last
+        if last is not None and last[0] == patient:
+            return last[1]
+        key = _patient(patient)
+        self._last = (patient, key)
+        return key
+
+    def _maybe_recorded(self, key: int) -> bool:
+        recorded = self._recorded
+        first, second, third = _bloom_bits(key)
+        return bool(recorded[first >> 3] & (1 << (first & 7)) and recorded[second >> 3] & (1 << (second & 7))
+                    and recorded[third >> 3] & (1 << (third & 7)))
 
     def close(self) -> None:
         self._db.close()

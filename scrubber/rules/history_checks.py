@@ -5,25 +5,39 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from decimal import Decimal
+from typing import ClassVar
 
 from ..model.claim import Claim
 from .findings import Findings
 from .history import Dose
-from .lines import DrugLine, day, profiled_lines, units_of
+from .lines import DrugLine, day, drug_lines_of, units_of
 from .ruleset import RuleSet
 
 RULES = ("U008", "U009", "U015")
 
 
+class _LastDoses:
+    """The doses of the claim asked last: its checks across claims, then the history that records
+    it, ask for the same claim in a row (see lines.drug_lines_of)."""
+
+    claim: ClassVar[Claim | None] = None
+    rules: ClassVar[RuleSet | None] = None
+    doses: ClassVar[list[Dose]] = []
+
+
 def doses_of(claim: Claim, rules: RuleSet, items: list[DrugLine] | None = None) -> list[Dose]:
-    """The doses of a claim that the run remembers (profiled drugs with a date and units);
-    `items` are its profiled lines when the caller has them already."""
+    """The doses of a claim that the run remembers (profiled drugs with a date and units), found
+    once a claim (do not change the list); `items` are its profiled lines when the caller has them."""
+    last = _LastDoses
+    if last.claim is claim and last.rules is rules:
+        return last.doses
     doses = []
-    for item in items if items is not None else profiled_lines(claim, rules):
+    for item in items if items is not None else drug_lines_of(claim, rules):
         units = units_of(item.line)
         if item.date is not None and units is not None and units > 0:
             modifiers = ":".join(sorted(item.line.modifier_codes))
             doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id, modifiers))
+    last.claim, last.rules, last.doses = claim, rules, doses
     return doses
 
 
@@ -40,6 +54,8 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
 def _duplicates(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose]) -> None:
     """The same drug line (code, date, units, modifiers) on an earlier claim of the run for the
     same patient: billed twice, most often a claim sent again."""
+    if not before:
+        return  # a patient's first claim in the run (most claims): nothing to be billed twice against
     earlier = {(d.code, d.date, d.units, d.modifiers): d.claim_id for d in before}
     for item in out.drug_lines:
         units = units_of(item.line)
@@ -59,10 +75,17 @@ class _Window:
         doses = sorted(doses, key=lambda d: d.date)
         self.doses = doses
         self.dates = [d.date for d in doses]
-        self.totals = [Decimal(0)]
-        for dose in doses:
-            self.totals.append(self.totals[-1] + dose.units)
+        self._totals: list[Decimal] | None = None  # running sums of units, made when first asked
         self.days = sorted(set(self.dates))
+
+    @property
+    def totals(self) -> list[Decimal]:
+        # Only quantity limits sum units: cycles count days, and most windows are for cycles.
+        if self._totals is None:
+            totals = self._totals = [Decimal(0)]
+            for dose in self.doses:
+                totals.append(totals[-1] + dose.units)
+        return self._totals
 
     def within(self, start: dt.date, end: dt.date) -> tuple[int, int]:
         return bisect.bisect_left(self.dates, start), bisect.bisect_right(self.dates, end)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .tokenizer import Delimiters, Segment, segment_id
+from .tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from .versions import SUPPORTED, GuideVersion, describe_group, describe_version, guide_version
 
 
@@ -117,10 +117,20 @@ class EnvelopeReader:
     def __iter__(self) -> Iterator[Event]:
         state = self._state
         d = self._d
+        element = d.element
+        observer = self._observer
         last: Segment | None = None
         for seg in self._segments:
             last = seg
-            seg_id = seg.seg_id(d)
+            # The common case first, with no call it can avoid: a body segment of an open set.
+            elements = seg._elements
+            seg_id = elements[0] if elements is not None else seg.text.partition(element)[0]
+            if seg_id not in _ENVELOPE_IDS and state.transaction is not None and seg_id[:1] not in NOT_AN_ID:
+                state.segments_in_set += 1
+                if observer is not None:
+                    observer(seg, seg_id, state.group)
+                yield seg
+                continue
             # A segment may start with spaces or control bytes (refused by the guide, reported by
             # the validator): its id is still recognised, so an indented GS is a GS.
             seg_id = segment_id(seg_id)

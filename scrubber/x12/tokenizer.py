@@ -201,13 +201,22 @@ class SegmentReader:
 
     def __iter__(self) -> Iterator[Segment]:
         terminator = self.delimiters.segment
+        # After a CR or LF terminator the line break is at most an LF (_line_break_after); after
+        # any other, a run of CR and LF, most often one LF, looked at here without a call.
+        plain = terminator not in "\r\n"
         index = 0
         suffixes: dict[str, str] = {}  # the same few line endings, shared rather than copied
+        # The buffer, its position and base live in locals between reads (a segment is a few
+        # dozen bytes: attribute look-ups cost as much as the search).
+        buffer, pos, base = self._buffer, self._pos, self._base
+        size = len(buffer)
         while True:
-            buffer = self._buffer
-            end = buffer.find(terminator, self._pos)
+            end = buffer.find(terminator, pos)
             if end == -1:
+                self._pos = pos
                 if self._more():
+                    buffer, pos, base = self._buffer, self._pos, self._base
+                    size = len(buffer)
                     continue
                 rest = self._buffer[self._pos :]
                 if rest.strip():
@@ -220,12 +229,22 @@ class SegmentReader:
                     )
                 self.trailer = rest
                 return
-            after = _line_break_after(buffer, end + 1, terminator)
-            if after == len(buffer) and terminator != "\n" and self._more():
+            after = end + 1
+            if plain:
+                if after < size and buffer[after] in "\r\n":
+                    after += 1
+                    while after < size and buffer[after] in "\r\n":
+                        after += 1
+            else:
+                after = _line_break_after(buffer, after, terminator)
+            if after == size and terminator != "\n":
                 # A CR/LF pair may straddle the chunk boundary: look again with more data.
-                continue
+                self._pos = pos
+                if self._more():
+                    buffer, pos, base = self._buffer, self._pos, self._base
+                    size = len(buffer)
+                    continue
             index += 1
             suffix = buffer[end:after]
-            suffix = suffixes.setdefault(suffix, suffix)
-            yield Segment(index, self._base + self._pos, buffer[self._pos : end], suffix)
-            self._pos = after
+            yield Segment(index, base + pos, buffer[pos:end], suffixes.setdefault(suffix, suffix))
+            pos = after
