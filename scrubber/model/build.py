@@ -184,16 +184,16 @@ class TransactionReader:
         if seg_id == "SBR":
             party["payer_class"] = self.field(seg, elements, seg_id, 9)
         elif seg_id == "NM1":
-            self.entity = elements[1] if len(elements) > 1 else ""
-            person = self.party(seg, elements)
-            if self.entity == "85":
-                party["billing_provider"] = person
-            elif self.entity == "IL":
-                party["subscriber"] = person
-            elif self.entity == "QC":
-                party["patient"] = person
-            elif self.entity == "PR":
-                party["payer_id"] = person.identifier
+            entity = self.entity = elements[1] if len(elements) > 1 else ""
+            if entity == "85":
+                party["billing_provider"] = self.party(seg, elements)
+            elif entity == "IL":
+                party["subscriber"] = self.party(seg, elements)
+            elif entity == "QC":
+                party["patient"] = self.party(seg, elements)
+            elif entity == "PR":
+                # Of the payer's NM1 only its id is read: not a whole Party (four Fields) a claim.
+                party["payer_id"] = self.field(seg, elements, "NM1", 9)
         elif seg_id == "DMG":
             holder = {"IL": "subscriber", "QC": "patient"}.get(self.entity)
             if holder and holder in party:
