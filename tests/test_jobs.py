@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -358,3 +359,24 @@ def test_a_rule_that_raises_in_a_worker_fails_that_claim_only(monkeypatch):
     assert failed == ["P-OK-MEDICARE-JZ"]
     assert {r.kind for r in results if isinstance(r, parallel.CheckFailed)} == {"ZeroDivisionError"}
     assert sum(isinstance(r, engine.LocalResult) for r in results) == len(works) - 1 > 0
+
+
+def test_a_worker_stopped_half_way_through_a_result_does_not_hang_the_run():
+    """A worker killed while it wrote a large result (a set's outputs) left half a message in the
+    result pipe: the pool's thread waited in recv() for the rest, and the run hung after Ctrl-C or
+    SIGTERM instead of ending (found by sending SIGTERM to `--jobs 2` runs: 5 hangs in 60)."""
+    import struct
+
+    rules = load_rules()
+    workers = Workers(2)
+    workers.start(rules)
+    pool = workers.pool_for(rules)
+    pool.submit(parallel._ready).result(timeout=60)
+    # What a worker stopped mid-write leaves: a length header and only part of what it announces.
+    writer = pool._result_queue._writer
+    os.write(writer.fileno(), struct.pack("!i", 1 << 20) + b"\x80" * 100)
+    time.sleep(0.5)  # the pool's thread is now waiting for the rest
+    stopping = threading.Thread(target=workers.abandon, daemon=True)
+    stopping.start()
+    stopping.join(60)
+    assert not stopping.is_alive(), "stopping the workers hung on a half-written result"

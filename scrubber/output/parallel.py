@@ -138,6 +138,14 @@ def _check_batch(batch: list[ClaimWork], mode: FixMode, today: dt.date) -> list[
 
 # --- the parent side ------------------------------------------------------------------------------
 
+def _close_result_writer(pool: ProcessPoolExecutor) -> None:
+    """Close this process's write end of the pool's result pipe (a private attribute of
+    ProcessPoolExecutor: tests/test_jobs.py fails plainly if a Python release renames it)."""
+    writer = pool._result_queue._writer  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError):
+        writer.close()
+
+
 class Workers:
     """A pool of worker processes, kept across the inputs of a run (and the files a watcher takes)."""
 
@@ -185,6 +193,11 @@ class Workers:
             if process.is_alive():
                 process.kill()
                 process.join(1)
+        # A worker stopped while it wrote a result (a set's outputs are large) leaves half a message
+        # in the result pipe, and the pool's thread waits in recv() for the rest, forever: this
+        # process holds the pipe's write end too, so no end of file comes. Closing that end gives
+        # it one: the thread then sees the pool broken and ends (CPython 3.11 leaves this case).
+        _close_result_writer(pool)
         # Wait for the pool's own thread to see its workers gone and end: left running, it races
         # the interpreter's exit hook over its wake-up pipe (a traceback at exit, CPython 3.11).
         # No future is cancelled: that thread fails every pending one as broken, and in 3.11 it
