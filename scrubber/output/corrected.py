@@ -105,13 +105,17 @@ class ClaimFileWriter(Sink):
                 self._emit(segment)
         self.claims_written += 1
 
-    def _open_set(self, item: ScrubbedClaim) -> None:
+    def _begin_set(self) -> None:
+        """A set goes out: the ISA and GS it waited for are written first."""
         for header in self._pending:
             self._write(header)
             if header.text.startswith("GS"):
                 self._groups_in_interchange += 1
         self._pending = []
         self._sets_in_group += 1
+
+    def _open_set(self, item: ScrubbedClaim) -> None:
+        self._begin_set()
         self._in_set = True
         self._set_count = 0
         self._next_hl = 1
@@ -190,12 +194,7 @@ class ClaimFileWriter(Sink):
         body, claims = fragment
         if not claims:
             return
-        for header in self._pending:
-            self._write(header)
-            if header.text.startswith("GS"):
-                self._groups_in_interchange += 1
-        self._pending = []
-        self._sets_in_group += 1
+        self._begin_set()
         if self.bytes_written == 0 and self._prefix:
             self._put(self._prefix)
         self._stream.write(body)

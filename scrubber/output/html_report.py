@@ -197,8 +197,10 @@ class HtmlReport(Sink):
             self._by_category[finding.rule.category] += 1
             self._by_rule[finding.rule.id] += 1
             self._rule_names[finding.rule.id] = finding.rule.name
-        self._spool.write(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
-                                         encoding="utf-8"))
+        self._keep(etree.tostring(claim_body(result, self._claims, self._redact), method="html", encoding="utf-8"))
+
+    def _keep(self, row: bytes) -> None:
+        self._spool.write(row)
 
     def fragments(self) -> functools.partial[HtmlClaims]:
         return functools.partial(HtmlClaims, self._redact)
@@ -278,15 +280,8 @@ class HtmlClaims(HtmlReport, FragmentSink):
         self._by_rule: Counter[str] = Counter()
         self._rule_names: dict[str, str] = {}
 
-    def claim(self, item: ScrubbedClaim) -> None:
-        result = item.result
-        self._claims += 1
-        for finding in result.findings:
-            self._by_category[finding.rule.category] += 1
-            self._by_rule[finding.rule.id] += 1
-            self._rule_names[finding.rule.id] = finding.rule.name
-        self._parts.append(etree.tostring(claim_body(result, self._claims, self._redact), method="html",
-                                          encoding="utf-8"))
+    def _keep(self, row: bytes) -> None:
+        self._parts.append(row)
 
     def take(self) -> tuple[list[bytes], Counter[str], Counter[str], dict[str, str]]:
         return self._parts, self._by_category, self._by_rule, self._rule_names
