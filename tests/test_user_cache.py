@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import ROOT
 
 from scrubber import user_cache
 from scrubber.errors import RuleDataError
@@ -108,7 +109,9 @@ def _hcpcs(path):
 
 def test_the_hcpcs_and_crosswalk_tables_read_from_the_cache_are_the_ones_parsed(home, monkeypatch):
     """Reading the two CSV tables cost about 0.1 s of every run: their checked rows are kept."""
-    tables = code_tables.Path(code_tables.__file__).resolve().parents[2] / "rules" / "code_tables"
+    # The repository's tables (the package's own location differs between an editable install and
+    # a built one: the CI installs the built one).
+    tables = ROOT / "rules" / "code_tables"
     hcpcs_csv, crosswalk_csv = tables / "hcpcs_2025_oct.csv", tables / "asp_ndc_hcpcs_2025_oct.csv"
     first_hcpcs, first_crosswalk = _hcpcs(hcpcs_csv), code_tables.NdcCrosswalk(crosswalk_csv, "test")
     assert len(list((home / "hcpcs").glob("*.marshal"))) == len(list((home / "ndc_crosswalk").glob("*.marshal"))) == 1
