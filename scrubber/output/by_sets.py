@@ -40,6 +40,7 @@ from ..x12.structural import StructuralError
 from ..x12.tokenizer import Delimiters, Segment, SegmentReader
 from . import parallel
 from .pipeline import (
+    HashingStream,
     Pass1,
     Pass2,
     Progress,
@@ -284,25 +285,20 @@ def control_numbers_repeat(plan: SetPlan) -> bool:
 
 
 class _Reading:
-    """The input read again from its start, in order, hashed: the sets' bytes for the workers."""
+    """The input read again from its start, in order, hashed (pipeline's HashingStream): the sets'
+    bytes for the workers."""
 
     def __init__(self, source: BinaryIO, start: int) -> None:
-        import hashlib
-
         source.seek(start)
-        self._source = source
-        self._at = 0
-        self.digest = hashlib.sha256()
+        self._stream = HashingStream(source)
+        self.digest = self._stream.digest
 
     def read_to(self, end: int) -> bytes:
-        data = self._source.read(end - self._at)
-        self._at += len(data)
-        self.digest.update(data)
-        return data
+        return self._stream.read(end - self._stream.read_so_far)
 
     def skip_to(self, end: int) -> None:
-        while self._at < end:
-            if not self.read_to(min(end, self._at + (1 << 20))):
+        while self._stream.read_so_far < end:
+            if not self.read_to(min(end, self._stream.read_so_far + (1 << 20))):
                 break
 
 

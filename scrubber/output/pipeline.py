@@ -138,7 +138,7 @@ def _seekable(source: BinaryIO) -> Iterator[BinaryIO]:
         yield spool
 
 
-class _HashingStream:
+class HashingStream:
     """Reads at most `limit` bytes of a stream and hashes them: the second pass must read the
     very bytes the first one validated (a file still being written could have grown)."""
 
@@ -203,12 +203,12 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
                 return by_sets.scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers,
                                              validator)
         workers.start(rules)  # they start while pass 1 runs
-    first = _HashingStream(source)
+    first = HashingStream(source)
     log = _ValidationLog()
     try:
         notes = _validate(first, log, progress, validator)
         source.seek(start)
-        second = _HashingStream(source, limit=first.read_so_far)
+        second = HashingStream(source, limit=first.read_so_far)
         log.rewind()
         summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress, first.read_so_far,  # type: ignore[arg-type]
                          workers).run(notes)
@@ -230,7 +230,7 @@ def _workers_for(source: BinaryIO, start: int, run: RunContext) -> Workers | Non
     return workers if size >= min_parallel_bytes() else None
 
 
-def _validate(source: _HashingStream, log: _ValidationLog, progress: Progress | None,
+def _validate(source: HashingStream, log: _ValidationLog, progress: Progress | None,
               validator_name: str = DEFAULT_VALIDATOR) -> list[Any]:
     """Pass 1: the envelope and the implementation guide. Raises InputError for a file-level problem."""
     reader = SegmentReader(source)  # type: ignore[arg-type]
