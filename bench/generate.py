@@ -180,13 +180,14 @@ def transaction_header(control: int) -> list[str]:
     ]
 
 
-def chunks(claims: int, per_transaction: int) -> Iterator[range]:
-    for start in range(0, claims, per_transaction):
-        yield range(start, min(start + per_transaction, claims))
+def chunks(claims: int, per_transaction: int, first: int = 0) -> Iterator[range]:
+    for start in range(first, first + claims, per_transaction):
+        yield range(start, min(start + per_transaction, first + claims))
 
 
-def write_837(out: TextIO, claims: int, per_transaction: int = PER_TRANSACTION) -> int:
-    """Write the interchange to `out`; return the number of transaction sets."""
+def write_837(out: TextIO, claims: int, per_transaction: int = PER_TRANSACTION, first: int = 0) -> int:
+    """Write the interchange to `out`, claims `first` to `first + claims - 1`; return the number of
+    transaction sets."""
     if claims < 1:
         raise ValueError("need at least one claim")
     out.write(
@@ -195,7 +196,7 @@ def write_837(out: TextIO, claims: int, per_transaction: int = PER_TRANSACTION) 
     )
     out.write(seg("GS", "HC", SENDER, RECEIVER, DATE, TIME, str(GROUP_CONTROL), "X", VERSION))
     sets = 0
-    for sets, block in enumerate(chunks(claims, per_transaction), start=1):
+    for sets, block in enumerate(chunks(claims, per_transaction, first), start=1):
         header = transaction_header(sets)
         out.write("".join(header))
         count = len(header)  # ST through the last segment written so far
@@ -210,12 +211,12 @@ def write_837(out: TextIO, claims: int, per_transaction: int = PER_TRANSACTION) 
     return sets
 
 
-def generate(claims: int, path: Path, per_transaction: int = PER_TRANSACTION) -> int:
+def generate(claims: int, path: Path, per_transaction: int = PER_TRANSACTION, first: int = 0) -> int:
     """Write the file to `path` (through a temporary name, so a half-written file never stays)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", encoding="ascii", newline="", buffering=1 << 20) as out:
-        sets = write_837(out, claims, per_transaction)
+        sets = write_837(out, claims, per_transaction, first)
     partial.replace(path)
     return sets
 
@@ -226,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the 837 file to write")
     parser.add_argument("--per-transaction", type=int, default=PER_TRANSACTION,
                         help=f"claims per transaction set (default {PER_TRANSACTION})")
+    parser.add_argument("--first", type=int, default=0,
+                        help="the number of the first claim (default 0): files generated with "
+                             "different ranges have different claims and patients")
     args = parser.parse_args(argv)
-    if args.claims < 1 or args.per_transaction < 1:
-        parser.error("claims and --per-transaction must be positive")
-    sets = generate(args.claims, args.out, args.per_transaction)
+    if args.claims < 1 or args.per_transaction < 1 or args.first < 0:
+        parser.error("claims and --per-transaction must be positive, --first not negative")
+    sets = generate(args.claims, args.out, args.per_transaction, args.first)
     print(f"wrote {args.out}: {args.claims} claims in {sets} transaction set(s), "
           f"{args.out.stat().st_size:,} bytes", file=sys.stderr)
     return 0

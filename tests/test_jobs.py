@@ -25,7 +25,7 @@ from conftest import ROOT, SAMPLES, TODAY, corpus_files
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub, scrub_stream
 from scrubber.cli import cli
-from scrubber.output import ack999, html_report, parallel
+from scrubber.output import ack999, by_files, html_report, parallel
 from scrubber.output.parallel import Workers
 from scrubber.output.sink import Sink
 
@@ -48,8 +48,10 @@ GENERATE = _module("generate_jobs", ROOT / "bench" / "generate.py")
 def small_inputs_in_parallel(monkeypatch):
     """Workers even for the small files of the tests (the size threshold is for speed only), and
     the time the outputs name held still (the acknowledgments' ISA09-10 and GS04-05, the HTML
-    report's "scrubbed" line: they name the minute they are made)."""
+    report's "scrubbed" line: they name the minute they are made). Several inputs are not sent to
+    the workers whole (output/by_files.py, tests/test_files_jobs.py): their sets or claims are."""
     monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(by_files, "SMALL_FILE", -1)
 
     class _Frozen(dt.datetime):
         @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import click
 
 from ..errors import InputError, RuleDataError
 from ..output.atomic import AtomicFile, OutputRefused
+from ..output.by_files import FileJob, FileOutcome, FilesAhead
 from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
 from ..output.parallel import Workers, usable_cores
 from ..output.pipeline import RunContext, scrub_stream
@@ -151,12 +153,21 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None, workers),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode,
                validator=validator)
+    ahead = None
+    if workers is not None and len(paths) > 1 and report_path is None:
+        # Several inputs: the small ones are scrubbed whole in the workers, ahead (output/by_files.py).
+        ahead = FilesAhead(workers, rules, paths, job.run, lambda index, data: job.file_job(paths[index], data))
     try:
         if stdin_mode:
             outcomes = [job.scrub_stdin(out_dir, report_path)]
-        else:
+        elif ahead is None:
             outcomes = [job.scrub_file(path, out_dir, report_path) for path in paths]  # type: ignore[arg-type]
+        else:
+            outcomes = [job.scrub_file(path, out_dir, None, *ahead.take(index))  # type: ignore[arg-type]
+                        for index, path in enumerate(paths)]
     finally:
+        if ahead is not None:
+            ahead.abandon()
         job.run.close()
         if workers is not None:
             workers.abandon()  # idle once the last input is done; on an interruption, stopped now
@@ -235,13 +246,25 @@ class _Job:
     to_stderr: bool
     validator: str = DEFAULT_VALIDATOR
 
-    def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None) -> InputOutcome:
+    def file_job(self, path: Path, data: bytes) -> FileJob:
+        """What a worker needs to scrub `path` (whose bytes are `data`) whole (output/by_files.py)."""
+        extra = [LintLines(str(path), self.to_stderr).fragments()] if self.lint else []
+        return FileJob(str(path), data, file_kinds(self.kinds, None, stdin=False), self.meta, self.redact, self.mode,
+                       self.run.today, self.validator, extra)  # type: ignore[arg-type]
+
+    def scrub_file(self, path: Path, out_dir: Path, report_path: Path | None, data: bytes | None = None,
+                   done: FileOutcome | None = None) -> InputOutcome:
+        """Scrub the input `path`; or its bytes `data`, read already; or write what a worker made of
+        them (`done`: output/by_files.py)."""
         def build(outputs: _Outputs) -> None:
             kinds = file_kinds(self.kinds, report_path, stdin=False)
-            outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact)
+            outputs.files = OutputSet(out_dir, path.stem, path.suffix, kinds, str(path), self.meta, self.redact,
+                                      renderers=done is None)
             self._add_report(outputs, report_path, str(path))
 
         outcome = InputOutcome(str(path))
+        if data is not None:
+            return self._scrub(outcome, io.BytesIO(data), build, len(data), done)
         try:
             source = path.open("rb")
         except OSError as exc:
@@ -290,19 +313,27 @@ class _Job:
         outputs.sinks.append(make_sink("json", outputs.report.file, name, self.meta))
 
     def _scrub(self, outcome: InputOutcome, source: BinaryIO, build: Callable[[_Outputs], None],
-               size: int) -> InputOutcome:
-        """Scrub one input into its outputs. Whatever goes wrong stays with this input: its outputs
-        are discarded, one line says why, and the run goes on with the next input."""
+               size: int, done: FileOutcome | None = None) -> InputOutcome:
+        """Scrub one input into its outputs (or write those a worker made: `done`). Whatever goes
+        wrong stays with this input: its outputs are discarded, one line says why, and the run goes
+        on with the next input."""
         name = outcome.name
         progress = Progress(name, size)
         outputs = _Outputs()
         try:
             build(outputs)
             sinks = [*(outputs.files.sinks.values() if outputs.files else ()), *outputs.sinks]
-            if self.lint:
-                sinks.append(LintLines(name, self.to_stderr))
-            summary = scrub_stream(_InputStream(source), self.rules, sinks, self.mode, progress,  # type: ignore[arg-type]
-                                   self.run, validator=self.validator)
+            lint = LintLines(name, self.to_stderr) if self.lint else None
+            if done is not None:
+                assert outputs.files is not None and not outputs.sinks
+                for kind, (rendered, claims) in done.outputs.items():
+                    outputs.files.write_rendered(kind, rendered, claims)
+                if lint is not None:
+                    lint.splice(done.extra[0])
+                summary = done.summary
+            else:
+                summary = scrub_stream(_InputStream(source), self.rules, [*sinks, *([lint] if lint else [])],  # type: ignore[arg-type]
+                                       self.mode, progress, self.run, validator=self.validator)
             progress.close()
             outcome.outputs.update(outputs.commit())
             outcome.summary = summary

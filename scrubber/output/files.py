@@ -72,10 +72,13 @@ class OutputSet:
     """The outputs of one input, in `directory`, under temporary names until `commit()`."""
 
     def __init__(self, directory: Path, stem: str, suffix: str, kinds: tuple[str, ...], input_name: str,
-                 scrubber: dict[str, Any], redact: bool = False) -> None:
+                 scrubber: dict[str, Any], redact: bool = False, renderers: bool = True) -> None:
+        """`renderers=False`: the outputs are rendered elsewhere (`write_rendered`); no sink is made
+        (some write their heading as they are made)."""
         self.paths: dict[str, Path] = {}
         self._files: dict[str, AtomicFile] = {}
         self.sinks: dict[str, Sink] = {}
+        self._rendered: dict[str, int] = {}
         self._finished = False
         try:
             for kind, path in output_paths(directory, stem, suffix, kinds).items():
@@ -83,13 +86,23 @@ class OutputSet:
                 atomic = AtomicFile(path, "w" if spec.text else "wb", newline="" if kind == "csv" else None)
                 self._files[kind] = atomic
                 self.paths[kind] = path
-                self.sinks[kind] = make_sink(kind, atomic.file, input_name, scrubber, redact)
+                if renderers:
+                    self.sinks[kind] = make_sink(kind, atomic.file, input_name, scrubber, redact)
         except BaseException:
             self.discard()
             raise
 
     def claims_in(self, kind: str) -> int:
+        if kind in self._rendered:
+            return self._rendered[kind]
         return getattr(self.sinks.get(kind), "claims_written", 0)
+
+    def write_rendered(self, kind: str, data: bytes, claims: int) -> None:
+        """Write an output rendered elsewhere (in a worker: output/by_files.py) in place of what its
+        renderer here would write; `claims` is how many claims it holds."""
+        file = self._files[kind].file
+        getattr(file, "buffer", file).write(data)
+        self._rendered[kind] = claims
 
     def finish(self) -> None:
         """Complete every output (flushed to disk, or copied into its FIFO) before any is renamed.
