@@ -196,3 +196,21 @@ def test_the_277ca_lets_go_of_each_transaction_sets_claims_at_its_end(rules):
     written = out.getvalue().decode("ascii")
     assert written.count("ST*277*") == 3 and written.count("TRN*2*C0") == 30
     assert written.startswith("ISA*") and written.rstrip().endswith("~")
+
+
+def test_a_claims_report_head_is_written_as_the_json_encoder_writes_it():
+    """Regression (issue 11, the claim's head written from its values rather than through a dict
+    and the encoder): ids with quotes, backslashes, control and non-ASCII characters, a claim
+    without CLM01, a segment number past the 32-bit range."""
+    with (SAMPLES / "clean_837p.837").open("rb") as source:
+        claim, _d = _claims(source)[0]
+    for claim_id, segment in (('A"B\\C', 7), ("tab\there\x01", 2**40), ("caf\u00e9 \u202e", 1), ("", 3)):
+        field = Field(claim_id, Segment(segment, 0, "CLM", "~"), "CLM", 1) if claim_id else None
+        claim.claim_id = field
+        for disposition in (engine.ACCEPTED, engine.CORRECTED, engine.REJECTED):
+            result = engine.ClaimResult(claim, disposition, [])
+            text = io.StringIO()
+            JsonReport(text, "x", {}).write_claim(result)
+            expected = json.dumps(claim_dict(result), separators=(",", ":"))
+            assert text.getvalue().endswith(expected), (claim_id, disposition)
+
