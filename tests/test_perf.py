@@ -214,3 +214,26 @@ def test_a_claims_report_head_is_written_as_the_json_encoder_writes_it():
             expected = json.dumps(claim_dict(result), separators=(",", ":"))
             assert text.getvalue().endswith(expected), (claim_id, disposition)
 
+
+def test_the_cms_drug_checks_read_the_environment_once_a_claim(rules, monkeypatch):
+    """Regression (issue 11, os.environ read for every line's CMS lookup): $SCRUBBER_DATA is read
+    once a claim by the CMS drug checks, however many lines it has; the lookups still answer."""
+    from scrubber.rules import cms_data, cms_drugs
+    from scrubber.rules.findings import Findings
+
+    (claim, d), = _claims(io.BytesIO(_many_lines(40)))
+    context = ClaimContext(rules, rules.policy_for(claim.payer_class_code, claim.payer_id_code), None, TODAY, d, 0)
+    cms_drugs.check(claim, rules, Findings(context, claim))  # the store opened, the lookups remembered
+    reads = []
+
+    class Counting(dict):
+        def get(self, key, default=None):
+            reads.append(key)
+            return super().get(key, default)
+
+    monkeypatch.setattr(cms_data.os, "environ", Counting(cms_data.os.environ))
+    cms_drugs.check(claim, rules, Findings(context, claim))
+    assert len(claim.lines) == 40
+    assert reads.count(cms_data.DATA_ENV) == 1
+    assert cms_data.cms_drugs()("J9032", claim.line_date(claim.lines[0])) is cms_data.cms_drug(
+        "J9032", claim.line_date(claim.lines[0])) is not None

@@ -127,7 +127,7 @@ class Drug:
         return f"{self.name} ({self.brand})" if self.brand else self.name
 
     def is_indicated_for(self, icd10: str, extra: tuple[str, ...] = ()) -> bool:
-        return any(icd10.startswith(prefix) for prefix in self.indication_codes + extra)
+        return icd10.startswith(self.indication_codes + extra)  # (False for no prefix at all)
 
     @property
     def indication_list(self) -> str:
