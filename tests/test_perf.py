@@ -237,3 +237,17 @@ def test_the_cms_drug_checks_read_the_environment_once_a_claim(rules, monkeypatc
     assert reads.count(cms_data.DATA_ENV) == 1
     assert cms_data.cms_drugs()("J9032", claim.line_date(claim.lines[0])) is cms_data.cms_drug(
         "J9032", claim.line_date(claim.lines[0])) is not None
+
+
+def test_a_payers_policy_is_made_once_and_each_claim_gets_its_own_payers(rules):
+    """Regression (issue 11, a payer-id policy laid over its class's made twice a claim): the
+    policy for a (payer class, payer id) is made once; another pair gets its own."""
+    blue = rules.policy_for("CI", "EXBLUE01")
+    assert rules.policy_for("CI", "EXBLUE01") is blue
+    assert blue.name == "Example Blue Plan" and blue.prior_auth_by_payer_id and blue.quantity_limits
+    commercial = rules.policy_for("CI", "OTHER")
+    assert commercial.name == "Commercial (default)" and not commercial.prior_auth_by_payer_id
+    assert rules.policy_for("MB", "EXBLUE01").name == "Example Blue Plan"
+    assert rules.policy_for(None, None) is rules.policy_for(None, None)
+    assert rules.policy_for("MB", None).name == "Medicare"
+

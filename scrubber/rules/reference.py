@@ -388,6 +388,7 @@ class PayerPolicy:
 
 
 NO_POLICY = PayerPolicy(name="no payer policy")
+_POLICIES_KEPT = 1024  # (payer class, payer id) pairs remembered by PayerPolicies.for_claim
 
 
 class PayerPolicies:
@@ -396,9 +397,21 @@ class PayerPolicies:
         self.merged = merged or Merged()
         self._by_class = {c: p for p in policies for c in p.classes}
         self._by_id = {i: p for p in policies for i in p.payer_ids}
+        # Each claim asks twice (its checks, its checks across claims), and a file's claims name
+        # the same few payers: a policy laid over another is made once, not twice a claim.
+        self._for_claim: dict[tuple[str | None, str | None], PayerPolicy] = {}
 
     def for_claim(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         """The policy for a claim: by payer id (NM1*PR) first, laid over the payer class's (SBR09)."""
+        key = (payer_class, payer_id)
+        found = self._for_claim.get(key)
+        if found is None:
+            if len(self._for_claim) >= _POLICIES_KEPT:
+                self._for_claim.clear()  # a file naming thousands of payer ids: memory stays bounded
+            found = self._for_claim[key] = self._policy(payer_class, payer_id)
+        return found
+
+    def _policy(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         by_class = self._by_class.get(payer_class or "")
         by_id = self._by_id.get(payer_id or "")
         if by_id is not None and by_class is not None and by_id is not by_class:
