@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import BinaryIO
 
-from conftest import SAMPLES, TODAY
+from conftest import CORPUS, SAMPLES, TODAY
 
 from scrubber import FixMode, RunContext, scrub_stream
 from scrubber.model.build import TransactionReader
@@ -251,3 +251,11 @@ def test_a_payers_policy_is_made_once_and_each_claim_gets_its_own_payers(rules):
     assert rules.policy_for(None, None) is rules.policy_for(None, None)
     assert rules.policy_for("MB", None).name == "Medicare"
 
+
+def test_an_error_in_the_transaction_header_reaches_its_claims_as_the_headers(scrub):
+    """Regression (issue 11, _OpenSet.feed taking the loop it reads once a segment: an error in the
+    header, where no claim or HL loop is open, was handed to the next claim as its own)."""
+    report = scrub(CORPUS / "imsweb__x12-parser__x12_bad_segment_identifier.txt").report
+    header = [f for c in report["claims"] for f in c["findings"] if f["rule"] == "S001" and f["segment"] < 8]
+    assert header and all(f["message"].startswith("in the transaction header, shared with other claims: ")
+                          for f in header)
