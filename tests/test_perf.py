@@ -259,3 +259,15 @@ def test_an_error_in_the_transaction_header_reaches_its_claims_as_the_headers(sc
     header = [f for c in report["claims"] for f in c["findings"] if f["rule"] == "S001" and f["segment"] < 8]
     assert header and all(f["message"].startswith("in the transaction header, shared with other claims: ")
                           for f in header)
+
+
+def test_a_drugs_vial_sizes_are_found_once_and_a_drug_line_knows_its_discard(rules):
+    """Regression (issue 11, a drug's vial sizes sorted anew and a line's JW looked for anew at each
+    of a dozen checks): the sizes are found once a drug; a drug line says whether it is a discard
+    (JW) from the moment it is made."""
+    drug, _code = rules.drugs.by_code("J9032")
+    assert drug.vial_sizes() and drug.vial_sizes() is drug.vial_sizes()
+    found = [item for claim, _ in _claims(io.BytesIO((SAMPLES / "drugs_837p.837").read_bytes()))
+             for item in lines.drug_lines_of(claim, rules)]
+    assert {item.is_discard for item in found} == {True, False}
+    assert all(item.is_discard == ("JW" in item.line.modifier_codes) for item in found)

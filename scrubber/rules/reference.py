@@ -141,8 +141,19 @@ class Drug:
         return next((c for c in self.codes if c.valid_on(day)), None)
 
     def vial_sizes(self) -> tuple[Decimal, ...]:
-        """The verified vial sizes of the drug's products."""
-        return tuple(sorted({p.vial_mg for p in self.products if p.vial_mg is not None and p.vial_verified}))
+        """The verified vial sizes of the drug's products (found once a drug: the vial checks ask
+        for every drug line)."""
+        found = _VIAL_SIZES.get(id(self))
+        if found is None or found[0] is not self:
+            if len(_VIAL_SIZES) >= 4096:
+                _VIAL_SIZES.clear()  # rule sets loaded again and again (a long watcher): bounded
+            sizes = tuple(sorted({p.vial_mg for p in self.products if p.vial_mg is not None and p.vial_verified}))
+            found = _VIAL_SIZES[id(self)] = (self, sizes)
+        return found[1]
+
+
+# Drug.vial_sizes, by drug (the drug is kept with its sizes, so its id is not reused meanwhile).
+_VIAL_SIZES: dict[int, tuple[Drug, tuple[Decimal, ...]]] = {}
 
 
 class DrugCatalog:
