@@ -271,3 +271,15 @@ def test_a_drugs_vial_sizes_are_found_once_and_a_drug_line_knows_its_discard(rul
              for item in lines.drug_lines_of(claim, rules)]
     assert {item.is_discard for item in found} == {True, False}
     assert all(item.is_discard == ("JW" in item.line.modifier_codes) for item in found)
+
+
+def test_the_cms_drug_checks_open_no_store_for_a_claim_without_a_lookup(rules, monkeypatch):
+    """The reference data store is opened at a claim's first lookup (a claim with no HCPCS line
+    opens none), as before the lookups were bound to a claim."""
+    from scrubber.rules import cms_data
+
+    opened = []
+    monkeypatch.setattr(cms_data._STORE, "current", lambda: opened.append(1))
+    lookup = cms_data.cms_drugs()
+    assert lookup("J9032", None) is None and lookup("", TODAY) is None
+    assert opened == []

@@ -86,15 +86,19 @@ def cms_drug(code: str, day: dt.date | None) -> DrugReference | None:
 
 
 def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
-    """`cms_drug` for the lines of one claim: $SCRUBBER_DATA is read once here, not once a line
-    (an environment lookup cost as much as the remembered lookup itself)."""
-    data = _STORE.current()
-    remembered = _STORE.drugs
+    """`cms_drug` for the lines of one claim: $SCRUBBER_DATA is read at its first lookup, not at
+    every one (an environment lookup cost as much as the remembered lookup itself). As with
+    `cms_drug`, a claim that looks nothing up opens no store."""
+    data: ReferenceData | None = None
 
     def lookup(code: str, day: dt.date | None) -> DrugReference | None:
+        nonlocal data
         if day is None or not code:
             return None
+        if data is None:
+            data = _STORE.current()
         key = (code, day)
+        remembered = _STORE.drugs
         found = remembered.get(key, _UNKNOWN)
         if found is _UNKNOWN:
             found = remembered[key] = _guard(data.drug, code, day)
