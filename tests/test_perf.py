@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import BinaryIO
 
-from conftest import SAMPLES, TODAY
+from conftest import CORPUS, SAMPLES, TODAY
 
 from scrubber import FixMode, RunContext, scrub_stream
 from scrubber.model.build import TransactionReader
@@ -196,3 +196,90 @@ def test_the_277ca_lets_go_of_each_transaction_sets_claims_at_its_end(rules):
     written = out.getvalue().decode("ascii")
     assert written.count("ST*277*") == 3 and written.count("TRN*2*C0") == 30
     assert written.startswith("ISA*") and written.rstrip().endswith("~")
+
+
+def test_a_claims_report_head_is_written_as_the_json_encoder_writes_it():
+    """Regression (issue 11, the claim's head written from its values rather than through a dict
+    and the encoder): ids with quotes, backslashes, control and non-ASCII characters, a claim
+    without CLM01, a segment number past the 32-bit range."""
+    with (SAMPLES / "clean_837p.837").open("rb") as source:
+        claim, _d = _claims(source)[0]
+    for claim_id, segment in (('A"B\\C', 7), ("tab\there\x01", 2**40), ("caf\u00e9 \u202e", 1), ("", 3)):
+        field = Field(claim_id, Segment(segment, 0, "CLM", "~"), "CLM", 1) if claim_id else None
+        claim.claim_id = field
+        for disposition in (engine.ACCEPTED, engine.CORRECTED, engine.REJECTED):
+            result = engine.ClaimResult(claim, disposition, [])
+            text = io.StringIO()
+            JsonReport(text, "x", {}).write_claim(result)
+            expected = json.dumps(claim_dict(result), separators=(",", ":"))
+            assert text.getvalue().endswith(expected), (claim_id, disposition)
+
+
+def test_the_cms_drug_checks_read_the_environment_once_a_claim(rules, monkeypatch):
+    """Regression (issue 11, os.environ read for every line's CMS lookup): $SCRUBBER_DATA is read
+    once a claim by the CMS drug checks, however many lines it has; the lookups still answer."""
+    from scrubber.rules import cms_data, cms_drugs
+    from scrubber.rules.findings import Findings
+
+    (claim, d), = _claims(io.BytesIO(_many_lines(40)))
+    context = ClaimContext(rules, rules.policy_for(claim.payer_class_code, claim.payer_id_code), None, TODAY, d, 0)
+    cms_drugs.check(claim, rules, Findings(context, claim))  # the store opened, the lookups remembered
+    reads = []
+
+    class Counting(dict):
+        def get(self, key, default=None):
+            reads.append(key)
+            return super().get(key, default)
+
+    monkeypatch.setattr(cms_data.os, "environ", Counting(cms_data.os.environ))
+    cms_drugs.check(claim, rules, Findings(context, claim))
+    assert len(claim.lines) == 40
+    assert reads.count(cms_data.DATA_ENV) == 1
+    assert cms_data.cms_drugs()("J9032", claim.line_date(claim.lines[0])) is cms_data.cms_drug(
+        "J9032", claim.line_date(claim.lines[0])) is not None
+
+
+def test_a_payers_policy_is_made_once_and_each_claim_gets_its_own_payers(rules):
+    """Regression (issue 11, a payer-id policy laid over its class's made twice a claim): the
+    policy for a (payer class, payer id) is made once; another pair gets its own."""
+    blue = rules.policy_for("CI", "EXBLUE01")
+    assert rules.policy_for("CI", "EXBLUE01") is blue
+    assert blue.name == "Example Blue Plan" and blue.prior_auth_by_payer_id and blue.quantity_limits
+    commercial = rules.policy_for("CI", "OTHER")
+    assert commercial.name == "Commercial (default)" and not commercial.prior_auth_by_payer_id
+    assert rules.policy_for("MB", "EXBLUE01").name == "Example Blue Plan"
+    assert rules.policy_for(None, None) is rules.policy_for(None, None)
+    assert rules.policy_for("MB", None).name == "Medicare"
+
+
+def test_an_error_in_the_transaction_header_reaches_its_claims_as_the_headers(scrub):
+    """Regression (issue 11, _OpenSet.feed taking the loop it reads once a segment: an error in the
+    header, where no claim or HL loop is open, was handed to the next claim as its own)."""
+    report = scrub(CORPUS / "imsweb__x12-parser__x12_bad_segment_identifier.txt").report
+    header = [f for c in report["claims"] for f in c["findings"] if f["rule"] == "S001" and f["segment"] < 8]
+    assert header and all(f["message"].startswith("in the transaction header, shared with other claims: ")
+                          for f in header)
+
+
+def test_a_drugs_vial_sizes_are_found_once_and_a_drug_line_knows_its_discard(rules):
+    """Regression (issue 11, a drug's vial sizes sorted anew and a line's JW looked for anew at each
+    of a dozen checks): the sizes are found once a drug; a drug line says whether it is a discard
+    (JW) from the moment it is made."""
+    drug, _code = rules.drugs.by_code("J9032")
+    assert drug.vial_sizes() and drug.vial_sizes() is drug.vial_sizes()
+    found = [item for claim, _ in _claims(io.BytesIO((SAMPLES / "drugs_837p.837").read_bytes()))
+             for item in lines.drug_lines_of(claim, rules)]
+    assert {item.is_discard for item in found} == {True, False}
+    assert all(item.is_discard == ("JW" in item.line.modifier_codes) for item in found)
+
+
+def test_the_cms_drug_checks_open_no_store_for_a_claim_without_a_lookup(rules, monkeypatch):
+    """The reference data store is opened at a claim's first lookup (a claim with no HCPCS line
+    opens none), as before the lookups were bound to a claim."""
+    from scrubber.rules import cms_data
+
+    opened = []
+    monkeypatch.setattr(cms_data._STORE, "current", lambda: opened.append(1))
+    lookup = cms_data.cms_drugs()
+    assert lookup("J9032", None) is None and lookup("", TODAY) is None
+    assert opened == []

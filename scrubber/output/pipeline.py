@@ -374,11 +374,12 @@ class Pass2:
 
     def _deliver_claim(self, transaction: _OpenSet, claim: Claim) -> None:
         work = ClaimWork(claim, transaction.errors_of(claim), transaction.transaction.header.index, self.d)
-        settle = functools.partial(self._settle, transaction.transaction, transaction.reader.header)
         if self.ordered is not None:
-            self.ordered.claim(work, settle)
+            self.ordered.claim(work, functools.partial(self._settle, transaction.transaction,
+                                                       transaction.reader.header))
         else:
-            settle(work, check_locally(work, self.rules, self.mode, self.run_context.today))
+            self._settle(transaction.transaction, transaction.reader.header, work,
+                         check_locally(work, self.rules, self.mode, self.run_context.today))
 
     def _settle(self, transaction: TransactionSet, header: list[Segment], work: ClaimWork,
                 local: LocalResult | CheckFailed) -> None:
@@ -481,11 +482,14 @@ class _OpenSet:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
         self.captured.offer(position, segment)
-        self._structure(position, segment)
+        claim = reader.claim
+        owner = claim or reader.hl
+        # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy.
+        if owner is not None and (claim.first if owner is claim else owner.position) == position:  # type: ignore[union-attr]
+            self._structure(owner, segment)
         found = self.by_position.get(position)
         if found:
-            owner = reader.owner
-            if isinstance(owner, Claim):
+            if claim is not None:
                 self.claim_errors.extend((e, "") for e in found)
             elif isinstance(owner, HLNode):
                 where = f"in the {_loop_name(owner)}, shared with other claims: "
@@ -494,11 +498,9 @@ class _OpenSet:
                 self.shared.extend((e, _HEADER_WHERE) for e in found)
         return done
 
-    def _structure(self, position: int, segment: Segment) -> None:
-        """What the claim model finds broken in the HL hierarchy, beyond the guide's errors."""
-        owner = self.reader.owner
-        if owner is None or (owner.position if isinstance(owner, HLNode) else owner.first) != position:
-            return  # only the first segment of a loop or claim (its HL or CLM) can break the hierarchy
+    def _structure(self, owner: Claim | HLNode, segment: Segment) -> None:
+        """What the claim model finds broken in the HL hierarchy, beyond the guide's errors, at the
+        first segment of a loop or claim (`owner`)."""
         if isinstance(owner, HLNode) and owner.misplaced:
             error = StructuralError(segment.index, "HL", "HL02", "HL02", "model",
                                     f"HL02 names HL {shown(owner.parent_number)!r}, which is not a loop open above "

@@ -49,6 +49,31 @@ def claim_dict(result: ClaimResult, with_findings: bool = True) -> dict[str, Any
 _COMPACT = (",", ":")
 # json.dumps(..., separators=_COMPACT) builds an encoder a call; this is the one it would build.
 _encode_compact = json.JSONEncoder(separators=_COMPACT).encode
+# What that encoder writes a string with (ensure_ascii, the default): a claim's head is written
+# from its four values directly, not through a dict and the encoder (a tenth of a clean claim's
+# report time went there).
+_encode_string = json.encoder.encode_basestring_ascii
+
+
+def _scalar(value: str | int | None) -> str:
+    """A string, an integer or None, as _encode_compact writes it."""
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return _encode_compact(value)
+
+
+def _claim_head(result: ClaimResult) -> str:
+    """`_encode_compact(claim_dict(result, with_findings=False))` without its closing brace."""
+    claim = result.claim
+    segment = claim.claim_id.segment.index if claim.claim_id else None
+    return (f'{{"claim_id":{_scalar(claim.id)},"disposition":{_scalar(result.disposition)},'
+            f'"transaction_set":{_scalar(claim.transaction.control_number)},"segment":{_scalar(segment)}')
+
+
 _FLUSH_PARTS = 512  # pieces of a claim's text gathered before a write
 
 
@@ -70,9 +95,7 @@ class JsonReport(Sink):
         """The claim as `json.dumps(claim_dict(result))` writes it, byte for byte, but a finding at a
         time: a claim with 100,000 findings is never one dict tree and one string in memory."""
         findings = result.findings
-        head = claim_dict(result, with_findings=False)
-        text = _encode_compact(head)
-        parts = ["\n    " if self._first else ",\n    ", text[:-1], ',"findings":[']
+        parts = ["\n    " if self._first else ",\n    ", _claim_head(result), ',"findings":[']
         for number, finding in enumerate(findings):
             if number:
                 parts.append(",")

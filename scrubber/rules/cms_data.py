@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -82,6 +83,31 @@ def cms_drug(code: str, day: dt.date | None) -> DrugReference | None:
         return None
     found = drug(code, day)
     return found if found is not None and found.is_drug else None
+
+
+def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
+    """`cms_drug` for the lines of one claim: $SCRUBBER_DATA is read at its first lookup, not at
+    every one (an environment lookup cost as much as the remembered lookup itself). As with
+    `cms_drug`, a claim that looks nothing up opens no store."""
+    data: ReferenceData | None = None
+
+    def lookup(code: str, day: dt.date | None) -> DrugReference | None:
+        nonlocal data
+        if day is None or not code:
+            return None
+        if data is None:
+            data = _STORE.current()
+        key = (code, day)
+        remembered = _STORE.drugs
+        found = remembered.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = remembered[key] = _guard(data.drug, code, day)
+        return found if found is not None and found.is_drug else None
+
+    return lookup
+
+
+_UNKNOWN = object()  # not looked up yet (None is a lookup's answer: not in CMS's files)
 
 
 def crosswalk_rows(ndc11: str, day: dt.date) -> tuple[CrosswalkItem, ...]:

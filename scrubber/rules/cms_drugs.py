@@ -55,10 +55,12 @@ class _Line:
 
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     drug_lines = []
+    unclassified = rules.hcpcs.unclassified
+    cms_drug = cms_data.cms_drugs()
     for line in claim.lines:
-        if not is_hcpcs(line) or line.procedure in rules.hcpcs.unclassified:
+        if not is_hcpcs(line) or line.procedure in unclassified:
             continue
-        ref = cms_data.cms_drug(line.procedure, claim.line_date(line))
+        ref = cms_drug(line.procedure, claim.line_date(line))
         if ref is not None:
             drug_lines.append(_Line(claim, line, ref, rules.drugs.by_code(line.procedure) is not None))
     if not drug_lines:
@@ -277,20 +279,23 @@ def _asp(item: _Line, settings: cms_data.DrugDataSettings, out: Findings) -> Non
     charge = line.charge.decimal() if line.charge is not None else None
     if limit is None or units is None or charge is None or units <= 0 or limit <= 0:
         return
-    quarter = cms_data.quarter_of(item.ref, "asp_pricing")
     paid = units * limit
 
-    def values() -> dict[str, str]:  # the message's numbers, formatted only for a finding
+    def values(quarter: object) -> dict[str, str]:  # the message's numbers, formatted only for a finding
         return {"charge": plain(charge), "units": plain(units), "code": item.code, "limit": plain(limit),
                 "paid": plain(paid.quantize(Decimal("0.01"))),
-                "data": cms_data.per_source(quarter, "ASP pricing", item.date)}
+                "data": cms_data.per_source(quarter, "ASP pricing", item.date)}  # type: ignore[arg-type]
 
+    # The quarter is looked for only when the charge is out of line (most are not).
     if charge > paid * settings.asp_over_ratio:
         out.add("U021", line.charge, line, ratio=plain(settings.asp_over_ratio),
-                times=plain((charge / paid).quantize(Decimal("0.1"))), **values())
-    elif charge < paid * settings.asp_under_ratio and quarter is not None and not quarter.outside:
-        # A payment limit of another quarter proves nothing about a charge: prices move quarterly.
-        out.add("U020", line.charge, line, **values())
+                times=plain((charge / paid).quantize(Decimal("0.1"))),
+                **values(cms_data.quarter_of(item.ref, "asp_pricing")))
+    elif charge < paid * settings.asp_under_ratio:
+        quarter = cms_data.quarter_of(item.ref, "asp_pricing")
+        if quarter is not None and not quarter.outside:
+            # A payment limit of another quarter proves nothing about a charge: prices move quarterly.
+            out.add("U020", line.charge, line, **values(quarter))
 
 
 # -- the MUE -----------------------------------------------------------------------------------------

@@ -99,8 +99,14 @@ class _Window:
 
 
 def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
+    limits = out.policy.quantity_limits
+    if not limits:
+        return  # most payers set none: no windows to build
     items = {id(i.line): i for i in out.drug_lines}
-    for limit in out.policy.quantity_limits:
+    codes = {i.code.hcpcs for i in items.values()}
+    for limit in limits:
+        if limit.code not in codes:
+            continue  # no line of the claim bills the code: nothing to hold against the limit
         earlier = _Window([d for d in before if d.code == limit.code])
         together = _Window([d for d in before + mine if d.code == limit.code])
         for item in items.values():
@@ -121,16 +127,23 @@ def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[D
 
 
 def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
-    windows: dict[str, _Window] = {}
+    windows: dict[str, _Window | None] = {}
     for item in out.drug_lines:
         drug = item.drug
         if drug.cycle_days is None or drug.administration_days_per_cycle is None or item.date is None:
             continue
         if item.is_discard:
             continue  # a discard line is not another administration
-        window = windows.get(drug.name)
+        if drug.name in windows:
+            window = windows[drug.name]
+        else:
+            doses = [d for d in before + mine if d.drug == drug.name]
+            # A cycle cannot hold more administration days than the doses have dates: most claims
+            # (a patient's first in the run, one date) are settled here, with no window to sort.
+            enough = len({d.date for d in doses}) > drug.administration_days_per_cycle
+            window = windows[drug.name] = _Window(doses) if enough else None
         if window is None:
-            window = windows[drug.name] = _Window([d for d in before + mine if d.drug == drug.name])
+            continue
         start = item.date - dt.timedelta(days=drug.cycle_days - 1)
         count = window.day_count(start, item.date)
         if count > drug.administration_days_per_cycle:

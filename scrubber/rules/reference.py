@@ -127,7 +127,7 @@ class Drug:
         return f"{self.name} ({self.brand})" if self.brand else self.name
 
     def is_indicated_for(self, icd10: str, extra: tuple[str, ...] = ()) -> bool:
-        return any(icd10.startswith(prefix) for prefix in self.indication_codes + extra)
+        return icd10.startswith(self.indication_codes + extra)  # (False for no prefix at all)
 
     @property
     def indication_list(self) -> str:
@@ -141,8 +141,19 @@ class Drug:
         return next((c for c in self.codes if c.valid_on(day)), None)
 
     def vial_sizes(self) -> tuple[Decimal, ...]:
-        """The verified vial sizes of the drug's products."""
-        return tuple(sorted({p.vial_mg for p in self.products if p.vial_mg is not None and p.vial_verified}))
+        """The verified vial sizes of the drug's products (found once a drug: the vial checks ask
+        for every drug line)."""
+        found = _VIAL_SIZES.get(id(self))
+        if found is None or found[0] is not self:
+            if len(_VIAL_SIZES) >= 4096:
+                _VIAL_SIZES.clear()  # rule sets loaded again and again (a long watcher): bounded
+            sizes = tuple(sorted({p.vial_mg for p in self.products if p.vial_mg is not None and p.vial_verified}))
+            found = _VIAL_SIZES[id(self)] = (self, sizes)
+        return found[1]
+
+
+# Drug.vial_sizes, by drug (the drug is kept with its sizes, so its id is not reused meanwhile).
+_VIAL_SIZES: dict[int, tuple[Drug, tuple[Decimal, ...]]] = {}
 
 
 class DrugCatalog:
@@ -388,6 +399,7 @@ class PayerPolicy:
 
 
 NO_POLICY = PayerPolicy(name="no payer policy")
+_POLICIES_KEPT = 1024  # (payer class, payer id) pairs remembered by PayerPolicies.for_claim
 
 
 class PayerPolicies:
@@ -396,9 +408,21 @@ class PayerPolicies:
         self.merged = merged or Merged()
         self._by_class = {c: p for p in policies for c in p.classes}
         self._by_id = {i: p for p in policies for i in p.payer_ids}
+        # Each claim asks twice (its checks, its checks across claims), and a file's claims name
+        # the same few payers: a policy laid over another is made once, not twice a claim.
+        self._for_claim: dict[tuple[str | None, str | None], PayerPolicy] = {}
 
     def for_claim(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         """The policy for a claim: by payer id (NM1*PR) first, laid over the payer class's (SBR09)."""
+        key = (payer_class, payer_id)
+        found = self._for_claim.get(key)
+        if found is None:
+            if len(self._for_claim) >= _POLICIES_KEPT:
+                self._for_claim.clear()  # a file naming thousands of payer ids: memory stays bounded
+            found = self._for_claim[key] = self._policy(payer_class, payer_id)
+        return found
+
+    def _policy(self, payer_class: str | None, payer_id: str | None) -> PayerPolicy:
         by_class = self._by_class.get(payer_class or "")
         by_id = self._by_id.get(payer_id or "")
         if by_id is not None and by_class is not None and by_id is not by_class:
