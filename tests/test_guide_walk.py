@@ -451,6 +451,24 @@ def test_the_memo_of_placed_segments_stays_bounded(monkeypatch):
     assert all(0 < len(memo) <= 20 for memo in validator_module._PLACED.values() if memo)
 
 
+def test_regression_the_validators_memos_keep_a_few_thousand_texts_so_its_memory_stays_flat(monkeypatch):
+    """The element checks' memo kept up to 50,000 segment texts: a file of distinct segments
+    (claim ids, names, HL numbers) filled it only past some 10,000 claims, and the validator's
+    peak memory grew from 10,000 to 100,000 claims (bench/run.py: 45.9 to 52.4 MiB). Now no memo
+    of the validator holds more than 8,192 texts, whatever the file."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    body = b"".join(b"LX*1~\nSV1*HC:J9032*%d*UN*1***1~\nSV1*HC:J9032*%d*UN*1***1~\n" % (n, n) for n in range(12_000))
+    data = _edit(CLEAN, b"CTP****200*ME~\n", b"CTP****200*ME~\n" + body)
+    findings(data, "compiled")
+    held = [len(checker.memo) for checker in validator_module._CHECKERS.values()]
+    held += [len(memo) for memo in validator_module._PLACED.values()]
+    assert max(held) > 3_000  # (the memos are used)
+    assert max(held) <= 8_192, held
+
+
 @pytest.mark.parametrize("segment", [b"REF*:*::*:", b"REF**:*", b"REF***", b"REF**:*A:", b"REF*:*:*::B"])
 def test_a_segment_of_component_separators_only_is_empty_as_pyx12_reads_it(segment):
     """pyx12's Segment.is_empty: every component of every element empty; one value anywhere

@@ -72,7 +72,7 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
 
 
 _NONE: Problems = []  # (shared, never changed: no problem)
-_MEMO_LIMIT = 50_000
+_MEMO_LIMIT = 8192
 
 
 def segments_rules(map_file: str) -> Any:
