@@ -40,6 +40,8 @@ _DTP_FORMATS = ("RD8", "D8", "D6", "DT", "TM")
 # Data element 1250 (date/time format qualifier) names the format of a later 1251 element.
 _FORMAT_QUALIFIER = "1250"
 _FORMATTED_VALUE = "1251"
+# Bump when the rules' shape or their pickled form changes: the cache keys on it.
+COMPILER_VERSION = 1
 _MEMO_LIMIT = 1024  # segments remembered per rule (and component): most segments of a file repeat exactly
 
 # Where this module reports something else than pyx12 4.0.0, by (kind of input, what pyx12 does).

@@ -76,7 +76,7 @@ _MEMO_LIMIT = 8192
 
 
 def segments_rules(map_file: str) -> Any:
-    return cached("segments", map_path(map_file), COMPILER_VERSION * 1000 + getattr(segments, "COMPILER_VERSION", 0),
+    return cached("segments", map_path(map_file), COMPILER_VERSION * 1000 + segments.COMPILER_VERSION,
                   lambda: segments.compile_segments(map_file), dict)
 
 
