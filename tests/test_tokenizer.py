@@ -83,6 +83,31 @@ def test_regression_the_inlined_line_break_scan_keeps_every_segment_at_any_chunk
             assert reader.trailer == whole[0].trailer
 
 
+@pytest.mark.parametrize("terminator", ["~", "'", "\x1c"])
+def test_splitting_a_chunk_at_once_gives_what_finding_each_segment_gives(terminator):
+    """The tokenizer splits each chunk on the terminator at once (SegmentReader._split) and
+    finds segments one by one only at the end (_scan): on random interchanges, at every chunk
+    size, the same segments, offsets, suffixes and trailer as _scan alone, and the same error
+    on a file cut short."""
+    rnd = random.Random(12)
+    for n in range(80):
+        data = _random_interchange(rnd, terminator)
+        if n % 4 == 3:
+            data += b"NM1*CUT"  # a file cut inside a segment
+        for chunk in (1, 3, 64, 200, 4096):
+            results = []
+            for scan_only in (False, True):
+                reader = SegmentReader(io.BytesIO(data), chunk_size=chunk)
+                found: list = []
+                try:
+                    found.extend((seg.index, seg.offset, seg.text, seg.suffix)
+                                 for seg in (reader._scan(0) if scan_only else reader))
+                except InputError as exc:
+                    found.append((exc.code, exc.offset, exc.segment))
+                results.append((found, reader.trailer))
+            assert results[0] == results[1], (data, chunk)
+
+
 def test_bom_and_whitespace_before_the_isa_are_tolerated_and_kept():
     data = b"\xef\xbb\xbf \r\n" + ISA.encode() + b"GS*HC~"
     reader, found = segments(data)

@@ -200,11 +200,52 @@ class SegmentReader:
         return True
 
     def __iter__(self) -> Iterator[Segment]:
+        index = 0
+        if self.delimiters.segment not in "\r\n":
+            index = yield from self._split()
+        yield from self._scan(index)
+
+    def _split(self) -> Iterator[Segment]:
+        """The segments of each chunk, split at once on the terminator (str.split, in C) rather
+        than found one by one: a run of CR and LF after a terminator starts the next piece, and is
+        the suffix of the segment before. The last segment of a chunk waits for the next chunk
+        (its line break may go on there); at the end of the stream, what is left goes to _scan,
+        which also finds a file cut short. Returns the number of segments read. Not for a CR or
+        LF terminator (_scan's)."""
+        terminator = self.delimiters.segment
+        index = 0
+        suffixes: dict[str, str] = {}  # line break -> terminator and line break, shared
+        while True:
+            buffer, pos, base = self._buffer, self._pos, self._base
+            last = buffer.rfind(terminator, pos)
+            if last > pos:
+                pieces = buffer[pos:last].split(terminator)
+                text = pieces[0]  # (pos is where a segment starts: past the line break before it)
+                start = pos
+                for piece in pieces[1:]:
+                    following = piece.lstrip("\r\n")
+                    taken = len(piece) - len(following)
+                    if taken:
+                        line_break = piece[:taken]
+                        suffix = suffixes.get(line_break)
+                        if suffix is None:
+                            suffix = suffixes[line_break] = terminator + line_break
+                    else:
+                        suffix = terminator
+                    index += 1
+                    yield Segment(index, base + start, text, suffix)
+                    start += len(text) + 1 + taken
+                    text = following
+                self._pos = start  # the last segment of the chunk, read again with the next one
+            if not self._more():
+                return index
+
+    def _scan(self, index: int) -> Iterator[Segment]:
+        """The segments from the reader's position on, found one by one (`index` of them read)."""
         terminator = self.delimiters.segment
         # After a CR or LF terminator the line break is at most an LF (_line_break_after); after
         # any other, a run of CR and LF, most often one LF, looked at here without a call.
         plain = terminator not in "\r\n"
-        index = 0
         suffixes: dict[str, str] = {}  # the same few line endings, shared rather than copied
         # The buffer, its position and base live in locals between reads (a segment is a few
         # dozen bytes: attribute look-ups cost as much as the search).
