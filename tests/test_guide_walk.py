@@ -469,6 +469,22 @@ def test_regression_the_validators_memos_keep_a_few_thousand_texts_so_its_memory
     assert max(held) <= 8_192, held
 
 
+def test_the_validator_keeps_one_copy_of_a_checked_segment_not_two(monkeypatch):
+    """The validator memoises the element checks by (node, text): the rules' own memos (by the
+    split elements) are left empty, rather than holding a second copy of every segment."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    rules = validator_module.segments_rules("837.5010.X222.A1.xml")
+    for rule in rules.values():
+        for tables in rule.by_component.values():
+            tables.memo.clear()
+    assert findings(_many_lines(10), "compiled")
+    assert any(checker.memo for checker in validator_module._CHECKERS.values())
+    assert not any(tables.memo for rule in rules.values() for tables in rule.by_component.values())
+
+
 @pytest.mark.parametrize("segment", [b"REF*:*::*:", b"REF**:*", b"REF***", b"REF**:*A:", b"REF*:*:*::B"])
 def test_a_segment_of_component_separators_only_is_empty_as_pyx12_reads_it(segment):
     """pyx12's Segment.is_empty: every component of every element empty; one value anywhere

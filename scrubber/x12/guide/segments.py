@@ -24,7 +24,7 @@ from pathlib import Path
 from lxml import etree
 
 from .seg_fast import clean_by_pattern
-from .seg_rules import CompositeRule, ElementProblem, ElementRule, SegmentKey, SegmentRule, per_component
+from .seg_rules import CompositeRule, ElementProblem, ElementRule, PerComponent, SegmentKey, SegmentRule, per_component
 from .seg_types import control_character, is_date_type, is_valid_type
 
 __all__ = [
@@ -258,7 +258,7 @@ def distinct_rules(rules: dict[SegmentKey, SegmentRule]) -> list[SegmentRule]:
 
 
 def check_segment(
-    rule: SegmentRule, elements: list[str], component: str, repetition: str | None
+    rule: SegmentRule, elements: list[str], component: str, repetition: str | None, remember: bool = True
 ) -> list[ElementProblem]:
     """What pyx12's apply_segment_errors reports for this segment at this rule's node, in order.
 
@@ -266,24 +266,30 @@ def check_segment(
     `repetition` is accepted and not used: pyx12 4.0.0 does not split repeated elements, it reads
     the repetition separator as a character of the value (the 5010 extended set allows it); the
     only element of these maps that may repeat, DMG05, the 837 guides mark not used.
+    `remember`: keep the result for these elements in the rule's memo (a caller with a memo of
+    its own, such as the validator's, says False: no second copy of every segment).
     """
     tables = rule.by_component.get(component) or per_component(rule, component)
+    if not remember:
+        return [] if _clean(rule, tables, elements, component) else _check(rule, elements, component)
     key = tuple(elements)
     memo = tables.memo
     found = memo.get(key)
     if found is None:
-        separator = tables.separator
-        text = separator.join(elements)
-        # A value that holds the joining character is not clean: no expression can match it.
-        if text.count(separator) == len(elements) - 1 and clean_by_pattern(
-                rule, tables, component, len(elements) - 1, text):
-            found = ()
-        else:
-            found = tuple(_check(rule, elements, component))
+        found = () if _clean(rule, tables, elements, component) else tuple(_check(rule, elements, component))
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
     return list(found) if found else []
+
+
+def _clean(rule: SegmentRule, tables: PerComponent, elements: list[str], component: str) -> bool:
+    """The fast path: True when the segment is certainly clean (seg_fast.py)."""
+    separator = tables.separator
+    text = separator.join(elements)
+    # A value that holds the joining character is not clean: no expression can match it.
+    return text.count(separator) == len(elements) - 1 and clean_by_pattern(
+        rule, tables, component, len(elements) - 1, text)
 
 
 def _check(rule: SegmentRule, elements: list[str], component: str) -> list[ElementProblem]:

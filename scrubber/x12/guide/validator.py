@@ -61,7 +61,7 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
         key = (node, text)
         problems = memo.get(key)
         if problems is None:
-            found = check(rule_of[node], elements, component, repetition)
+            found = check(rule_of[node], elements, component, repetition, remember=False)
             problems = [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else _NONE
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
