@@ -61,7 +61,7 @@ class PerComponent:
     """What a rule learns at run time for one component separator: the patterns of its clean
     segments (by number of elements) and the segments it has already checked. Not pickled."""
 
-    __slots__ = ("memo", "patterns", "separator")
+    __slots__ = ("memo", "patterns", "separator", "unbuilt")
 
     def __init__(self, component: str) -> None:
         # The elements are joined back with a character no clean value holds (a control
@@ -69,6 +69,8 @@ class PerComponent:
         self.separator = "\x1d" if component != "\x1d" else "\x1e"
         self.patterns: dict[int, Any] = {}
         self.memo: dict[tuple[str, ...], tuple[ElementProblem, ...]] = {}
+        # segments checked without an expression yet, by number of elements (see segments._clean)
+        self.unbuilt: dict[int, int] = {}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
