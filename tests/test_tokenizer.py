@@ -8,6 +8,7 @@ import random
 import pytest
 
 from scrubber.errors import InputError
+from scrubber.x12 import tokenizer
 from scrubber.x12.tokenizer import SegmentReader
 
 ISA = "ISA*00*          *00*          *ZZ*SUBMIT001      *ZZ*RECV001        *261120*1200*^*00501*000000101*0*T*:~"
@@ -83,12 +84,14 @@ def test_regression_the_inlined_line_break_scan_keeps_every_segment_at_any_chunk
             assert reader.trailer == whole[0].trailer
 
 
+@pytest.mark.parametrize("span", [2, 9, 50, 1 << 16])
 @pytest.mark.parametrize("terminator", ["~", "'", "\x1c"])
-def test_splitting_a_chunk_at_once_gives_what_finding_each_segment_gives(terminator):
-    """The tokenizer splits each chunk on the terminator at once (SegmentReader._split) and
-    finds segments one by one only at the end (_scan): on random interchanges, at every chunk
-    size, the same segments, offsets, suffixes and trailer as _scan alone, and the same error
-    on a file cut short."""
+def test_splitting_a_chunk_at_once_gives_what_finding_each_segment_gives(terminator, span, monkeypatch):
+    """The tokenizer splits each span of a chunk on the terminator at once (SegmentReader._split)
+    and finds segments one by one only at the end (_scan): on random interchanges, at every chunk
+    size and span (spans shorter than a segment included), the same segments, offsets, suffixes
+    and trailer as _scan alone, and the same error on a file cut short."""
+    monkeypatch.setattr(tokenizer, "_SPAN", span)
     rnd = random.Random(12)
     for n in range(80):
         data = _random_interchange(rnd, terminator)

@@ -20,6 +20,7 @@ from ..errors import InputError
 ISA_LENGTH = 106
 BOM = b"\xef\xbb\xbf"
 CHUNK_SIZE = 1 << 20
+_SPAN = 1 << 16  # of a chunk, split at once (SegmentReader._split)
 
 # Where the element separator must sit in a 106-byte ISA, and the width of each field:
 # ISA fields are fixed width, and receivers rely on it.
@@ -208,8 +209,8 @@ class SegmentReader:
     def _split(self) -> Iterator[Segment]:
         """The segments of each chunk, split at once on the terminator (str.split, in C) rather
         than found one by one: a run of CR and LF after a terminator starts the next piece, and is
-        the suffix of the segment before. The last segment of a chunk waits for the next chunk
-        (its line break may go on there); at the end of the stream, what is left goes to _scan,
+        the suffix of the segment before. The last segment of a span waits for the next span or
+        chunk (its line break may go on there); at the end of the stream, what is left goes to _scan,
         which also finds a file cut short. Returns the number of segments read. Not for a CR or
         LF terminator (_scan's)."""
         terminator = self.delimiters.segment
@@ -217,9 +218,16 @@ class SegmentReader:
         suffixes: dict[str, str] = {}  # line break -> terminator and line break, shared
         while True:
             buffer, pos, base = self._buffer, self._pos, self._base
-            last = buffer.rfind(terminator, pos)
-            if last > pos:
-                pieces = buffer[pos:last].split(terminator)
+            while True:
+                # A span of the chunk at a time: the pieces of a whole chunk would be a second copy
+                # of it in memory. A segment longer than the span takes the rest of the chunk.
+                last = buffer.rfind(terminator, pos, pos + _SPAN)
+                pieces = buffer[pos:last].split(terminator) if last > pos else [""]
+                if len(pieces) == 1:
+                    last = buffer.rfind(terminator, pos)
+                    pieces = buffer[pos:last].split(terminator) if last > pos else [""]
+                    if len(pieces) == 1:
+                        break
                 text = pieces[0]  # (pos is where a segment starts: past the line break before it)
                 start = pos
                 for piece in pieces[1:]:
@@ -236,7 +244,8 @@ class SegmentReader:
                     yield Segment(index, base + start, text, suffix)
                     start += len(text) + 1 + taken
                     text = following
-                self._pos = start  # the last segment of the chunk, read again with the next one
+                # the last segment of the span, read again with the next span or chunk
+                pos = self._pos = start
             if not self._more():
                 return index
 
