@@ -279,7 +279,7 @@ _CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
 # delimiters (node numbers are the map's; the walk reads qualifiers with the file's component
 # separator); cleared when full, as a file of endless distinct segments would fill it.
 _PLACED: dict[tuple[str, Delimiters], dict[tuple[int, str], tuple[tuple, Problems, bool]]] = {}
-_PLACED_LIMIT = 8192
+_PLACED_LIMIT = 4096
 
 
 class CompiledValidator:
