@@ -222,6 +222,50 @@ def test_every_element_is_compiled_as_pyx12_reads_it(name: str):
                 assert (e.regex.pattern if e.regex else None) == (c.res or None)
 
 
+def test_the_rules_unpickle_through_their_constructors_not_dataclass_setstate(monkeypatch):
+    """A fresh process loads its rules from the cache: dataclasses' __setstate__ for a slotted
+    class looks the fields up again for every object, which made the load of the 837P's rules
+    about twice as slow. The rules unpickle through their constructors, the same rules."""
+    rules = compile_segments("837.5010.X222.A1.xml")
+    stored = pickle.dumps(rules, pickle.HIGHEST_PROTOCOL)
+
+    def refused(self, state):
+        raise AssertionError(f"{type(self).__name__} unpickled through __setstate__")
+
+    monkeypatch.setattr(ElementRule, "__setstate__", refused, raising=False)
+    monkeypatch.setattr(CompositeRule, "__setstate__", refused, raising=False)
+    again = pickle.loads(stored)
+    for key, rule in rules.items():
+        assert [_fields(e) for e in again[key].elements] == [_fields(e) for e in rule.elements]
+
+
+def _fields(rule: ElementRule | CompositeRule) -> tuple:
+    if isinstance(rule, CompositeRule):
+        return (rule.refdes, rule.name, rule.usage, tuple(_fields(e) for e in rule.elements))
+    return (rule.refdes, rule.name, rule.usage, rule.seq, rule.data_ele, rule.data_type, rule.min_len,
+            rule.max_len, rule.codes, rule.code_list, rule.regex.pattern if rule.regex else None, rule.required)
+
+
+def test_a_rules_expression_is_built_only_once_it_has_checked_a_few_segments():
+    """Building a fast-path expression takes about a millisecond: a rule builds its own (for one
+    number of elements) only after _BUILD_AFTER segments took the exact checks, so the envelope
+    and header segments, seen a few times a file, never pay for one. Either way, the same report."""
+    from scrubber.x12.guide import segments as segments_module
+
+    rules = compile_segments("837.5010.X222.A1.xml")
+    rule = rules[("/ISA_LOOP/GS_LOOP/ST_LOOP/DETAIL/2000A/2000B/2300", 1300, "CLM")]
+    clean = ["CLM", "A1", "100", "", "", "11:B:1", "Y", "A", "Y", "I"]
+    wrong = ["CLM", "A1", "100", "", "", "11:B:1", "Y", "A", "Y", "X"]
+    for n in range(segments_module._BUILD_AFTER):
+        assert check_segment(rule, clean, ":", "^", remember=False) == []
+        assert [p.code for p in check_segment(rule, wrong, ":", "^", remember=False)] == ["7"]
+        if n * 2 + 2 <= segments_module._BUILD_AFTER:
+            assert per_component(rule, ":").patterns == {}
+    assert check_segment(rule, clean, ":", "^", remember=False) == []
+    assert list(per_component(rule, ":").patterns) == [9]
+    assert [p.code for p in check_segment(rule, wrong, ":", "^", remember=False)] == ["7"]
+
+
 def test_the_compiled_tables_pickle_and_still_check():
     rules = compile_segments("837.5010.X222.A1.xml")
     again = pickle.loads(pickle.dumps(rules))

@@ -294,14 +294,23 @@ def test_a_replayed_walk_reports_what_a_fresh_walk_does(monkeypatch, data):
     """The traces (walker.py) are only a shortcut, and the steps they leave out cannot report
     anything: with the traces cleared before every segment (every walk a real one), the findings
     are the same, on files with many kinds of error."""
+    from scrubber.x12.guide import validator as validator_module
+
     with_traces = findings(data, "compiled")
     real_walk = walker_module.Walker.walk
+    real_feed = CompiledValidator.feed
 
     def fresh(self, node, seg_id, parts):
         self._traces.clear()
         return real_walk(self, node, seg_id, parts)
 
+    def unplaced(self, seg, seg_id, group):
+        self._placed.clear()  # (the validator's memo of placed segments follows traces too)
+        return real_feed(self, seg, seg_id, group)
+
     monkeypatch.setattr(walker_module.Walker, "walk", fresh)
+    monkeypatch.setattr(CompiledValidator, "feed", unplaced)
+    monkeypatch.setattr(validator_module, "_PLACED", {})
     assert findings(data, "compiled") == with_traces
     assert with_traces == findings(data, "pyx12")
 
@@ -380,6 +389,100 @@ def test_the_element_check_memo_stays_bounded_and_a_hit_reports_what_a_fresh_che
     assert validator_module._CHECKERS
     for checker in validator_module._CHECKERS.values():
         assert 0 < len(checker.memo) <= 20
+
+
+def _many_lines(count: int, date: bytes = b"20261102") -> bytes:
+    """The first claim of CLEAN with `count` more service lines, every seventh numbered wrong,
+    every fifth with an invalid date and every third with its DTP twice (over its max use)."""
+    lines = []
+    for n in range(3, count + 3):
+        dtp = b"DTP*472*D8*%s~\n" % (b"20261302" if n % 5 == 0 else date)
+        lines.append(b"LX*%d~\nSV1*HC:J9032*10*UN*1***1~\n%s" % (n + (n % 7 == 0), dtp * (2 if n % 3 == 0 else 1)))
+    return _edit(CLEAN, b"CTP****200*ME~\n", b"CTP****200*ME~\n" + b"".join(lines))
+
+
+def test_a_segment_placed_before_from_the_same_node_is_not_walked_again(monkeypatch):
+    """The validator keeps what it did with a text placed from a node (_PLACED): the same text
+    after the same node again is not split nor walked, and reports what a walk reports,
+    including what depends on the counts (the 2400 loop past its 50 repeats, a DTP past its
+    max use, LX numbers): the same as pyx12, and as the validator with that memo emptied
+    before every segment."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    data = _many_lines(60)
+    walks = []
+    real_walk = walker_module.Walker.walk
+
+    def counted(self, node, seg_id, parts):
+        walks.append(seg_id)
+        return real_walk(self, node, seg_id, parts)
+
+    monkeypatch.setattr(walker_module.Walker, "walk", counted)
+    theirs, ours = both(data)
+    assert ours == theirs
+    assert {"4", "5", "8", "LX"} <= {f[3] for f in ours}, ours
+    segments = data.count(b"~")
+    assert len(walks) < segments / 2, (len(walks), segments)
+
+    real_feed = CompiledValidator.feed
+
+    def unplaced(self, seg, seg_id, group):
+        self._placed.clear()
+        return real_feed(self, seg, seg_id, group)
+
+    monkeypatch.setattr(CompiledValidator, "feed", unplaced)
+    walks.clear()
+    assert findings(data, "compiled") == ours
+    assert len(walks) > segments * 3 / 4
+
+
+def test_the_memo_of_placed_segments_stays_bounded(monkeypatch):
+    """A file of endless distinct segments, each seen twice, cannot grow the memo of placed
+    segments without bound; what is reported stays pyx12's."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_PLACED_LIMIT", 20)
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    data = _many_lines(45, date=b"20261102~\nDTP*472*D8*20261102")
+    theirs, ours = both(data)
+    assert ours == theirs and ours
+    assert validator_module._PLACED
+    assert all(0 < len(memo) <= 20 for memo in validator_module._PLACED.values() if memo)
+
+
+def test_regression_the_validators_memos_keep_a_few_thousand_texts_so_its_memory_stays_flat(monkeypatch):
+    """The element checks' memo kept up to 50,000 segment texts: a file of distinct segments
+    (claim ids, names, HL numbers) filled it only past some 10,000 claims, and the validator's
+    peak memory grew from 10,000 to 100,000 claims (bench/run.py: 45.9 to 52.4 MiB). Now no memo
+    of the validator holds more than 8,192 texts, whatever the file."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    body = b"".join(b"LX*1~\nSV1*HC:J9032*%d*UN*1***1~\nSV1*HC:J9032*%d*UN*1***1~\n" % (n, n) for n in range(12_000))
+    data = _edit(CLEAN, b"CTP****200*ME~\n", b"CTP****200*ME~\n" + body)
+    findings(data, "compiled")
+    held = [len(checker.memo) for checker in validator_module._CHECKERS.values()]
+    held += [len(memo) for memo in validator_module._PLACED.values()]
+    assert max(held) > 3_000  # (the memos are used)
+    assert max(held) <= 8_192, held
+
+
+def test_the_validator_keeps_one_copy_of_a_checked_segment_not_two(monkeypatch):
+    """The validator memoises the element checks by (node, text): the rules' own memos (by the
+    split elements) are left empty, rather than holding a second copy of every segment."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    rules = validator_module.segments_rules("837.5010.X222.A1.xml")
+    for rule in rules.values():
+        for tables in rule.by_component.values():
+            tables.memo.clear()
+    assert findings(_many_lines(10), "compiled")
+    assert any(checker.memo for checker in validator_module._CHECKERS.values())
+    assert not any(tables.memo for rule in rules.values() for tables in rule.by_component.values())
 
 
 @pytest.mark.parametrize("segment", [b"REF*:*::*:", b"REF**:*", b"REF***", b"REF**:*A:", b"REF*:*:*::B"])

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from scrubber.errors import InputError
+from scrubber.x12 import tokenizer
 from scrubber.x12.tokenizer import SegmentReader
 
 ISA = "ISA*00*          *00*          *ZZ*SUBMIT001      *ZZ*RECV001        *261120*1200*^*00501*000000101*0*T*:~"
@@ -81,6 +82,33 @@ def test_regression_the_inlined_line_break_scan_keeps_every_segment_at_any_chunk
             reader, found = segments(data, chunk_size=chunk)
             assert [(s.index, s.offset, s.text, s.suffix) for s in found] == expected
             assert reader.trailer == whole[0].trailer
+
+
+@pytest.mark.parametrize("span", [2, 9, 50, 1 << 16])
+@pytest.mark.parametrize("terminator", ["~", "'", "\x1c"])
+def test_splitting_a_chunk_at_once_gives_what_finding_each_segment_gives(terminator, span, monkeypatch):
+    """The tokenizer splits each span of a chunk on the terminator at once (SegmentReader._split)
+    and finds segments one by one only at the end (_scan): on random interchanges, at every chunk
+    size and span (spans shorter than a segment included), the same segments, offsets, suffixes
+    and trailer as _scan alone, and the same error on a file cut short."""
+    monkeypatch.setattr(tokenizer, "_SPAN", span)
+    rnd = random.Random(12)
+    for n in range(80):
+        data = _random_interchange(rnd, terminator)
+        if n % 4 == 3:
+            data += b"NM1*CUT"  # a file cut inside a segment
+        for chunk in (1, 3, 64, 200, 4096):
+            results = []
+            for scan_only in (False, True):
+                reader = SegmentReader(io.BytesIO(data), chunk_size=chunk)
+                found: list = []
+                try:
+                    found.extend((seg.index, seg.offset, seg.text, seg.suffix)
+                                 for seg in (reader._scan(0) if scan_only else reader))
+                except InputError as exc:
+                    found.append((exc.code, exc.offset, exc.segment))
+                results.append((found, reader.trailer))
+            assert results[0] == results[1], (data, chunk)
 
 
 def test_bom_and_whitespace_before_the_isa_are_tolerated_and_kept():

@@ -124,7 +124,12 @@ class EnvelopeReader:
             last = seg
             # The common case first, with no call it can avoid: a body segment of an open set.
             elements = seg._elements
-            seg_id = elements[0] if elements is not None else seg.text.partition(element)[0]
+            if elements is not None:
+                seg_id = elements[0]
+            else:  # (find and slice: partition would copy the rest of the segment too)
+                text = seg.text
+                cut = text.find(element)
+                seg_id = text if cut < 0 else text[:cut]
             if seg_id not in _ENVELOPE_IDS and state.transaction is not None and seg_id[:1] not in NOT_AN_ID:
                 state.segments_in_set += 1
                 if observer is not None:

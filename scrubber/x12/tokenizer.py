@@ -20,6 +20,7 @@ from ..errors import InputError
 ISA_LENGTH = 106
 BOM = b"\xef\xbb\xbf"
 CHUNK_SIZE = 1 << 20
+_SPAN = 1 << 16  # of a chunk, split at once (SegmentReader._split)
 
 # Where the element separator must sit in a 106-byte ISA, and the width of each field:
 # ISA fields are fixed width, and receivers rely on it.
@@ -200,11 +201,60 @@ class SegmentReader:
         return True
 
     def __iter__(self) -> Iterator[Segment]:
+        index = 0
+        if self.delimiters.segment not in "\r\n":
+            index = yield from self._split()
+        yield from self._scan(index)
+
+    def _split(self) -> Iterator[Segment]:
+        """The segments of each chunk, split at once on the terminator (str.split, in C) rather
+        than found one by one: a run of CR and LF after a terminator starts the next piece, and is
+        the suffix of the segment before. The last segment of a span waits for the next span or
+        chunk (its line break may go on there); at the end of the stream, what is left goes to _scan,
+        which also finds a file cut short. Returns the number of segments read. Not for a CR or
+        LF terminator (_scan's)."""
+        terminator = self.delimiters.segment
+        index = 0
+        suffixes: dict[str, str] = {}  # line break -> terminator and line break, shared
+        while True:
+            buffer, pos, base = self._buffer, self._pos, self._base
+            while True:
+                # A span of the chunk at a time: the pieces of a whole chunk would be a second copy
+                # of it in memory. A segment longer than the span takes the rest of the chunk.
+                last = buffer.rfind(terminator, pos, pos + _SPAN)
+                pieces = buffer[pos:last].split(terminator) if last > pos else [""]
+                if len(pieces) == 1:
+                    last = buffer.rfind(terminator, pos)
+                    pieces = buffer[pos:last].split(terminator) if last > pos else [""]
+                    if len(pieces) == 1:
+                        break
+                text = pieces[0]  # (pos is where a segment starts: past the line break before it)
+                start = pos
+                for piece in pieces[1:]:
+                    following = piece.lstrip("\r\n")
+                    taken = len(piece) - len(following)
+                    if taken:
+                        line_break = piece[:taken]
+                        suffix = suffixes.get(line_break)
+                        if suffix is None:
+                            suffix = suffixes[line_break] = terminator + line_break
+                    else:
+                        suffix = terminator
+                    index += 1
+                    yield Segment(index, base + start, text, suffix)
+                    start += len(text) + 1 + taken
+                    text = following
+                # the last segment of the span, read again with the next span or chunk
+                pos = self._pos = start
+            if not self._more():
+                return index
+
+    def _scan(self, index: int) -> Iterator[Segment]:
+        """The segments from the reader's position on, found one by one (`index` of them read)."""
         terminator = self.delimiters.segment
         # After a CR or LF terminator the line break is at most an LF (_line_break_after); after
         # any other, a run of CR and LF, most often one LF, looked at here without a call.
         plain = terminator not in "\r\n"
-        index = 0
         suffixes: dict[str, str] = {}  # the same few line endings, shared rather than copied
         # The buffer, its position and base live in locals between reads (a segment is a few
         # dozen bytes: attribute look-ups cost as much as the search).

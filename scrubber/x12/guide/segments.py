@@ -24,7 +24,7 @@ from pathlib import Path
 from lxml import etree
 
 from .seg_fast import clean_by_pattern
-from .seg_rules import CompositeRule, ElementProblem, ElementRule, SegmentKey, SegmentRule, per_component
+from .seg_rules import CompositeRule, ElementProblem, ElementRule, PerComponent, SegmentKey, SegmentRule, per_component
 from .seg_types import control_character, is_date_type, is_valid_type
 
 __all__ = [
@@ -40,7 +40,10 @@ _DTP_FORMATS = ("RD8", "D8", "D6", "DT", "TM")
 # Data element 1250 (date/time format qualifier) names the format of a later 1251 element.
 _FORMAT_QUALIFIER = "1250"
 _FORMATTED_VALUE = "1251"
+# Bump when the rules' shape or their pickled form changes: the cache keys on it.
+COMPILER_VERSION = 1
 _MEMO_LIMIT = 1024  # segments remembered per rule (and component): most segments of a file repeat exactly
+_BUILD_AFTER = 8  # segments of one rule and length checked exactly before its expression is built
 
 # Where this module reports something else than pyx12 4.0.0, by (kind of input, what pyx12 does).
 # The differential tests read this table: a difference not listed here fails them.
@@ -256,7 +259,7 @@ def distinct_rules(rules: dict[SegmentKey, SegmentRule]) -> list[SegmentRule]:
 
 
 def check_segment(
-    rule: SegmentRule, elements: list[str], component: str, repetition: str | None
+    rule: SegmentRule, elements: list[str], component: str, repetition: str | None, remember: bool = True
 ) -> list[ElementProblem]:
     """What pyx12's apply_segment_errors reports for this segment at this rule's node, in order.
 
@@ -264,24 +267,38 @@ def check_segment(
     `repetition` is accepted and not used: pyx12 4.0.0 does not split repeated elements, it reads
     the repetition separator as a character of the value (the 5010 extended set allows it); the
     only element of these maps that may repeat, DMG05, the 837 guides mark not used.
+    `remember`: keep the result for these elements in the rule's memo (a caller with a memo of
+    its own, such as the validator's, says False: no second copy of every segment).
     """
     tables = rule.by_component.get(component) or per_component(rule, component)
+    if not remember:
+        return [] if _clean(rule, tables, elements, component) else _check(rule, elements, component)
     key = tuple(elements)
     memo = tables.memo
     found = memo.get(key)
     if found is None:
-        separator = tables.separator
-        text = separator.join(elements)
-        # A value that holds the joining character is not clean: no expression can match it.
-        if text.count(separator) == len(elements) - 1 and clean_by_pattern(
-                rule, tables, component, len(elements) - 1, text):
-            found = ()
-        else:
-            found = tuple(_check(rule, elements, component))
+        found = () if _clean(rule, tables, elements, component) else tuple(_check(rule, elements, component))
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
     return list(found) if found else []
+
+
+def _clean(rule: SegmentRule, tables: PerComponent, elements: list[str], component: str) -> bool:
+    """The fast path: True when the segment is certainly clean (seg_fast.py). Its expression is
+    built for a rule and length once _BUILD_AFTER segments have taken the exact checks: building
+    one takes about a millisecond (some 40 of them at the start of a file), as long as the exact
+    checks of some 60 segments, and a file's envelope and header segments come a few times only."""
+    given = len(elements) - 1
+    if given not in tables.patterns:
+        tried = tables.unbuilt.get(given, 0)
+        if tried < _BUILD_AFTER:
+            tables.unbuilt[given] = tried + 1
+            return False
+    separator = tables.separator
+    text = separator.join(elements)
+    # A value that holds the joining character is not clean: no expression can match it.
+    return text.count(separator) == given and clean_by_pattern(rule, tables, component, given, text)
 
 
 def _check(rule: SegmentRule, elements: list[str], component: str) -> list[ElementProblem]:

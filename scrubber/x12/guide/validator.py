@@ -61,7 +61,7 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
         key = (node, text)
         problems = memo.get(key)
         if problems is None:
-            found = check(rule_of[node], elements, component, repetition)
+            found = check(rule_of[node], elements, component, repetition, remember=False)
             problems = [(p.kind, p.code, p.refdes, p.message, p.value) for p in found] if found else _NONE
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
@@ -72,11 +72,11 @@ def _element_checker(map_file: str, tables: GuideTables, delimiters: Delimiters)
 
 
 _NONE: Problems = []  # (shared, never changed: no problem)
-_MEMO_LIMIT = 50_000
+_MEMO_LIMIT = 8192
 
 
 def segments_rules(map_file: str) -> Any:
-    return cached("segments", map_path(map_file), COMPILER_VERSION * 1000 + getattr(segments, "COMPILER_VERSION", 0),
+    return cached("segments", map_path(map_file), COMPILER_VERSION * 1000 + segments.COMPILER_VERSION,
                   lambda: segments.compile_segments(map_file), dict)
 
 
@@ -267,6 +267,20 @@ def _segment_flags(tables: GuideTables) -> list[bool]:
 
 _CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
 
+# What feed did with a segment, by (node of the segment before, segment text), for the segments
+# whose handling follows from those two: an ASCII text without leading white space or a trailing
+# separator, that the walk placed. The value is (the walk's trace, the element problems at the
+# node it found, whether the reader must read it again). Most segments of a file are the same
+# few texts after the same few nodes (N4*SPRINGFIELD*IL*62701 after N3, DTP*472 after SV1): for
+# those, feed is one dict look-up, the trace followed again (the counts and any repeat exceeded
+# are this time's) and the problems reported again, with no split and no walk key. A text is
+# kept once seen twice at its node (the element checks' memo has it), so that the texts seen
+# once (claim ids, names, HL numbers) do not push the others out. One dict per map and
+# delimiters (node numbers are the map's; the walk reads qualifiers with the file's component
+# separator); cleared when full, as a file of endless distinct segments would fill it.
+_PLACED: dict[tuple[str, Delimiters], dict[tuple[int, str], tuple[tuple, Problems, bool]]] = {}
+_PLACED_LIMIT = 4096
+
 
 class CompiledValidator:
     """Feed every segment of a file in order; read the errors as they accumulate."""
@@ -285,6 +299,7 @@ class CompiledValidator:
         self._reader = _Reader(delimiters.element, delimiters.component)
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
+        self._placed = _PLACED.setdefault((CONTROL_MAP, delimiters), {})
         self.errors: list[StructuralError] = []
         self._current = 0
         self._previous = 0
@@ -308,6 +323,35 @@ class CompiledValidator:
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
         """Validate one segment; empty segments are reported by the syntax checks, not here."""
         text = seg.text
+        node = self._node
+        placed = self._placed.get((node, text))
+        if placed is not None:
+            # A text placed from this node before (see _PLACED): what the slow path below would
+            # do for it, in its order (walk errors, the reader's errors left by a segment it
+            # could not place, the element problems).
+            self._previous = self._current
+            self._current = seg.index
+            self._current_id = seg_id
+            walker = self._walker
+            try:
+                if placed[2]:
+                    # HL, CLM, LX and the trailers are counted, and a text the reader found
+                    # something wrong with is checked again: what it says depends on the count
+                    self._reader.parse(seg_id, text.split(self._element))
+                else:
+                    self._reader.seg_count += 1
+                found = walker.follow(placed[0], seg_id)
+            except Exception as exc:  # (as below: a segment the validator cannot read)
+                self._unreadable(seg, seg_id, exc)
+                return
+            if walker.pending:
+                self._walk_errors(walker.pending)
+            if self._reader.errors:
+                self._reader_errors()
+            if placed[1]:
+                self._element_errors(placed[1])
+            self._node = found
+            return
         # GuideValidator's `not text.strip()`, without copying every segment: only a text that
         # starts with white space (str.isspace: also \x1c-\x1f, \x85, \xa0) can strip to nothing.
         if not text or (text[0].isspace() and not text.strip()):
@@ -337,8 +381,10 @@ class CompiledValidator:
             pid = parts[0]
             if len(parts) > 1 and pid in _PLAIN_IDS and (first := parts[1]) and first[0] != self._component:
                 reader.seg_count += 1  # the reader's fast path, inlined: a valid id, not empty, not counted
+                parsed = False
             else:
                 reader.parse(pid, parts)
+                parsed = True
             walker = self._walker
             if seg_id == "ISA":
                 self._use(self._control, CONTROL_MAP)
@@ -357,12 +403,20 @@ class CompiledValidator:
                     return
                 if reader.errors:
                     self._reader_errors()
+                problems = _NONE
+                again = True  # (a text seen before at this node: see _PLACED)
                 if self._is_segment[node]:
                     problems = self._checked.get((node, text))  # the checker's memo, without the call
                     if problems is None:
+                        again = False
                         problems = self._checker(node, parts, text)
                     if problems:
                         self._element_errors(problems)
+                if again and text is seg.text and text[-1] != element:
+                    placed_memo = self._placed
+                    if len(placed_memo) >= _PLACED_LIMIT:
+                        placed_memo.clear()
+                    placed_memo[(self._node, text)] = (walker.trace, problems, parsed)
                 self._node = node
                 return
             if seg_id == "GS" and group is not None:
@@ -379,18 +433,21 @@ class CompiledValidator:
                     self._element_errors(problems)
             self._node = node
         except Exception as exc:
-            # As GuideValidator: a segment the validator cannot read is an error of that segment;
-            # at ISA or GS (which choose the guide) nothing after it can be trusted.
-            kind = exc.kind if isinstance(exc, _ReaderError) else type(exc).__name__
-            if seg_id in ("ISA", "GS"):
-                raise InputError(
-                    f"the implementation-guide validator could not read the {seg_id}: {kind}",
-                    code="validator", offset=seg.offset, segment=seg.index,
-                ) from exc
-            self.errors.append(StructuralError(
-                seg.index, seg_id, None, _UNREADABLE, "seg",
-                f"the implementation-guide validator could not read this segment ({kind})",
-            ))
+            self._unreadable(seg, seg_id, exc)
+
+    def _unreadable(self, seg: Segment, seg_id: str, exc: Exception) -> None:
+        """As GuideValidator: a segment the validator cannot read is an error of that segment;
+        at ISA or GS (which choose the guide) nothing after it can be trusted."""
+        kind = exc.kind if isinstance(exc, _ReaderError) else type(exc).__name__
+        if seg_id in ("ISA", "GS"):
+            raise InputError(
+                f"the implementation-guide validator could not read the {seg_id}: {kind}",
+                code="validator", offset=seg.offset, segment=seg.index,
+            ) from exc
+        self.errors.append(StructuralError(
+            seg.index, seg_id, None, _UNREADABLE, "seg",
+            f"the implementation-guide validator could not read this segment ({kind})",
+        ))
 
     def _use(self, tables: GuideTables, map_file: str) -> None:
         self._tables = tables
@@ -399,6 +456,7 @@ class CompiledValidator:
         self._walker.use(tables)
         self._checker = self._checker_for(map_file, tables)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
+        self._placed = _PLACED.setdefault((map_file, self._d), {})
 
     def _walk_errors(self, pending: list[tuple[str, str, int]]) -> None:
         """apply_walk_errors + _Collector.seg_error: a missing segment goes with the segment

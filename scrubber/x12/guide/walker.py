@@ -38,6 +38,9 @@ class Walker:
         self._loop_paths: set[str] = set()
         self._below: dict[str, tuple[str, ...]] = {}  # loop path -> it and the loop paths under it
         self.pending: list[tuple[str, str, int]] = []  # (code, message, map node or -1)
+        # The trace of the last walk: (node found, counting steps, the inlined form of the two
+        # common ones or None). `follow` walks it again from the same node for the same segment.
+        self.trace: tuple | None = None
         self._missing: list[tuple[int, str, str]] = []  # (segment node, code, message)
         self.t: GuideTables | None = None
         self._candidates: dict[tuple[int, int, str], tuple[int, ...]] = {}
@@ -102,10 +105,6 @@ class Walker:
         are reported on the way (a required node not counted yet, a repeat exceeded). So the
         first walk from a node for such a segment is recorded as a trace of its counting steps,
         and later walks replay the trace: a dict look-up and a few counter updates."""
-        if self.pending:
-            self.pending = []
-        if self._missing:
-            self._missing = []
         plan = self._qualifier_keys.get(seg_id)
         if plan is None:
             plan = self._qualifier_keys[seg_id] = _key_plan(_qualifier_keys(self.t, seg_id))
@@ -128,49 +127,13 @@ class Walker:
             key = (node, seg_id, *[self._qualifier(e, c) for e, c in plan[0]])
         trace = self._traces.get(key)
         if trace is not None:
-            fast = trace[2]
-            if fast is None:
-                self._seg_id = seg_id
-                self._parts = parts
-                return self._replay(trace, node)
-            counts = self._counts
-            instances = self._instance
-            if fast[0]:
-                # The other common trace: a loop (used R or S) entered at its first segment:
-                # _check_loop_usage and the _FIRST step of _replay, inlined.
-                _, loop, path, parent, max_repeat, first_path, first_parent = fast
-                below = self._below.get(path)
-                if below is None:
-                    self._reset(path)
-                else:
-                    self._clock += 1
-                    clock = self._clock
-                    for p in below:
-                        instances[p] = clock
-                instance = instances.get(parent, 0)
-                v = counts.get(path)
-                n = v[0] + 1 if v is not None and v[1] == instance else 1
-                counts[path] = (n, instance)
-                if n > max_repeat:
-                    self.pending.append(("4", f"Loop {self.t.xid[loop]} exceeded max count.  Found {n}, should "
-                                              f"have {max_repeat}", loop))
-                instance = instances.get(first_parent, 0)
-                v = counts.get(first_path)
-                counts[first_path] = (v[0] + 1 if v is not None and v[1] == instance else 1, instance)
-                return trace[0]
-            # The most common trace: one segment placed, nothing looked for on the way.
-            _, path, parent, max_repeat, exact = fast
-            instance = instances.get(parent, 0)
-            v = counts.get(path)
-            if v is None or v[1] != instance:
-                counts[path] = (1, instance)
-            elif exact:
-                n = v[0] + 1
-                counts[path] = (n, instance)
-                if n > max_repeat:
-                    self._seg_id = seg_id
-                    self._check_seg_usage(trace[0])
-            return trace[0]
+            self.trace = trace
+            self._parts = parts  # (a trace that places nothing says what it did not place)
+            return self.follow(trace, seg_id)
+        if self.pending:
+            self.pending = []
+        if self._missing:
+            self._missing = []
         self._seg_id = seg_id
         self._parts = parts
         self._rec = ops = []
@@ -199,8 +162,60 @@ class Walker:
             loop, first = steps[0][1], steps[1][1]
             fast = (True, loop, t.path[loop], t.parent_path[loop], t.max_repeat[loop],
                     t.path[first], t.parent_path[first])
-        self._traces[key] = (found, steps, fast)
+        self._traces[key] = self.trace = (found, steps, fast)
         return found
+
+    def follow(self, trace: tuple, seg_id: str) -> int:
+        """Walk again the way `trace` (a walk's `trace`, from the node it started at, for a
+        segment with this id and the same qualifiers) went: the same node, the counts and the
+        errors of this time. The two common traces (a segment placed; a loop entered at its first
+        segment) are inlined: they are most of the work."""
+        if self.pending:
+            self.pending = []
+        if self._missing:
+            self._missing = []
+        fast = trace[2]
+        if fast is None:
+            self._seg_id = seg_id
+            return self._replay(trace)
+        counts = self._counts
+        instances = self._instance
+        if fast[0]:
+            # The other common trace: a loop (used R or S) entered at its first segment:
+            # _check_loop_usage and the _FIRST step of _replay, inlined.
+            _, loop, path, parent, max_repeat, first_path, first_parent = fast
+            below = self._below.get(path)
+            if below is None:
+                self._reset(path)
+            else:
+                self._clock += 1
+                clock = self._clock
+                for p in below:
+                    instances[p] = clock
+            instance = instances.get(parent, 0)
+            v = counts.get(path)
+            n = v[0] + 1 if v is not None and v[1] == instance else 1
+            counts[path] = (n, instance)
+            if n > max_repeat:
+                self.pending.append(("4", f"Loop {self.t.xid[loop]} exceeded max count.  Found {n}, should "
+                                          f"have {max_repeat}", loop))
+            instance = instances.get(first_parent, 0)
+            v = counts.get(first_path)
+            counts[first_path] = (v[0] + 1 if v is not None and v[1] == instance else 1, instance)
+            return trace[0]
+        # The most common trace: one segment placed, nothing looked for on the way.
+        _, path, parent, max_repeat, exact = fast
+        instance = instances.get(parent, 0)
+        v = counts.get(path)
+        if v is None or v[1] != instance:
+            counts[path] = (1, instance)
+        elif exact:
+            n = v[0] + 1
+            counts[path] = (n, instance)
+            if n > max_repeat:
+                self._seg_id = seg_id
+                self._check_seg_usage(trace[0])
+        return trace[0]
 
     def _qualifier(self, element: int, component: int) -> str | None:
         """The value pyx12's is_match reads: element `element` (its first component when
@@ -230,7 +245,7 @@ class Walker:
             pos = t.pos[loop]
             loop = t.parent[loop]
 
-    def _replay(self, trace: tuple, orig: int) -> int:
+    def _replay(self, trace: tuple) -> int:
         """Run the counting steps a walk recorded (see walk). The two common steps (a segment
         placed, a required segment looked for) are inlined: they are most of the work."""
         found, ops, _fast = trace
