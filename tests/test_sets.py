@@ -115,6 +115,25 @@ def test_the_scan_finds_the_sets_and_envelope_the_tokenizer_reads(tmp_path, monk
         assert plan is not None and len(plan.sets) == 3, name
 
 
+def test_regression_the_scan_held_two_copies_of_an_8_mib_chunk(tmp_path):
+    # The scan read 8 MiB at a time and joined it to what was left of the last: 13 MiB at the peak
+    # for a file of 4.4 MB (30 MiB for a large one), above the rest of a --jobs run's main process.
+    import tracemalloc
+
+    path = tmp_path / "g.837"
+    GENERATE.generate(12000, path, per_transaction=500)
+    assert path.stat().st_size > 4 << 20
+    with path.open("rb") as source:
+        tracemalloc.start()
+        try:
+            plan = set_scan.scan(source, 1 << 40)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert plan is not None and len(plan.sets) == 24
+    assert peak < 6 << 20, f"the scan peaked at {peak / (1 << 20):.1f} MiB"
+
+
 def test_the_scan_agrees_with_the_tokenizer_on_every_sample_and_corpus_file():
     read = 0
     crashes = sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837"))
