@@ -341,6 +341,51 @@ def test_a_killed_worker_loses_no_set(tmp_path, monkeypatch, caplog, by_set):
     assert caplog.text.count("worker process stopped") == 1
 
 
+def test_regression_the_main_process_held_the_sets_in_flight_whole(tmp_path, monkeypatch, by_set):
+    # Each set's bytes went to its worker through the pool's pipe and stayed in the main process
+    # until the set was spliced, and its rendered parts and recorded doses came back the same way
+    # and waited there, unpickled, for their turn: up to 30 MiB for sets of 5,000 claims. Now what
+    # crosses the pipe is a few KB whatever the set's size, and the sets' files are gone at the end.
+    import tempfile
+    from multiprocessing.reduction import ForkingPickler
+
+    crossed: list[int] = []
+    dumps, loads = ForkingPickler.dumps, ForkingPickler.loads
+
+    def counted_dumps(obj, protocol=None):
+        data = dumps(obj, protocol)
+        crossed.append(len(data))
+        return data
+
+    def counted_loads(data, /, **kwargs):
+        crossed.append(len(data))
+        return loads(data, **kwargs)
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    path = tmp_path / "generated.837"
+    GENERATE.generate(1200, path, per_transaction=300)
+    assert path.stat().st_size / 4 > 100_000  # a set's bytes
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    seen_on_disk: list[str] = []
+
+    class Watching(JsonReport):
+        def splice(self, fragment: str) -> None:
+            seen_on_disk.extend(p.name for p in spool.glob("scrubber-sets-*/*"))
+            super().splice(fragment)
+
+    monkeypatch.setattr(ForkingPickler, "dumps", classmethod(lambda cls, obj, protocol=None: counted_dumps(obj)))
+    monkeypatch.setattr(ForkingPickler, "loads", staticmethod(counted_loads))
+    with Workers(2) as workers:
+        got = _scrub_into(path, RunContext.new(TODAY, workers), Watching)
+    assert by_set["inputs"] == 1 and by_set["here"] == 0
+    assert got == expected
+    assert seen_on_disk, "no set was on disk while spliced: the test looked in the wrong place"
+    assert crossed and max(crossed) < 16_000, f"{max(crossed)} bytes crossed the pipe at once"
+    assert list(spool.iterdir()) == [], "the sets' files were left behind"
+
+
 def test_the_envelope_pass_raises_what_pass_one_raises(tmp_path):
     # The IEA left out: the envelope reader's error, with the offset of the end of the last segment.
     text = _interchange([[_set_text(_fillers(0, 2), 1), _set_text(_fillers(2, 2), 2)]], 701)
