@@ -439,6 +439,38 @@ def test_the_run_history_answers_for_many_patients_at_once():
         history.close()
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc")
+def test_regression_the_run_historys_page_cache_grew_the_process_by_4_mib():
+    # SQLite's page cache (4 MiB) filled as the history grew: the main process of a --jobs 2 run of
+    # one set peaked 4 MiB higher at 100,000 claims than at 10,000 (the history is the one thing
+    # there that grows with the claims). Recording 98,000 more doses now leaves the memory where it
+    # was. (The resident memory, not the peak: a peak reached while importing would hide the growth.)
+    import subprocess
+    import sys
+
+    script = """
+import datetime as dt
+from decimal import Decimal
+from scrubber.rules.history import Dose, RunHistory
+def resident():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+history = RunHistory()
+day = dt.date(2026, 11, 2)
+def record(first, last):
+    for n in range(first, last):
+        history.record(("P", str(n)), [Dose("belinostat", "J9032", day, Decimal(150), f"C{n}")])
+    history.doses(("P", "1"))  # (what is recorded is inserted before a query)
+record(0, 2000)
+before = resident()
+record(2000, 100_000)
+print(resident() - before)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    grown = float(done.stdout.strip())
+    assert grown < 2, f"the process grew by {grown:.1f} MiB"
+
+
 def test_a_sink_that_changes_what_it_does_with_claims_gets_every_claim(tmp_path, by_set):
     # A library caller's JsonReport that also counts claims: its parts would be made by JsonReport
     # and its own claim() never run, so the input is scrubbed claim by claim.
