@@ -485,6 +485,26 @@ def test_the_validator_keeps_one_copy_of_a_checked_segment_not_two(monkeypatch):
     assert not any(tables.memo for rule in rules.values() for tables in rule.by_component.values())
 
 
+def test_regression_the_element_check_memo_grew_to_8_mib_between_10000_and_100000_claims(tmp_path, monkeypatch):
+    """The memo held up to 50,000 segment texts (about 8 MiB), most of them never seen again (claim
+    ids, names): a --jobs worker's peak, and the main process's for one large set, grew until it
+    was full, between 10,000 and 100,000 claims. It now holds a few MiB at most."""
+    from test_jobs import GENERATE
+
+    from scrubber.output import pipeline
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    path = tmp_path / "claims.837"
+    GENERATE.generate(8000, path, per_transaction=5000)
+    with path.open("rb") as source:
+        pipeline._validate(pipeline.HashingStream(source), pipeline._ValidationLog(), None, "compiled")
+    held = 0
+    for checker in validator_module._CHECKERS.values():
+        held += sys.getsizeof(checker.memo) + sum(sys.getsizeof(key) + sys.getsizeof(key[1]) for key in checker.memo)
+    assert held < 3 << 20, f"the element memo holds {held / (1 << 20):.1f} MiB"
+
+
 @pytest.mark.parametrize("segment", [b"REF*:*::*:", b"REF**:*", b"REF***", b"REF**:*A:", b"REF*:*:*::B"])
 def test_a_segment_of_component_separators_only_is_empty_as_pyx12_reads_it(segment):
     """pyx12's Segment.is_empty: every component of every element empty; one value anywhere

@@ -262,7 +262,9 @@ def test_a_signal_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(t
     # signal is too late to matter and the run rightly ends 0).
     GENERATE.generate(6000, path, per_transaction=500)
     out = tmp_path / "out"
-    env = {**os.environ, parallel.MIN_BYTES_ENV: "0"}
+    temporary = tmp_path / "tmp"  # where the sets in flight are spooled (output/by_sets.py)
+    temporary.mkdir()
+    env = {**os.environ, parallel.MIN_BYTES_ENV: "0", "TMPDIR": str(temporary)}
     scrubber_cli = Path(sys.executable).parent / "scrubber"
     process = subprocess.Popen([str(scrubber_cli), "scrub", str(path), "--out", str(out), "--jobs", "2",
                                 "--today", TODAY.isoformat(), *outputs], env=env, stdout=subprocess.PIPE,
@@ -291,6 +293,7 @@ def test_a_signal_during_a_parallel_run_leaves_no_worker_and_no_temporary_file(t
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), "a worker outlived the run"
     assert not out.exists() or not [p.name for p in out.iterdir()], "an output or a temporary file was left"
+    assert not list(temporary.iterdir()), "a temporary file was left"
 
 
 def _watch_outputs(root: Path, jobs: int) -> dict[str, bytes]:

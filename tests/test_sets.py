@@ -115,6 +115,25 @@ def test_the_scan_finds_the_sets_and_envelope_the_tokenizer_reads(tmp_path, monk
         assert plan is not None and len(plan.sets) == 3, name
 
 
+def test_regression_the_scan_held_two_copies_of_an_8_mib_chunk(tmp_path):
+    # The scan read 8 MiB at a time and joined it to what was left of the last: 13 MiB at the peak
+    # for a file of 4.4 MB (30 MiB for a large one), above the rest of a --jobs run's main process.
+    import tracemalloc
+
+    path = tmp_path / "g.837"
+    GENERATE.generate(12000, path, per_transaction=500)
+    assert path.stat().st_size > 4 << 20
+    with path.open("rb") as source:
+        tracemalloc.start()
+        try:
+            plan = set_scan.scan(source, 1 << 40)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert plan is not None and len(plan.sets) == 24
+    assert peak < 6 << 20, f"the scan peaked at {peak / (1 << 20):.1f} MiB"
+
+
 def test_the_scan_agrees_with_the_tokenizer_on_every_sample_and_corpus_file():
     read = 0
     crashes = sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837"))
@@ -324,6 +343,51 @@ def test_a_killed_worker_loses_no_set(tmp_path, monkeypatch, caplog, by_set):
     assert caplog.text.count("worker process stopped") == 1
 
 
+def test_regression_the_main_process_held_the_sets_in_flight_whole(tmp_path, monkeypatch, by_set):
+    # Each set's bytes went to its worker through the pool's pipe and stayed in the main process
+    # until the set was spliced, and its rendered parts and recorded doses came back the same way
+    # and waited there, unpickled, for their turn: up to 30 MiB for sets of 5,000 claims. Now what
+    # crosses the pipe is a few KB whatever the set's size, and the sets' files are gone at the end.
+    import tempfile
+    from multiprocessing.reduction import ForkingPickler
+
+    crossed: list[int] = []
+    dumps, loads = ForkingPickler.dumps, ForkingPickler.loads
+
+    def counted_dumps(obj, protocol=None):
+        data = dumps(obj, protocol)
+        crossed.append(len(data))
+        return data
+
+    def counted_loads(data, /, **kwargs):
+        crossed.append(len(data))
+        return loads(data, **kwargs)
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    path = tmp_path / "generated.837"
+    GENERATE.generate(1200, path, per_transaction=300)
+    assert path.stat().st_size / 4 > 100_000  # a set's bytes
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    seen_on_disk: list[str] = []
+
+    class Watching(JsonReport):
+        def splice(self, fragment: str) -> None:
+            seen_on_disk.extend(p.name for p in spool.glob("scrubber-sets-*/*"))
+            super().splice(fragment)
+
+    monkeypatch.setattr(ForkingPickler, "dumps", classmethod(lambda cls, obj, protocol=None: counted_dumps(obj)))
+    monkeypatch.setattr(ForkingPickler, "loads", staticmethod(counted_loads))
+    with Workers(2) as workers:
+        got = _scrub_into(path, RunContext.new(TODAY, workers), Watching)
+    assert by_set["inputs"] == 1 and by_set["here"] == 0
+    assert got == expected
+    assert seen_on_disk, "no set was on disk while spliced: the test looked in the wrong place"
+    assert crossed and max(crossed) < 16_000, f"{max(crossed)} bytes crossed the pipe at once"
+    assert list(spool.iterdir()) == [], "the sets' files were left behind"
+
+
 def test_the_envelope_pass_raises_what_pass_one_raises(tmp_path):
     # The IEA left out: the envelope reader's error, with the offset of the end of the last segment.
     text = _interchange([[_set_text(_fillers(0, 2), 1), _set_text(_fillers(2, 2), 2)]], 701)
@@ -375,6 +439,38 @@ def test_the_run_history_answers_for_many_patients_at_once():
         assert history.doses(("P", "1100")) == [dose, dose] and history.doses(("P", "7")) == []
     finally:
         history.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc")
+def test_regression_the_run_historys_page_cache_grew_the_process_by_4_mib():
+    # SQLite's page cache (4 MiB) filled as the history grew: the main process of a --jobs 2 run of
+    # one set peaked 4 MiB higher at 100,000 claims than at 10,000 (the history is the one thing
+    # there that grows with the claims). Recording 98,000 more doses now leaves the memory where it
+    # was. (The resident memory, not the peak: a peak reached while importing would hide the growth.)
+    import subprocess
+    import sys
+
+    script = """
+import datetime as dt
+from decimal import Decimal
+from scrubber.rules.history import Dose, RunHistory
+def resident():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+history = RunHistory()
+day = dt.date(2026, 11, 2)
+def record(first, last):
+    for n in range(first, last):
+        history.record(("P", str(n)), [Dose("belinostat", "J9032", day, Decimal(150), f"C{n}")])
+    history.doses(("P", "1"))  # (what is recorded is inserted before a query)
+record(0, 2000)
+before = resident()
+record(2000, 100_000)
+print(resident() - before)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    grown = float(done.stdout.strip())
+    assert grown < 2, f"the process grew by {grown:.1f} MiB"
 
 
 def test_a_sink_that_changes_what_it_does_with_claims_gets_every_claim(tmp_path, by_set):

@@ -18,12 +18,20 @@ rejected 837s, the JSON, HTML and CSV reports, the linter lines), the main proce
    against the run's history, straight into the outputs. Either way the outputs are those of one job.
 
 A worker that dies loses nothing: its sets, and the rest of the input, are scrubbed here.
+
+The main process holds no set whole (its memory must not follow the number of sets in flight, nor
+the file): each set's bytes are copied, as they are read and hashed, into a file of the input's
+temporary folder, which its worker reads; the worker writes the set's parts into a file beside it,
+and the main process reads them back one output at a time when it splices them, then deletes both.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
+import os
+import pickle
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -58,27 +66,31 @@ from .summary import Summary
 _log = logging.getLogger("scrubber")
 
 # Sets handed out ahead of the one being spliced, per worker: enough to keep every worker busy
-# while the main process splices; bounds what it holds (each set's bytes, for a set it must scrub
-# again, and the parts rendered).
+# while the main process splices. What they hold is on disk (the sets' bytes and parts), not in
+# the main process.
 AHEAD = 2
-# A set larger than this (about 180,000 claims) is not handed out: the main process holds the bytes
-# of the sets in flight. A file with one is scrubbed the usual way (claims checked in the workers).
+# A set larger than this (about 180,000 claims) is not handed out: a worker holds its bytes, and the
+# main process one output's part of it while splicing. A file with one is scrubbed the usual way
+# (claims checked in the workers).
 LARGEST_SET = 64 << 20
+# The bytes copied at a time from the input into a set's file.
+_COPY_CHUNK = 1 << 20
 # A set up to this size (about 20,000 claims) is tokenized once in its worker, for both passes.
 KEEP_SEGMENTS = 8 << 20
 
 
 @dataclass
 class SetJob:
-    """What a worker needs to scrub one set: its bytes and where they sit in the file, the ISA and
-    GS above it (it validates them with it, as pass 1 does) and their errors as the whole file's
-    validation found them (a control number used twice is seen only across the file)."""
+    """What a worker needs to scrub one set: the file that holds it (its ISA and GS, then its bytes)
+    and where it sits in the input, the ISA and GS above it (it validates them with it, as pass 1
+    does) and their errors as the whole file's validation found them (a control number used twice
+    is seen only across the file)."""
 
     number: int  # the set's position in the file, 1-based (TransactionSet.number)
     isa: Segment
     gs: Segment
     span: SetSpan
-    data: bytes
+    path: str  # the set's file in the input's temporary folder; its parts go to `parts_path`
     interchange_errors: list[StructuralError]
     group_errors: list[StructuralError]
     delimiters: Delimiters
@@ -89,15 +101,9 @@ class SetJob:
     keep_segments: bool = False  # whether to hold the set's segments for pass 2 (KEEP_SEGMENTS)
 
 
-@dataclass
-class SetOutcome:
-    """A set scrubbed in a worker: its counts, its part of each output, the doses it recorded (per
-    claim, in order) and the patients whose earlier doses its checks asked for."""
-
-    summary: Summary
-    parts: list[Any]
-    recorded: list[tuple[tuple[str, ...], list[Dose]]]
-    asked: set[tuple[str, ...]]
+    @property
+    def parts_path(self) -> str:
+        return self.path + ".parts"
 
 
 class _SetHistory(RunHistory):
@@ -143,23 +149,28 @@ class _Delimited:
         self.bytes_read = 0
 
 
+def _head(isa: Segment, gs: Segment) -> bytes:
+    """What a set's file holds before the set: its ISA and GS, as they came."""
+    return (isa.text + isa.suffix + gs.text + gs.suffix).encode("latin-1")
+
+
 def _segments(job: SetJob) -> Iterator[Segment]:
-    """The ISA, the GS and the set's segments, read by SegmentReader from their bytes, with the
-    indexes and offsets they have in the file."""
+    """The ISA, the GS and the set's segments, read by SegmentReader from the set's file, with the
+    indexes and offsets they have in the input."""
     isa, gs, span = job.isa, job.gs, job.span
-    head = (isa.text + isa.suffix + gs.text + gs.suffix).encode("latin-1")
     shift_index = span.header.index - 3
-    shift_offset = span.start - len(head)
-    for seg in SegmentReader(io.BytesIO(head + job.data)):
-        index = seg.index
-        if index > 2:
-            seg.index = index + shift_index
-            seg.offset += shift_offset
-        elif index == 1:
-            seg.index, seg.offset = isa.index, isa.offset
-        else:
-            seg.index, seg.offset = gs.index, gs.offset
-        yield seg
+    shift_offset = span.start - len(_head(isa, gs))
+    with open(job.path, "rb") as stored:
+        for seg in SegmentReader(stored):
+            index = seg.index
+            if index > 2:
+                seg.index = index + shift_index
+                seg.offset += shift_offset
+            elif index == 1:
+                seg.index, seg.offset = isa.index, isa.offset
+            else:
+                seg.index, seg.offset = gs.index, gs.offset
+            yield seg
 
 
 def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory) -> Summary:
@@ -189,8 +200,12 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
     return scrub.summary
 
 
-def _set_task(job: SetJob) -> SetOutcome:
-    """In a worker: one set, against a history of its own, into fresh parts of every output."""
+def _set_task(job: SetJob) -> Summary:
+    """In a worker: one set, against a history of its own, into fresh parts of every output. Its
+    counts are returned; the rest goes to the set's parts file, one pickle after the other: the
+    patients whose earlier doses its checks asked for, each output's part (in the order of the
+    sinks), the doses it recorded (per claim, in order). Through the pool's pipe they would wait
+    in the main process, unpickled (some 5 MiB a set of 5,000 claims), until their set's turn."""
     rules = parallel._worker_rules
     assert rules is not None
     parts = [make() for make in job.fragments]
@@ -202,7 +217,12 @@ def _set_task(job: SetJob) -> SetOutcome:
             summary = scrub_set(job, rules, parts, history)  # type: ignore[arg-type]
     finally:
         history.close()
-    return SetOutcome(summary, [part.take() for part in parts], history.recorded, history.asked)
+    with open(job.parts_path, "wb") as out:
+        pickle.dump(history.asked, out, pickle.HIGHEST_PROTOCOL)
+        for part in parts:
+            pickle.dump(part.take(), out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(history.recorded, out, pickle.HIGHEST_PROTOCOL)
+    return summary
 
 
 # --- the main process -------------------------------------------------------------------------
@@ -286,20 +306,22 @@ def control_numbers_repeat(plan: SetPlan) -> bool:
 
 class _Reading:
     """The input read again from its start, in order, hashed (pipeline's HashingStream): the sets'
-    bytes for the workers."""
+    bytes copied into their files for the workers, a chunk at a time."""
 
     def __init__(self, source: BinaryIO, start: int) -> None:
         source.seek(start)
         self._stream = HashingStream(source)
         self.digest = self._stream.digest
 
-    def read_to(self, end: int) -> bytes:
-        return self._stream.read(end - self._stream.read_so_far)
-
-    def skip_to(self, end: int) -> None:
-        while self._stream.read_so_far < end:
-            if not self.read_to(min(end, self._stream.read_so_far + (1 << 20))):
+    def copy_to(self, end: int, out: BinaryIO | None) -> None:
+        """Read up to `end`, writing what is read into `out` (or nowhere)."""
+        stream = self._stream
+        while stream.read_so_far < end:
+            chunk = stream.read(min(end - stream.read_so_far, _COPY_CHUNK))
+            if not chunk:
                 break
+            if out is not None:
+                out.write(chunk)
 
 
 def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, sinks: list[Sink], mode: FixMode,
@@ -311,18 +333,24 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
     main = Pass2(_Delimited(d), _Records(), rules, sinks, mode, run, None, plan.size)
     reading = _Reading(source, start)
     sets: list[_SetStep] = []
-    jobs: dict[int, tuple[SetJob, Future[SetOutcome] | None]] = {}
+    jobs: dict[int, tuple[SetJob, Future[Summary] | None]] = {}
     state = {"next": 0, "here": False}
+    # The sets in flight, on disk (see the module's docstring); removed with what is in it when the
+    # input ends, however it ends (the workers are stopped first when they may still write).
+    spool = tempfile.TemporaryDirectory(prefix="scrubber-sets-")
 
     def hand_out(until: int) -> None:
         while state["next"] < min(until, len(sets)):
             step = sets[state["next"]]
             state["next"] += 1
-            reading.skip_to(step.span.start)
-            data = reading.read_to(step.span.end)
-            job = SetJob(step.number, step.isa, step.gs, step.span, data, step.interchange_errors,
+            reading.copy_to(step.span.start, None)
+            path = os.path.join(spool.name, f"{step.number}.x12")
+            with open(path, "wb") as out:
+                out.write(_head(step.isa, step.gs))
+                reading.copy_to(step.span.end, out)
+            job = SetJob(step.number, step.isa, step.gs, step.span, path, step.interchange_errors,
                          step.group_errors, d, validator_name, mode, run.today, makers,  # type: ignore[arg-type]
-                         len(data) <= KEEP_SEGMENTS)
+                         step.span.end - step.span.start <= KEEP_SEGMENTS)
             future = None
             if not state["here"]:
                 try:
@@ -361,21 +389,19 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
                 deliver_all(sinks, step)
                 continue
             job, future = jobs.pop(step.number)
-            outcome = None
+            done_there = None
             if future is not None:
                 try:
-                    outcome = future.result()
+                    done_there = future.result()
                 except Exception as exc:  # a worker died, or the set could not be sent
                     if isinstance(exc, BrokenProcessPool):
                         _broken(exc)
             hand_out(done + 1 + ahead)
-            if outcome is not None and not run.history.knows_any(outcome.asked):
-                for sink, part in zip(sinks, outcome.parts, strict=True):
-                    sink.splice(part)
-                _merge(main.summary, outcome.summary)
-                run.history.record_all(outcome.recorded)
+            if done_there is not None and _splice(job, sinks, run.history):
+                _merge(main.summary, done_there)
             else:  # a patient's earlier claims count, or no worker did it: here, against the run's history
                 _merge(main.summary, scrub_set(job, rules, sinks, run.history))
+            _forget(job)
             done += 1
             if progress is not None:
                 progress(job.span.end, main.summary.claims)
@@ -387,11 +413,33 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
         if not isinstance(exc, Exception) or any(f is not None and not f.done() for _, f in jobs.values()):
             workers.abandon()
         raise
-    reading.skip_to(plan.size)
+    finally:
+        spool.cleanup()
+    reading.copy_to(plan.size, None)
     if reading.digest.digest() != plan.digest:
         raise InputError("the input changed while it was being scrubbed (it is still being written?)",
                          code="input.changed")
     return main.summary
+
+
+def _splice(job: SetJob, sinks: list[Sink], history: RunHistory) -> bool:
+    """Splice the parts a worker rendered of a set, and record its doses, unless a patient its
+    checks asked for has doses in `history` (False: the parts are not exact). What the worker wrote
+    is read one pickle at a time (see _set_task), so one output's part of one set is in memory."""
+    with open(job.parts_path, "rb") as stored:
+        if history.knows_any(pickle.load(stored)):
+            return False
+        for sink in sinks:
+            sink.splice(pickle.load(stored))
+        history.record_all(pickle.load(stored))
+    return True
+
+
+def _forget(job: SetJob) -> None:
+    """A set spliced or scrubbed here: its file and its parts' are of no more use."""
+    for path in (job.path, job.parts_path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _merge(summary: Summary, part: Summary) -> None:

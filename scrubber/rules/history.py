@@ -57,7 +57,10 @@ class RunHistory:
     def __init__(self) -> None:
         # "" opens a private temporary database, deleted when closed; it spills to disk past its cache.
         self._db = sqlite3.connect("", check_same_thread=False)
-        self._db.execute("PRAGMA cache_size = -4096")  # KiB: 4 MiB of pages in memory at most
+        # KiB of pages in memory at most. The cache fills as the history grows: 4 MiB of it made the
+        # main process of a --jobs run 4 MiB larger at 100,000 claims than at 10,000 (53.4 against
+        # 49.4 MiB at 512 KiB, the same CPU time); the pages past it are in the OS's file cache.
+        self._db.execute("PRAGMA cache_size = -512")
         self._db.execute("CREATE TABLE doses (patient INTEGER, drug TEXT, code TEXT, day INTEGER, units TEXT, "
                          "claim TEXT, modifiers TEXT)")
         self._db.execute("CREATE INDEX doses_by_patient ON doses (patient)")
