@@ -56,7 +56,7 @@ def child(path: str, claims: int, outputs: tuple[str, ...], jobs: int = 1) -> di
 
     from scrubber import load_rules, scrub_stream
     from scrubber.output.files import KINDS, make_sink
-    from scrubber.output.parallel import Workers
+    from scrubber.output.parallel import Workers, one_malloc_arena
     from scrubber.output.pipeline import RunContext
 
     after_import = _peak_rss_mib()
@@ -70,6 +70,8 @@ def child(path: str, claims: int, outputs: tuple[str, ...], jobs: int = 1) -> di
                                               **({"encoding": "utf-8", "newline": ""} if text else {})))
             sinks.append(make_sink(kind, stream, path, {}))
         # The workers are closed (not stopped) at the end, so their usage is counted in RUSAGE_CHILDREN.
+        if jobs > 1:
+            one_malloc_arena()  # as the CLI does when it runs workers
         with Workers(jobs) as workers, open(path, "rb") as source:
             run = RunContext.new(workers=workers if jobs > 1 else None)
             summary = scrub_stream(source, rules, sinks, run=run)

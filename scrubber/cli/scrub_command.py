@@ -23,7 +23,7 @@ from ..errors import InputError, RuleDataError
 from ..output.atomic import AtomicFile, OutputRefused
 from ..output.by_files import FileJob, FileOutcome, FilesAhead
 from ..output.files import DEFAULT_OUTPUTS, KINDS, OutputSet, make_sink
-from ..output.parallel import Workers, usable_cores
+from ..output.parallel import Workers, one_malloc_arena, usable_cores
 from ..output.pipeline import RunContext, scrub_stream
 from ..output.sink import Sink
 from ..rules.engine import FixMode
@@ -148,7 +148,10 @@ def _scrub_command(inputs: tuple[str, ...], out_dir: Path | None, outputs_value:
         _icd10_file(rules, icd10_codes)
     prepare_outputs(kinds, paths, out_dir, report_path)
     # One pool of workers for the run: the inputs share it, in input order (checks across claims).
-    workers = Workers(jobs) if jobs > 1 else None
+    workers = None
+    if jobs > 1:
+        one_malloc_arena()  # before the pool's threads start
+        workers = Workers(jobs)
     job = _Job(rules=rules, kinds=kinds, mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes
                else FixMode.SAFE, meta=describe(rules), run=RunContext.new(today.date() if today else None, workers),
                redact=redact, lint=summary_format == "text" and not quiet, to_stderr=stdin_mode,
