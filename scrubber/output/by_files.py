@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rules.engine import FixMode
-from ..rules.history import Dose
-from .by_sets import _SetHistory
+from ..rules.history import Dose, LocalHistory
 from .files import KINDS, make_sink
 from .parallel import Workers
 from .pipeline import RunContext, scrub_stream
@@ -98,7 +97,7 @@ def _file_task(job: FileJob) -> FileOutcome | None:
     rendered = {kind: _Rendered(kind) for kind in job.kinds}
     sinks: list[Sink] = [make_sink(kind, r.stream, job.name, job.scrubber, job.redact) for kind, r in rendered.items()]
     extra = [make() for make in job.extra]
-    history = _SetHistory()
+    history = LocalHistory()
     try:
         summary = scrub_stream(io.BytesIO(job.data), rules, [*sinks, *extra], job.mode, None,
                                RunContext(history, job.today), validator=job.validator)
@@ -119,16 +118,14 @@ def small_file(path: Path) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > SMALL_FILE:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as source:
+    with os.fdopen(fd, "rb") as source:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > SMALL_FILE:
+                return None
             data = source.read(SMALL_FILE + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+        except OSError:
+            return None
     return data if len(data) <= SMALL_FILE else None
 
 

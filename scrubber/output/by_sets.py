@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..rules.engine import FixMode
-from ..rules.history import Dose, RunHistory
+from ..rules.history import LocalHistory, RunHistory
 from ..rules.ruleset import RuleSet
 from ..x12.envelope import EnvelopeReader, Group, Interchange, TransactionEnd, TransactionSet
 from ..x12.guide import make_validator
@@ -104,24 +104,6 @@ class SetJob:
     @property
     def parts_path(self) -> str:
         return self.path + ".parts"
-
-
-class _SetHistory(RunHistory):
-    """The history of one set alone, which remembers who was asked for and what was recorded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: set[tuple[str, ...]] = set()
-        self.recorded: list[tuple[tuple[str, ...], list[Dose]]] = []
-
-    def doses(self, patient: tuple[str, ...]) -> list[Dose]:
-        self.asked.add(patient)
-        return super().doses(patient)
-
-    def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
-        if doses:
-            self.recorded.append((patient, doses))
-        super().record(patient, doses)
 
 
 class _Records:
@@ -211,7 +193,7 @@ def _set_task(job: SetJob) -> Summary:
     parts = [make() for make in job.fragments]
     for part in parts:
         part.begin("", job.delimiters)
-    history = _SetHistory()
+    history = LocalHistory()
     try:
         with fewer_collections():
             summary = scrub_set(job, rules, parts, history)  # type: ignore[arg-type]

@@ -136,3 +136,24 @@ class RunHistory:
 
     def close(self) -> None:
         self._db.close()
+
+
+class LocalHistory(RunHistory):
+    """The history of one part of a run alone (a transaction set, a file) scrubbed in a worker: it
+    remembers whose earlier doses were asked for and what was recorded, so the main process can
+    tell whether the part's findings hold against the whole run's history (output/by_sets.py,
+    output/by_files.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[tuple[str, ...]] = set()
+        self.recorded: list[tuple[tuple[str, ...], list[Dose]]] = []
+
+    def doses(self, patient: tuple[str, ...]) -> list[Dose]:
+        self.asked.add(patient)
+        return super().doses(patient)
+
+    def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
+        if doses:
+            self.recorded.append((patient, doses))
+        super().record(patient, doses)
