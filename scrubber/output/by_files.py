@@ -24,7 +24,7 @@ import io
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,12 @@ def _file_task(job: FileJob) -> FileOutcome | None:
     return FileOutcome(summary, outputs, [part.take() for part in extra], history.recorded, history.asked)
 
 
+def send_file(pool: ProcessPoolExecutor, job: FileJob) -> Future[FileOutcome | None]:
+    """Hand one file to a worker of `pool`: its future gives what the worker made of it, or None
+    (it could not be scrubbed there: scrub `job.data` in the main process)."""
+    return pool.submit(_file_task, job)
+
+
 def small_file(path: Path) -> bytes | None:
     """The bytes of `path` if it is a regular file small enough to go to a worker whole, else None
     (it is scrubbed the usual way, which also says what stops it being read)."""
@@ -155,7 +161,7 @@ class FilesAhead:
             future = None
             if not self._broken:
                 try:
-                    future = self._workers.pool_for(self._rules).submit(_file_task, self._job_for(index, data))
+                    future = send_file(self._workers.pool_for(self._rules), self._job_for(index, data))
                 except RuntimeError:  # the pool broke since the last file
                     self._stop()
             self._in_flight[index] = (data, future)

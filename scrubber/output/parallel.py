@@ -193,6 +193,10 @@ class Workers:
             self._rules = rules
         return self._pool
 
+    def current_pool(self) -> ProcessPoolExecutor | None:
+        """The pool now running, if any (a caller holding futures of an older one knows it is gone)."""
+        return self._pool
+
     def processes(self) -> list[multiprocessing.process.BaseProcess]:
         """The live worker processes (for tests, and to stop them)."""
         pool = self._pool

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -36,12 +37,14 @@ from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from ..errors import InputError
+from ..output.by_files import SMALL_FILE, FileJob, FileOutcome
 from ..output.files import DEFAULT_OUTPUTS, OutputSet
 from ..output.parallel import Workers
 from ..output.pipeline import RunContext, scrub_stream
 from ..rules.engine import FixMode
 from ..rules.ruleset import RuleSet
 from ..x12.guide import DEFAULT_VALIDATOR
+from .ahead import FilesInFlight, InFlight
 from .journal import DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
 from .log import EventLog, printable
 from .storage import AccessRefused, Entry, FileProblem, Identity, Storage, UnreadableFile
@@ -86,7 +89,9 @@ class WatchOptions:
     mode: FixMode = FixMode.SAFE
     redact: bool = False
     validator: str = DEFAULT_VALIDATOR  # the implementation-guide validator ("compiled" or "pyx12")
-    jobs: int = 1  # worker processes that check claims (output/parallel.py); kept from file to file
+    # Worker processes (output/parallel.py), kept from file to file: small files are scrubbed whole
+    # in them, a few ahead of the one being finished (ahead.py); a large file's sets or claims too.
+    jobs: int = 1
 
 
 @dataclass
@@ -181,8 +186,10 @@ class Watcher:
         self._refused_logged: set[str] = set()
         # Files in work/ that changed while they were scrubbed: scrubbed again once they hold still.
         self._changed: dict[str, tuple[_Seen, float]] = {}
-        # Started for the first large file and kept: a worker costs its start-up once, not per file.
+        # Started for the first file and kept: a worker costs its start-up once, not per file.
         self.workers = Workers(options.jobs) if options.jobs > 1 else None
+        # With workers: the files taken and not finished yet, the small ones sent ahead to a worker.
+        self.in_flight = FilesInFlight(self.workers, rules, log) if self.workers is not None else None
 
     # -- running ------------------------------------------------------------------------------
 
@@ -214,6 +221,8 @@ class Watcher:
             self.log.event("cannot continue", root=self.storage.describe(), problem=str(exc))
             return 2
         finally:
+            if self.in_flight is not None:
+                self.in_flight.clear()  # stopped at once: what was taken stays in work/ for the next start
             if self.workers is not None:
                 self.workers.abandon()  # idle between files, or stopped at once: nothing to wait for
             restore()
@@ -273,13 +282,14 @@ class Watcher:
         now = self.clock()
         entries = self.storage.list(self.layout.work)
         present = {entry.name.split("__", 1)[0] for entry in entries}
+        taken = {item.token for item in self.in_flight} if self.in_flight is not None else set()
         for token in set(self._changed) - present:  # taken out of work/ by hand: nothing to wait for
             del self._changed[token]
         for entry in entries:
             if "__" not in entry.name:
                 continue  # a staging folder (<token>.out) or something the watcher did not put there
             token, stored = entry.name.split("__", 1)
-            if self._retry_at.get(token, 0) > now or self.stopping:
+            if self._retry_at.get(token, 0) > now or self.stopping or token in taken:
                 continue
             record = self.journal.get(token)
             name = record.name if record else stored  # the name as it arrived, however long
@@ -295,7 +305,8 @@ class Watcher:
             if failures >= _MOST_FAILURES and fault is None:  # a crash came between counting and moving
                 fault = f"the scrub failed {failures} times: {record.detail if record else 'unknown'}"
             self.log.event("resumed", file=name, token=token)
-            self._process_safely(token, name, fault or None)
+            self._handle(token, name, fault or None)
+        self._finish_in_flight()
 
     def _held_still(self, token: str, entry: Entry) -> str | bool | None:
         """For a file that changed while scrubbed: False while it is still changing, a fault once
@@ -349,11 +360,13 @@ class Watcher:
         return settled
 
     def cycle(self) -> None:
+        self._finish_in_flight()  # taken by a pass that the folders cut short
         self._resume_work()
         for entry, seen in sorted(self.scan(), key=lambda pair: (pair[0].mtime, pair[0].name)):
             if self.stopping:
-                return
+                break
             self._consider(entry, seen)
+        self._finish_in_flight()
 
     def _consider(self, entry: Entry, seen: _Seen) -> None:
         """One settled entry of the inbox: take it, refuse it, or let it wait."""
@@ -408,7 +421,7 @@ class Watcher:
         self._seen.pop(entry.name, None)
         self.log.event("taken", file=entry.name, token=token, bytes=entry.size,
                        settled_for=round(self.clock() - seen.since, 2))
-        self._process_safely(token, entry.name, fault)
+        self._handle(token, entry.name, fault)
 
     def _refuse(self, name: str, kind: str) -> None:
         """Move an inbox entry that is not a regular file to error/ as it is: renamed, never opened,
@@ -435,11 +448,74 @@ class Watcher:
         self.storage.write_text(f"{place}.reason.txt", f"{printable(name)}: {reason}\n")
         self.log.event("error", file=name, token=token, place=place, reason=reason)
 
-    def _process_safely(self, token: str, name: str, fault: str | None = None) -> None:
+    # -- files in flight (--jobs > 1) ------------------------------------------------------------------
+
+    def _handle(self, token: str, name: str, fault: str | None = None) -> None:
+        """A file just taken (or resumed) in work/: processed now with one job; with workers, sent
+        ahead to one if it is small, and the oldest files taken finished while too many wait."""
+        if self.in_flight is None:
+            self._process_safely(token, name, fault)
+            return
+        item = InFlight(token, name, fault)
+        self._hand_out(item)
+        self.in_flight.add(item)
+        while len(self.in_flight) > self.in_flight.window:
+            self._finish_oldest()
+
+    def _finish_in_flight(self) -> None:
+        """Finish every file taken, in the order taken. Also after a stop signal: what was taken
+        is finished (a second signal stops at once; work/ then keeps them for the next start)."""
+        while self.in_flight:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        assert self.in_flight is not None
+        item = self.in_flight.oldest()
+        self._process_safely(item.token, item.name, item.fault, item)
+
+    def _hand_out(self, item: InFlight) -> None:
+        """Read a small file taken into work/ and send its bytes to a worker. Anything unusual
+        (a file gone, swapped, unreadable, large, published before a crash, a duplicate of a
+        file in flight or done) leaves it to process(), which deals with it as with one job."""
+        assert self.in_flight is not None
+        if item.fault is not None:
+            return
+        path = self._work_path(item.token, item.name)
+        try:
+            if self.storage.exists(f"{self.layout.outbox}/{safe_name(item.name)}.{item.token}"):
+                return
+            before = self.storage.identify(path)
+            if before[0] > SMALL_FILE:
+                return  # scrubbed by its sets (or its claims checked) in the workers, in its turn
+            stream, temporary = self.storage.fetch(path)
+            try:
+                data = stream.read(SMALL_FILE + 1)
+            finally:
+                stream.close()
+                if temporary:
+                    os.unlink(stream.name)
+        except AccessRefused:
+            raise
+        except Exception:  # process() meets the same problem and says what it is
+            return
+        if len(data) > SMALL_FILE:
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        self.journal.update(item.token, sha256=digest)
+        item.data, item.before, item.digest = data, before, digest
+        if digest in self.in_flight.digests() or self.journal.scrubbed_before(digest, item.token):
+            return  # a duplicate is never scrubbed: process() says so once its twin is done
+        self.in_flight.send(item, FileJob(printable(item.name), data, self.options.outputs, self.scrubber,
+                                          self.options.redact, self.options.mode, dt.date.today(),
+                                          self.options.validator))
+
+    # -- one file, to its end --------------------------------------------------------------------------
+
+    def _process_safely(self, token: str, name: str, fault: str | None = None, ahead: InFlight | None = None) -> None:
         """Process one file; whatever goes wrong with it stays with it."""
         for _attempt in range(_MOST_FAILURES):
             try:
-                self.process(token, name, fault)
+                self.process(token, name, fault, ahead)
                 return
             except _Changed:
                 self._unstage_remote(token)
@@ -462,6 +538,7 @@ class Watcher:
                 if failures < _MOST_FAILURES:
                     self.log.event("failed", file=name, token=token, problem=problem, failures=failures,
                                    next="trying once more")
+                    ahead = None  # tried again as with one job: read again, scrubbed here
                     continue
                 fault = f"the scrub failed {failures} times: {problem}"
             # A fault found on the way: the file goes to error/ (not scrubbed again).
@@ -481,7 +558,9 @@ class Watcher:
         with contextlib.suppress(OSError):  # else removed at the next start (a staging folder is never published)
             self.storage.remove_tree(self._stage_path(token))
 
-    def process(self, token: str, name: str, fault: str | None = None) -> None:
+    def process(self, token: str, name: str, fault: str | None = None, ahead: InFlight | None = None) -> None:
+        """Take one file in work/ to its end. `ahead`: its bytes, read when it was taken, and
+        their scrub in a worker (--jobs > 1), used in place of reading and scrubbing it here."""
         result = f"{safe_name(name)}.{token}"
         if self.storage.exists(f"{self.layout.outbox}/{result}"):
             # Published before a crash: only the archiving was left to do.
@@ -492,18 +571,24 @@ class Watcher:
             self._reject(token, name, fault)
             return
         work_path = self._work_path(token, name)
-        # What the file is before it is read; checked again before its results are published.
-        before = self.storage.identify(work_path)
-        stream, temporary = self.storage.fetch(work_path)
+        if ahead is not None and ahead.data is not None and ahead.before is not None:
+            before, digest = ahead.before, ahead.digest
+            stream, temporary = io.BytesIO(ahead.data), False
+        else:
+            # What the file is before it is read; checked again before its results are published.
+            before, digest = self.storage.identify(work_path), None
+            stream, temporary = self.storage.fetch(work_path)
         try:
-            digest = _sha256(stream)
-            self.journal.update(token, sha256=digest)
+            if digest is None:
+                digest = _sha256(stream)
+                self.journal.update(token, sha256=digest)
             earlier = self.journal.scrubbed_before(digest, token)
             if earlier is not None:
                 self._duplicate(token, name, earlier)
                 return
             stream.seek(0)
-            published = self._scrub(token, name, stream, result, before)
+            done = self.in_flight.outcome(ahead) if self.in_flight is not None and ahead is not None else None
+            published = self._scrub(token, name, stream, result, before, done)
         finally:
             stream.close()
             if temporary:
@@ -511,19 +596,26 @@ class Watcher:
         if published:
             self._archive(token, name, scrubbed=before)
 
-    def _scrub(self, token: str, name: str, stream: BinaryIO, result: str, before: Identity) -> bool:
-        """Scrub and publish the results; False when the file went to error/ instead."""
+    def _scrub(self, token: str, name: str, stream: BinaryIO, result: str, before: Identity,
+               done: FileOutcome | None = None) -> bool:
+        """Scrub and publish the results (or publish those a worker made of the same bytes:
+        `done`); False when the file went to error/ instead."""
         stage_path = self._stage_path(token)
         staged = self.storage.stage(stage_path)
         stem = PurePosixPath(safe_name(name))
         # The reports name the input as it arrived, its control characters escaped (a sender's name
         # must not drive a terminal or break an XML renderer).
         files = OutputSet(staged, stem.stem, stem.suffix, self.options.outputs, printable(name), self.scrubber,
-                          self.options.redact)
+                          self.options.redact, renderers=done is None)
         run = RunContext.new(workers=self.workers)  # in watch mode the checks across claims look within one file
         try:
-            summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run,
-                                   validator=self.options.validator)
+            if done is not None:
+                for kind, (rendered, claims) in done.outputs.items():
+                    files.write_rendered(kind, rendered, claims)
+                summary = done.summary
+            else:
+                summary = scrub_stream(stream, self.rules, list(files.sinks.values()), self.options.mode, run=run,
+                                       validator=self.options.validator)
         except InputError as exc:
             files.discard()
             self._unstage(staged, stage_path)
