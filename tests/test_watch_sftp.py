@@ -52,6 +52,26 @@ def test_remote_mode_scrubs_files_on_the_server(sshd, tmp_path):
     assert remote_files(sshd, "inbox") == [] and remote_files(sshd, "work") == []
 
 
+def test_remote_mode_with_jobs_scrubs_several_files_at_once(sshd, tmp_path):
+    """--jobs 2 on an SFTP root: the next files are taken and copied here while one is finished."""
+    commands = ["-mkdir inbox"]
+    for n in range(4):
+        local = tmp_path / f"f{n}.837"
+        local.write_bytes(DEFECTS_P.replace(b"CLM*", b"CLM*R%d" % n))  # other content: no duplicates
+        commands.append(f'put "{local}" "inbox/f{n}.837"')
+    sshd.sftp(commands)
+    done = subprocess.run(watch_args(sshd, "--once", "--jobs", "2"), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    log = done.stderr.splitlines()
+    first = next(n for n, line in enumerate(log) if " published " in line)
+    assert sum(" taken " in line for line in log[:first]) >= 2  # taken ahead, in flight together
+    folders = {p.split("/")[0] for p in remote_files(sshd, "outbox")}
+    assert sorted(f.rsplit(".", 1)[0] for f in folders) == [f"f{n}.837" for n in range(4)]
+    for report in (sshd.root / "outbox").glob("*/*.report.json"):
+        assert json.loads(report.read_text())["summary"]["claims"] == 52
+    assert remote_files(sshd, "inbox") == [] and remote_files(sshd, "work") == []
+
+
 def test_a_file_uploaded_in_pieces_is_taken_only_when_complete(sshd, tmp_path):
     local = tmp_path / "claims.837"
     local.write_bytes(DEFECTS_P[: len(DEFECTS_P) // 2])
