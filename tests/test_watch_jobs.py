@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import platform
 import re
 import signal
 import time
@@ -250,6 +251,48 @@ def test_watch_jobs_a_second_signal_leaves_the_files_in_flight_to_the_next_start
     assert states(tmp_path) == {"done": 12}
     assert files(tmp_path, "work") == [] and files(tmp_path, "inbox") == []
     _whole_outbox(tmp_path, inputs)
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the parent-death signal the workers ask for is Linux's")
+def test_watch_jobs_workers_of_a_watcher_killed_with_sigkill_do_not_linger(tmp_path):
+    """Each watcher killed with SIGKILL left its two idle workers behind, waiting on the pool's
+    queue for good (found after the random-kill test: 80 of them)."""
+    fill(tmp_path, _generated(tmp_path / "in", 12, 150))
+    process = _start(tmp_path, "--jobs", "2")
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = _children(process.pid)
+    assert len(workers) == 2, "the watcher started no workers"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:  # not left behind by this test either
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers outlived their killed watcher"
 
 
 def test_watch_jobs_one_job_takes_one_file_at_a_time(tmp_path):

@@ -108,8 +108,26 @@ class CheckFailed:
 _worker_rules: RuleSet | None = None
 
 
-def _start_worker(rules: RuleSet) -> None:
+_PR_SET_PDEATHSIG = 1  # Linux's prctl option (linux/prctl.h)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this worker when its parent dies. A parent killed with SIGKILL (kill -9,
+    the OOM killer, a watcher's crash) cannot stop its workers, and they would wait on the pool's
+    queue for good: each killed watcher left its two idle workers behind. Linux only; elsewhere the
+    workers outlive a killed parent as before."""
+    if platform.system() != "Linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the kernel was asked
+        os._exit(1)
+
+
+def _start_worker(rules: RuleSet, parent: int | None = None) -> None:
     global _worker_rules
+    if parent is not None:
+        _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run, and the workers with it
     # A forked worker inherits the parent's handler (the CLI's raises on SIGTERM): terminate() must end it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -189,7 +207,7 @@ class Workers:
             self.close()
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(_start_method()),
-                                             initializer=_start_worker, initargs=(rules,))
+                                             initializer=_start_worker, initargs=(rules, os.getpid()))
             self._rules = rules
         return self._pool
 
