@@ -120,9 +120,12 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     Files dropped in ROOT/inbox are taken when complete (unchanged for --settle seconds and a
     whole interchange, ISA ... IEA), scrubbed, their outputs published into ROOT/outbox/<name>.<token>/
     all at once, and the input archived in ROOT/archive/YYYYMMDD/. A file that cannot be scrubbed,
-    or that repeats one already scrubbed, goes to ROOT/error with a .reason.txt beside it. SIGTERM
-    or SIGINT finishes the file in hand and stops; a second one stops at once. Only regular files
-    are taken: links, FIFOs, devices and folders in the inbox go to ROOT/error unopened. Exit
+    or that repeats one already scrubbed, goes to ROOT/error with a .reason.txt beside it. With
+    --jobs N > 1 (the default on several cores), small files are scrubbed whole in N worker
+    processes, a few ahead of the one being finished; the outbox is the same for any N. SIGTERM
+    or SIGINT finishes the files in hand (those taken ahead too) and stops; a second one stops at
+    once. Only regular files are taken: links, FIFOs, devices and folders in the inbox go to
+    ROOT/error unopened. Exit
     codes: 0 stopped, 2 a file could not be finished for an operational reason (it waits in
     work/), or the root, the journal or the SFTP server (host key, login) refused at start, 130
     stopped at once.
