@@ -46,7 +46,8 @@ def jobs_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
         help=f"Check claims in N worker processes (default: the usable cores, {usable_cores()} here); the outputs "
-             "are the same for any N. Inputs under 1 MiB are checked in process.",
+             "are the same for any N. Several small files (2 MiB or less) are scrubbed whole in the workers, a few "
+             "ahead; a single input under 1 MiB is checked in process.",
     )(function)
 
 
