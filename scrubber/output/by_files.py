@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rules.engine import FixMode
-from ..rules.history import Dose, LocalHistory
+from ..rules.history import LocalHistory, PartHistory
 from .files import KINDS, make_sink
 from .parallel import Workers
 from .pipeline import RunContext, scrub_stream
@@ -69,8 +69,7 @@ class FileOutcome:
     summary: Summary
     outputs: dict[str, tuple[bytes, int]]
     extra: list[Any]
-    recorded: list[tuple[tuple[str, ...], list[Dose]]]
-    asked: set[tuple[str, ...]]
+    history: PartHistory  # what it asked of its own history, and recorded there
 
 
 class _Rendered:
@@ -107,7 +106,7 @@ def _file_task(job: FileJob) -> FileOutcome | None:
         return None
     finally:
         history.close()
-    return FileOutcome(summary, outputs, [part.take() for part in extra], history.recorded, history.asked)
+    return FileOutcome(summary, outputs, [part.take() for part in extra], history.part())
 
 
 def send_file(pool: ProcessPoolExecutor, job: FileJob) -> Future[FileOutcome | None]:
@@ -182,9 +181,8 @@ class FilesAhead:
         except Exception:  # a worker died, or the file could not be sent
             self._stop()
             return data, None
-        if outcome is None or self._run.history.knows_any(outcome.asked):
+        if outcome is None or not self._run.history.take_part(outcome.history):
             return data, None
-        self._run.history.record_all(outcome.recorded)
         return data, outcome
 
     def abandon(self) -> None:

@@ -200,10 +200,11 @@ def _set_task(job: SetJob) -> Summary:
     finally:
         history.close()
     with open(job.parts_path, "wb") as out:
-        pickle.dump(history.asked, out, pickle.HIGHEST_PROTOCOL)
+        own = history.part()
+        pickle.dump(own.asked, out, pickle.HIGHEST_PROTOCOL)
         for part in parts:
             pickle.dump(part.take(), out, pickle.HIGHEST_PROTOCOL)
-        pickle.dump(history.recorded, out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump((own.keys, own.rows), out, pickle.HIGHEST_PROTOCOL)
     return summary
 
 
@@ -409,11 +410,11 @@ def _splice(job: SetJob, sinks: list[Sink], history: RunHistory) -> bool:
     checks asked for has doses in `history` (False: the parts are not exact). What the worker wrote
     is read one pickle at a time (see _set_task), so one output's part of one set is in memory."""
     with open(job.parts_path, "rb") as stored:
-        if history.knows_any(pickle.load(stored)):
+        if history.knows_any_key(pickle.load(stored)):
             return False
         for sink in sinks:
             sink.splice(pickle.load(stored))
-        history.record_all(pickle.load(stored))
+        history.record_rows(*pickle.load(stored))
     return True
 
 

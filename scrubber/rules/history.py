@@ -38,6 +38,14 @@ class Dose(NamedTuple):
     modifiers: str = ""  # the line's modifiers, sorted and joined: what makes two lines the same
 
 
+# A dose as the history stores it: patient key, drug, code, day (ordinal), units, claim, modifiers.
+Row = tuple[int, str, str, int, str, str, str]
+
+
+def _row(key: int, dose: Dose) -> Row:
+    return (key, dose.drug, dose.code, dose.date.toordinal(), str(dose.units), dose.claim_id, dose.modifiers)
+
+
 def _patient(key: tuple[str, ...]) -> int:
     """A compact, stable number for a patient (the first 8 bytes of a hash of who they are)."""
     digest = hashlib.blake2b("\x1f".join(key).encode("utf-8"), digest_size=8).digest()
@@ -83,16 +91,35 @@ class RunHistory:
         if not doses:
             return
         key = self._key(patient)
-        for bit in _bloom_bits(key):
-            self._recorded[bit >> 3] |= 1 << (bit & 7)
-        self._rows.extend((key, d.drug, d.code, d.date.toordinal(), str(d.units), d.claim_id, d.modifiers)
-                          for d in doses)
+        self.record_rows([key], [_row(key, d) for d in doses])
+
+    def record_rows(self, keys: Iterable[int], rows: list[Row]) -> None:
+        """Record doses as a part's history stored them (LocalHistory.rows): `keys` are the
+        patients' keys, `rows` their doses as stored."""
+        recorded = self._recorded
+        for key in keys:
+            for bit in _bloom_bits(key):
+                recorded[bit >> 3] |= 1 << (bit & 7)
+        self._rows.extend(rows)
         if len(self._rows) >= _COMMIT_EVERY:
             self._insert()
 
+    def take_part(self, part: PartHistory) -> bool:
+        """Record the doses of a part of the run scrubbed against a history of its own (a set, a
+        file), unless a patient whose earlier doses the part's checks asked for has doses here
+        (False: the part's findings may not hold, and nothing is recorded)."""
+        if self.knows_any_key(part.asked):
+            return False
+        self.record_rows(part.keys, part.rows)
+        return True
+
     def knows_any(self, patients: Iterable[tuple[str, ...]]) -> bool:
         """Whether any of these patients has doses recorded (one query for many patients)."""
-        keys = [key for key in {_patient(patient) for patient in patients} if self._maybe_recorded(key)]
+        return self.knows_any_key({_patient(patient) for patient in patients})
+
+    def knows_any_key(self, patients: Iterable[int]) -> bool:
+        """`knows_any` for the patients' keys (LocalHistory.asked)."""
+        keys = [key for key in set(patients) if self._maybe_recorded(key)]
         if not keys:
             return False  # none was ever recorded: no query
         self._insert()
@@ -142,18 +169,33 @@ class LocalHistory(RunHistory):
     """The history of one part of a run alone (a transaction set, a file) scrubbed in a worker: it
     remembers whose earlier doses were asked for and what was recorded, so the main process can
     tell whether the part's findings hold against the whole run's history (output/by_sets.py,
-    output/by_files.py)."""
+    output/by_files.py), and record the part's doses there. Both are kept as the run's history
+    stores them (patients' keys, rows): the main process then neither hashes the patients again
+    nor rebuilds the doses (0.06-0.1 s of the main process's splices at 10,000 claims)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.asked: set[tuple[str, ...]] = set()
-        self.recorded: list[tuple[tuple[str, ...], list[Dose]]] = []
+        self.asked: set[int] = set()  # the keys of the patients whose earlier doses were asked for
+        self.keys: list[int] = []  # the keys of the patients recorded, in order
+        self.rows: list[Row] = []  # their doses, as stored
 
     def doses(self, patient: tuple[str, ...]) -> list[Dose]:
-        self.asked.add(patient)
+        self.asked.add(self._key(patient))
         return super().doses(patient)
 
-    def record(self, patient: tuple[str, ...], doses: list[Dose]) -> None:
-        if doses:
-            self.recorded.append((patient, doses))
-        super().record(patient, doses)
+    def record_rows(self, keys: Iterable[int], rows: list[Row]) -> None:
+        keys = list(keys)
+        self.keys.extend(keys)
+        self.rows.extend(rows)
+        super().record_rows(keys, rows)
+
+    def part(self) -> PartHistory:
+        return PartHistory(self.asked, self.keys, self.rows)
+
+
+class PartHistory(NamedTuple):
+    """What a LocalHistory hands to the main process (pickled): see RunHistory.take_part."""
+
+    asked: set[int]
+    keys: list[int]
+    rows: list[Row]
