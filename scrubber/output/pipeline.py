@@ -240,7 +240,12 @@ def _validate(source: HashingStream, log: _ValidationLog, progress: Progress | N
     pass1 = Pass1(validator, log)
     sets = 0
     for event in envelope:
-        if pass1.event(event):
+        if type(event) is Segment:
+            # (Pass1.event's first case, inlined: nearly every event is a body segment.)
+            text = event.text
+            if not text.isascii() or not text.strip():
+                pass1.raw.extend(raw_problems([event]))
+        elif pass1.event(event):
             sets += 1
             if progress is not None and sets % 8 == 0:
                 progress(int(reader.bytes_read * _PASS1_SHARE), 0)
@@ -324,7 +329,14 @@ class Pass2:
         for sink in sinks:
             sink.begin(self.reader.prefix, self.d)
         for event in EnvelopeReader(self.reader, self.d):
-            self.event(event)
+            if type(event) is Segment:
+                # (event's first case, inlined: nearly every event is a body segment.)
+                transaction = self._transaction
+                claim = transaction.feed(event)  # type: ignore[union-attr]
+                if claim is not None:
+                    self._deliver_claim(transaction, claim)  # type: ignore[arg-type]
+            else:
+                self.event(event)
         if self.ordered is not None:
             self.ordered.finish()
         self.finish(notes, self.reader.trailer)
@@ -455,6 +467,7 @@ class _OpenSet:
     claim_errors: list[tuple[StructuralError, str]] = field(init=False)  # the open claim's own
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
     captured: SetSegments = field(init=False)
+    wanted: set[int] = field(init=False)  # the positions `captured` keeps
 
     def __post_init__(self) -> None:
         self.reader = TransactionReader(self.transaction, self.d)
@@ -473,22 +486,30 @@ class _OpenSet:
         self.sealed = []
         self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
+        self.wanted = self.captured.wanted
 
     def feed(self, segment: Segment) -> Claim | None:
+        # (Runs once a segment of every set: the common case makes no call it can avoid.)
         reader = self.reader
         position = reader.position
         done = reader.feed(segment)
         if done is not None:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
-        self.captured.offer(position, segment)
+        if position in self.wanted:
+            self.captured.offer(position, segment)
         claim = reader.claim
-        owner = claim or reader.hl
         # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy.
-        if owner is not None and (claim.first if owner is claim else owner.position) == position:  # type: ignore[union-attr]
-            self._structure(owner, segment)
+        if claim is not None:
+            if claim.first == position:
+                self._structure(claim, segment)
+        else:
+            node = reader.hl
+            if node is not None and node.position == position:
+                self._structure(node, segment)
         found = self.by_position.get(position)
         if found:
+            owner = claim or reader.hl
             if claim is not None:
                 self.claim_errors.extend((e, "") for e in found)
             elif isinstance(owner, HLNode):
