@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import gc
 import hashlib
+import itertools
 import pickle
 import shutil
 import tempfile
@@ -210,14 +211,27 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         source.seek(start)
         second = HashingStream(source, limit=first.read_so_far)
         log.rewind()
-        summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress, first.read_so_far,  # type: ignore[arg-type]
-                         workers).run(notes)
+        try:
+            summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress,  # type: ignore[arg-type]
+                            first.read_so_far, workers).run(notes)
+        except InputError:
+            # Pass 1 read these bytes without a file-level error: if pass 2 finds one (a set that
+            # ends early), the bytes are not the same. Say so, rather than what pass 2 tripped on.
+            while second.read(1 << 20):
+                pass
+            if second.digest.digest() != first.digest.digest():
+                raise _changed() from None
+            raise
         if second.digest.digest() != first.digest.digest():
-            raise InputError("the input changed while it was being scrubbed (it is still being written?)",
-                             code="input.changed")
+            raise _changed()
         return summary
     finally:
         log.close()
+
+
+def _changed() -> InputError:
+    return InputError("the input changed while it was being scrubbed (it is still being written?)",
+                      code="input.changed")
 
 
 def _workers_for(source: BinaryIO, start: int, run: RunContext) -> Workers | None:
@@ -328,15 +342,22 @@ class Pass2:
         sinks = self.sinks
         for sink in sinks:
             sink.begin(self.reader.prefix, self.d)
-        for event in EnvelopeReader(self.reader, self.d):
-            if type(event) is Segment:
-                # (event's first case, inlined: nearly every event is a body segment.)
+        segments = iter(self.reader)
+        envelope = EnvelopeReader(segments, self.d)
+        for event in envelope:
+            self.event(event)
+            if type(event) is TransactionSet:
+                # Pass 1 counted the set's segments and checked its envelope: its body is read
+                # here, straight from the tokenizer, and the envelope reader goes on at its SE.
                 transaction = self._transaction
-                claim = transaction.feed(event)  # type: ignore[union-attr]
-                if claim is not None:
-                    self._deliver_claim(transaction, claim)  # type: ignore[arg-type]
-            else:
-                self.event(event)
+                assert transaction is not None
+                body = transaction.check.count - 2
+                feed = transaction.feed
+                for segment in itertools.islice(segments, body):
+                    claim = feed(segment)
+                    if claim is not None:
+                        self._deliver_claim(transaction, claim)
+                envelope.skip_segments(body)
         if self.ordered is not None:
             self.ordered.finish()
         self.finish(notes, self.reader.trailer)
