@@ -239,6 +239,22 @@ def test_input_that_changes_between_the_passes_is_refused(rules):
     assert caught.value.code == "input.changed"
 
 
+def test_regression_input_that_loses_a_segment_between_the_passes_is_refused_as_changed(rules):
+    """Pass 2 reads a set's body by pass 1's count of its segments: when the input changed in
+    between so that a set is shorter (two segments run together), what pass 2 trips on (a GE
+    before the SE) is the change, and is reported as such."""
+    terminator = CLEAN.index(b"~", CLEAN.index(b"CLM*"))
+
+    class Shrinking(io.BytesIO):
+        def seek(self, *args):
+            self.getbuffer()[terminator:terminator + 1] = b"*"
+            return super().seek(*args)
+
+    with pytest.raises(InputError) as caught:
+        scrub_stream(Shrinking(CLEAN), rules, [], run=RunContext.new(TODAY))
+    assert caught.value.code == "input.changed"
+
+
 @pytest.fixture
 def rule_fault(monkeypatch):
     """The rules raise on one claim of the clean sample, as a bug in a rule would."""

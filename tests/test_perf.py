@@ -283,3 +283,38 @@ def test_the_cms_drug_checks_open_no_store_for_a_claim_without_a_lookup(rules, m
     lookup = cms_data.cms_drugs()
     assert lookup("J9032", None) is None and lookup("", TODAY) is None
     assert opened == []
+
+
+def test_a_date_is_read_once_a_text_and_the_dates_kept_stay_bounded():
+    """Claims name the same few days again and again: each text is read once; a file of endless
+    distinct days does not fill memory with them."""
+    from scrubber.model import claim as claim_module
+
+    assert claim_module.parse_date("20261101") is claim_module.parse_date("20261101")
+    assert claim_module.parse_date("20260230") is None  # (not a day: remembered as such)
+    assert claim_module.parse_date("20260230") is None
+    for day in range(claim_module._DATES_LIMIT + 10):
+        claim_module.parse_date(f"{19000101 + day:08d}")
+    assert len(claim_module._DATES) <= claim_module._DATES_LIMIT
+
+
+def test_the_claim_model_reads_only_the_segments_that_say_something_it_keeps(monkeypatch):
+    """N3, N4, PRV and the other segments of a claim that the model keeps nothing of are not
+    handed to its reader (a third of a claim's segments), and the model is the same without them."""
+    seen = []
+    real = TransactionReader.claim_segment
+
+    def spy(self, position, seg, elements, seg_id):
+        seen.append(seg_id)
+        return real(self, position, seg, elements, seg_id)
+
+    monkeypatch.setattr(TransactionReader, "claim_segment", spy)
+    data = (CORPUS / "imsweb__x12-parser__x12_complex.txt").read_bytes()
+    claims = _claims(io.BytesIO(data))
+    ids = {segment.text.split("*")[0] for claim, _ in claims for segment in claim.segments}
+    assert {"N3", "N4", "PRV"} <= ids  # (in the claims: the service facility's loop, its provider)
+    assert "LX" in seen and "SV1" in seen
+    assert not {"N3", "N4", "PRV", "AMT"} & set(seen)
+    # Every segment still belongs to its claim, and the lines, dates and NDCs are read.
+    assert all(len(claim.segments) == claim.end - claim.first for claim, _ in claims)
+    assert any(line.ndc is not None and line.service_date is not None for claim, _ in claims for line in claim.lines)

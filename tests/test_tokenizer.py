@@ -148,3 +148,43 @@ def test_what_is_not_x12_gets_one_clear_error(data, code, where):
         segments(data)
     assert caught.value.code == code
     assert where in str(caught.value)
+
+
+@pytest.mark.parametrize("span", [2, 9, 50, 1 << 16])
+@pytest.mark.parametrize("line_break", ["", "\n", "\r\n", "\r"])
+def test_a_span_with_one_line_break_after_every_terminator_is_split_on_both(line_break, span, monkeypatch):
+    """Most files end every segment the same way (no line break, or one LF): such a span is split
+    on the terminator and line break at once. The same segments, offsets, suffixes and trailer as
+    _scan alone, also when one segment of the file ends otherwise (two line breaks, a CR before
+    the LF, none), which sends its span the slow way."""
+    monkeypatch.setattr(tokenizer, "_SPAN", span)
+    rnd = random.Random(13)
+    isa = ("ISA*00*          *00*          *ZZ*SUBMITTER      *ZZ*RECEIVER       *260101*1200*^*00501*"
+           "000000001*0*T*:~")
+    fast = []
+    real = tokenizer._one_line_break
+
+    def spy(*args):
+        found = real(*args)
+        fast.append(found is not None)
+        return found
+
+    monkeypatch.setattr(tokenizer, "_one_line_break", spy)
+    for n in range(40):
+        texts = [rnd.choice(["NM1*IL*1", "CLM*A", "LX*1", "", "SV1*HC:J9032*10", "N3*1 ELM"])
+                 for _ in range(rnd.randrange(1, 40))]
+        ends = [line_break] * len(texts)
+        if n % 3 == 2:
+            ends[rnd.randrange(len(ends))] = rnd.choice(["\n\n", "\r\n", "", "\n", "\r\r"])
+        data = (isa + line_break + "".join(t + "~" + e for t, e in zip(texts, ends, strict=True))).encode("latin-1")
+        for chunk in (1, 3, 64, 4096):
+            results = []
+            for scan_only in (False, True):
+                reader = SegmentReader(io.BytesIO(data), chunk_size=chunk)
+                found = [(seg.index, seg.offset, seg.text, seg.suffix)
+                         for seg in (reader._scan(0) if scan_only else reader)]
+                results.append((found, reader.trailer))
+            assert results[0] == results[1], (data, chunk)
+            written = "".join(text + suffix for _, _, text, suffix in results[0][0]) + results[0][1]
+            assert written == data.decode("latin-1")
+    assert True in fast and False in fast

@@ -94,9 +94,13 @@ class TransactionReader:
         self.entity = ""  # NM101 of the current NM1 loop
 
     def feed(self, seg: Segment) -> Claim | None:
+        # (Runs once a segment of every set: the common case makes no call it can avoid.)
         position = self.position
-        self.position += 1
-        elements = seg.split(self.d)  # not kept on the segment: the Fields keep what is needed
+        self.position = position + 1
+        # Not kept on the segment: the Fields keep what is needed (as Segment.split).
+        elements = seg._elements
+        if elements is None:
+            elements = seg.text.split(self.d.element)
         seg_id = elements[0]
         if seg_id[:1] in NOT_AN_ID:
             # Leading spaces or control bytes are the guide's error (the validator reports it), not
@@ -113,12 +117,15 @@ class TransactionReader:
             done = self.close_claim(position)
             self.start_claim(position, seg, elements)
             return done
-        if self.claim is not None:
-            self.claim.segments.append(seg)
-            self.claim_segment(position, seg, elements, seg_id)
+        claim = self.claim
+        if claim is not None:
+            claim.segments.append(seg)
+            if seg_id in _CLAIM_READS:
+                self.claim_segment(position, seg, elements, seg_id)
         elif self.hl is not None:
             self.hl.segments.append(seg)
-            self.hl_segment(seg, elements, seg_id)
+            if seg_id in _HL_READS:
+                self.hl_segment(seg, elements, seg_id)
         else:
             self.header.append(seg)
             if seg_id == "BHT":
@@ -200,11 +207,17 @@ class TransactionReader:
                 party[holder].birth_date = self.field(seg, elements, seg_id, 2)  # type: ignore[attr-defined]
 
     def party(self, seg: Segment, elements: list[str]) -> Party:
+        # (NM103, NM104, NM108, NM109: read at once, a Field for each one that is not empty)
+        n = len(elements)
+        last = elements[3] if n > 3 else ""
+        first = elements[4] if n > 4 else ""
+        qualifier = elements[8] if n > 8 else ""
+        identifier = elements[9] if n > 9 else ""
         return Party(
-            last_name=self.field(seg, elements, "NM1", 3),
-            first_name=self.field(seg, elements, "NM1", 4),
-            id_qualifier=self.field(seg, elements, "NM1", 8),
-            identifier=self.field(seg, elements, "NM1", 9),
+            last_name=Field(last, seg, "NM1", 3) if last else None,
+            first_name=Field(first, seg, "NM1", 4) if first else None,
+            id_qualifier=Field(qualifier, seg, "NM1", 8) if qualifier else None,
+            identifier=Field(identifier, seg, "NM1", 9) if identifier else None,
         )
 
     # -- claims ---------------------------------------------------------------------------
@@ -245,6 +258,7 @@ class TransactionReader:
         return claim
 
     def claim_segment(self, position: int, seg: Segment, elements: list[str], seg_id: str) -> None:
+        """Read one segment of the open claim (any segment: those not in _CLAIM_READS do nothing)."""
         claim = self.claim
         assert claim is not None
         if seg_id == "LX":
@@ -299,17 +313,26 @@ class TransactionReader:
 
     def line_segment(self, line: ServiceLine, seg: Segment, elements: list[str], seg_id: str) -> None:
         if seg_id == "SV1":
+            # (Fields made here rather than through `field`: one SV1 a service line)
             line.procedure_segment, line.procedure_seg_id = seg, seg_id
             self.procedure(line, seg, elements, seg_id, 1)
-            line.charge = self.field(seg, elements, seg_id, 2)
-            line.unit_basis = self.field(seg, elements, seg_id, 3)
-            line.units = self.field(seg, elements, seg_id, 4)
-            if len(elements) > 7 and elements[7]:
-                parts = elements[7].split(self.d.component)
-                for comp in range(1, len(parts) + 1):
-                    pointer = _component(seg, seg_id, 7, parts, comp)
-                    if pointer is not None:
-                        line.pointers.append(pointer)
+            n = len(elements)
+            value = elements[2] if n > 2 else ""
+            line.charge = Field(value, seg, seg_id, 2) if value else None
+            value = elements[3] if n > 3 else ""
+            line.unit_basis = Field(value, seg, seg_id, 3) if value else None
+            value = elements[4] if n > 4 else ""
+            line.units = Field(value, seg, seg_id, 4) if value else None
+            if n > 7 and elements[7]:
+                pointers = line.pointers
+                for comp, pointer in enumerate(elements[7].split(self.d.component), start=1):
+                    if pointer:
+                        pointers.append(Field(pointer, seg, seg_id, 7, comp))
+        elif seg_id == "DTP":
+            if _element(elements, 1) == "472":
+                value = self.field(seg, elements, seg_id, 3)
+                if value is not None:
+                    line.service_date = DateRange.read(_element(elements, 2), value)
         elif seg_id == "SV2":
             line.procedure_segment, line.procedure_seg_id = seg, seg_id
             line.revenue_code = self.field(seg, elements, seg_id, 1)
@@ -317,10 +340,6 @@ class TransactionReader:
             line.charge = self.field(seg, elements, seg_id, 3)
             line.unit_basis = self.field(seg, elements, seg_id, 4)
             line.units = self.field(seg, elements, seg_id, 5)
-        elif seg_id == "DTP" and _element(elements, 1) == "472":
-            value = self.field(seg, elements, seg_id, 3)
-            if value is not None:
-                line.service_date = DateRange.read(_element(elements, 2), value)
         elif seg_id == "REF" and _element(elements, 1) == "G1":
             found = self.field(seg, elements, seg_id, 2)
             if found is not None:
@@ -337,29 +356,48 @@ class TransactionReader:
     def procedure(self, line: ServiceLine, seg: Segment, elements: list[str], seg_id: str, pos: int) -> None:
         # The composite is split once for its seven components.
         parts = elements[pos].split(self.d.component) if pos < len(elements) else []
-        line.qualifier = _component(seg, seg_id, pos, parts, 1)
-        line.code = _component(seg, seg_id, pos, parts, 2)
-        for comp in range(3, min(len(parts), 6) + 1):
-            modifier = _component(seg, seg_id, pos, parts, comp)
-            if modifier is not None:
-                line.modifiers.append(modifier)
-        line.description = _component(seg, seg_id, pos, parts, 7)
+        n = len(parts)
+        value = parts[0] if n else ""
+        line.qualifier = Field(value, seg, seg_id, pos, 1) if value else None
+        value = parts[1] if n > 1 else ""
+        line.code = Field(value, seg, seg_id, pos, 2) if value else None
+        if n > 2:
+            modifiers = line.modifiers
+            for comp in range(3, min(n, 6) + 1):
+                value = parts[comp - 1]
+                if value:
+                    modifiers.append(Field(value, seg, seg_id, pos, comp))
+        value = parts[6] if n > 6 else ""
+        line.description = Field(value, seg, seg_id, pos, 7) if value else None
 
     def diagnoses(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         component = self.d.component
+        found = claim.diagnoses
+        # the position the next principal or other code takes: those before it, on any HI
+        pointed = sum(1 for d in found if d.position)
         for pos in range(1, len(elements)):
             parts = elements[pos].split(component)
-            qualifier = _component(seg, "HI", pos, parts, 1)
-            code = _component(seg, "HI", pos, parts, 2)
-            if qualifier is None or code is None:
+            if len(parts) < 2:
                 continue
-            role = _DIAGNOSIS_ROLES.get(qualifier.value)
+            qualifier, code = parts[0], parts[1]
+            if not qualifier or not code:
+                continue
+            role = _DIAGNOSIS_ROLES.get(qualifier)
             if role is None:
                 continue  # procedures, occurrences, values, conditions: not diagnoses
             position = 0
-            if role in ("principal", "other"):
-                position = sum(1 for d in claim.diagnoses if d.position) + 1
-            claim.diagnoses.append(Diagnosis(qualifier, code, position, role))
+            if role == "principal" or role == "other":
+                pointed += 1
+                position = pointed
+            found.append(Diagnosis(Field(qualifier, seg, "HI", pos, 1), Field(code, seg, "HI", pos, 2), position, role))
+
+
+# The segment ids claim_segment reads or that move it to another loop: no other segment of a
+# claim (N3, N4, PRV, AMT, ...) says anything the model keeps, so feed does not hand them on.
+_CLAIM_READS = frozenset(("LX", "NM1", "SBR", "HI", "REF", "PWK", "NTE", "DTP", "SV1", "SV2", "SVD", "LQ",
+                          "CTP", "LIN"))
+# Those hl_segment reads.
+_HL_READS = frozenset(("SBR", "NM1", "DMG"))
 
 
 def _component(seg: Segment, seg_id: str, pos: int, parts: list[str], comp: int) -> Field | None:

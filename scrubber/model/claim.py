@@ -65,6 +65,24 @@ def is_digits(text: str) -> bool:
 
 def parse_date(value: str) -> dt.date | None:
     """A CCYYMMDD date, or None when it is not one."""
+    # A file's claims name the same few days again and again: each text is read once (a date is
+    # immutable, so the one read can be shared).
+    try:
+        return _DATES[value]
+    except KeyError:
+        pass
+    day = _read_date(value)
+    if len(_DATES) >= _DATES_LIMIT:
+        _DATES.clear()
+    _DATES[value] = day
+    return day
+
+
+_DATES: dict[str, dt.date | None] = {}
+_DATES_LIMIT = 4096  # (cleared when full: a file of endless distinct dates must not fill memory)
+
+
+def _read_date(value: str) -> dt.date | None:
     if len(value) != 8 or not is_digits(value):
         return None
     try:

@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import gc
 import hashlib
+import itertools
 import pickle
 import shutil
 import tempfile
@@ -210,14 +211,27 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         source.seek(start)
         second = HashingStream(source, limit=first.read_so_far)
         log.rewind()
-        summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress, first.read_so_far,  # type: ignore[arg-type]
-                         workers).run(notes)
+        try:
+            summary = Pass2(SegmentReader(second), log, rules, sinks, mode, run, progress,  # type: ignore[arg-type]
+                            first.read_so_far, workers).run(notes)
+        except InputError:
+            # Pass 1 read these bytes without a file-level error: if pass 2 finds one (a set that
+            # ends early), the bytes are not the same. Say so, rather than what pass 2 tripped on.
+            while second.read(1 << 20):
+                pass
+            if second.digest.digest() != first.digest.digest():
+                raise _changed() from None
+            raise
         if second.digest.digest() != first.digest.digest():
-            raise InputError("the input changed while it was being scrubbed (it is still being written?)",
-                             code="input.changed")
+            raise _changed()
         return summary
     finally:
         log.close()
+
+
+def _changed() -> InputError:
+    return InputError("the input changed while it was being scrubbed (it is still being written?)",
+                      code="input.changed")
 
 
 def _workers_for(source: BinaryIO, start: int, run: RunContext) -> Workers | None:
@@ -240,7 +254,12 @@ def _validate(source: HashingStream, log: _ValidationLog, progress: Progress | N
     pass1 = Pass1(validator, log)
     sets = 0
     for event in envelope:
-        if pass1.event(event):
+        if type(event) is Segment:
+            # (Pass1.event's first case, inlined: nearly every event is a body segment.)
+            text = event.text
+            if not text.isascii() or not text.strip():
+                pass1.raw.extend(raw_problems([event]))
+        elif pass1.event(event):
             sets += 1
             if progress is not None and sets % 8 == 0:
                 progress(int(reader.bytes_read * _PASS1_SHARE), 0)
@@ -323,8 +342,22 @@ class Pass2:
         sinks = self.sinks
         for sink in sinks:
             sink.begin(self.reader.prefix, self.d)
-        for event in EnvelopeReader(self.reader, self.d):
+        segments = iter(self.reader)
+        envelope = EnvelopeReader(segments, self.d)
+        for event in envelope:
             self.event(event)
+            if type(event) is TransactionSet:
+                # Pass 1 counted the set's segments and checked its envelope: its body is read
+                # here, straight from the tokenizer, and the envelope reader goes on at its SE.
+                transaction = self._transaction
+                assert transaction is not None
+                body = transaction.check.count - 2
+                feed = transaction.feed
+                for segment in itertools.islice(segments, body):
+                    claim = feed(segment)
+                    if claim is not None:
+                        self._deliver_claim(transaction, claim)
+                envelope.skip_segments(body)
         if self.ordered is not None:
             self.ordered.finish()
         self.finish(notes, self.reader.trailer)
@@ -455,6 +488,7 @@ class _OpenSet:
     claim_errors: list[tuple[StructuralError, str]] = field(init=False)  # the open claim's own
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
     captured: SetSegments = field(init=False)
+    wanted: set[int] = field(init=False)  # the positions `captured` keeps
 
     def __post_init__(self) -> None:
         self.reader = TransactionReader(self.transaction, self.d)
@@ -473,22 +507,30 @@ class _OpenSet:
         self.sealed = []
         self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
+        self.wanted = self.captured.wanted
 
     def feed(self, segment: Segment) -> Claim | None:
+        # (Runs once a segment of every set: the common case makes no call it can avoid.)
         reader = self.reader
         position = reader.position
         done = reader.feed(segment)
         if done is not None:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
-        self.captured.offer(position, segment)
+        if position in self.wanted:
+            self.captured.offer(position, segment)
         claim = reader.claim
-        owner = claim or reader.hl
         # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy.
-        if owner is not None and (claim.first if owner is claim else owner.position) == position:  # type: ignore[union-attr]
-            self._structure(owner, segment)
+        if claim is not None:
+            if claim.first == position:
+                self._structure(claim, segment)
+        else:
+            node = reader.hl
+            if node is not None and node.position == position:
+                self._structure(node, segment)
         found = self.by_position.get(position)
         if found:
+            owner = claim or reader.hl
             if claim is not None:
                 self.claim_errors.extend((e, "") for e in found)
             elif isinstance(owner, HLNode):

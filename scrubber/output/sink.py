@@ -52,6 +52,11 @@ class SetSegments:
             # (a missing segment is reported at the next one that is not empty).
             self._wanted.update(range(max(position - 1, 0), min(position + 5, count)))
 
+    @property
+    def wanted(self) -> set[int]:
+        """The positions `offer` keeps (to be read, not changed: a reader asks before offering)."""
+        return self._wanted
+
     def offer(self, position: int, segment: Segment) -> None:
         if position in self._wanted:
             self._kept[position] = segment

@@ -156,6 +156,26 @@ def parse_isa(text: str, offset: int) -> Delimiters:
     return Delimiters(element=element, component=component, repetition=repetition, segment=segment)
 
 
+def _one_line_break(buffer: str, pos: int, last: int, terminator: str, terminators: int) -> str | None:
+    """The line break (a run of CR and LF, or none) that follows each of the `terminators`
+    terminators of buffer[pos:last], when it is the same after every one of them; else None."""
+    first = buffer.find(terminator, pos, last)
+    end = first + 1
+    while end < last and buffer[end] in "\r\n":
+        end += 1
+    line_break = buffer[first + 1 : end]
+    if line_break:
+        together = terminator + line_break
+        if buffer.count(together, pos, last) != terminators:
+            return None
+        # (no longer run after any of them: "~\n\n" would hide an LF in the next text)
+        if buffer.find(together + "\n", pos, last) >= 0 or buffer.find(together + "\r", pos, last) >= 0:
+            return None
+    elif buffer.find(terminator + "\n", pos, last) >= 0 or buffer.find(terminator + "\r", pos, last) >= 0:
+        return None
+    return line_break
+
+
 class SegmentReader:
     """Streams segments from a binary file object.
 
@@ -222,12 +242,29 @@ class SegmentReader:
                 # A span of the chunk at a time: the pieces of a whole chunk would be a second copy
                 # of it in memory. A segment longer than the span takes the rest of the chunk.
                 last = buffer.rfind(terminator, pos, pos + _SPAN)
-                pieces = buffer[pos:last].split(terminator) if last > pos else [""]
-                if len(pieces) == 1:
+                terminators = buffer.count(terminator, pos, last) if last > pos else 0
+                if not terminators:
                     last = buffer.rfind(terminator, pos)
-                    pieces = buffer[pos:last].split(terminator) if last > pos else [""]
-                    if len(pieces) == 1:
+                    terminators = buffer.count(terminator, pos, last) if last > pos else 0
+                    if not terminators:
                         break
+                line_break = _one_line_break(buffer, pos, last, terminator, terminators)
+                if line_break is not None:
+                    # Every terminator of the span is followed by the same line break (most files:
+                    # none, or one LF): split on both at once, and the pieces are the texts.
+                    suffix = suffixes.get(line_break)
+                    if suffix is None:
+                        suffix = suffixes[line_break] = terminator + line_break
+                    pieces = buffer[pos:last].split(suffix)
+                    step = len(suffix)
+                    start = pos
+                    for text in pieces[:-1]:
+                        index += 1
+                        yield Segment(index, base + start, text, suffix)
+                        start += len(text) + step
+                    pos = self._pos = start  # the last segment of the span, read again
+                    continue
+                pieces = buffer[pos:last].split(terminator)
                 text = pieces[0]  # (pos is where a segment starts: past the line break before it)
                 start = pos
                 for piece in pieces[1:]:
