@@ -441,6 +441,35 @@ def test_the_run_history_answers_for_many_patients_at_once():
         history.close()
 
 
+def test_a_parts_history_is_taken_by_the_run_as_stored_unless_it_asked_for_a_patient_the_run_has():
+    # A worker's history of one set or file crosses to the main process as keys and rows (no patient
+    # hashed again, no dose rebuilt there): what the run then answers must be what the part recorded.
+    import pickle
+    from decimal import Decimal
+
+    from scrubber.rules.history import Dose, LocalHistory, RunHistory
+
+    first = Dose("belinostat", "J9032", dt.date(2026, 11, 2), Decimal("150.5"), "C-1", "JW")
+    second = Dose("belinostat", "J9032", dt.date(2026, 11, 3), Decimal(20), "C-2")
+    part = LocalHistory()
+    run = RunHistory()
+    try:
+        assert part.doses(("P", "1")) == []  # asked for: its findings depend on the run having none
+        part.record(("P", "1"), [first])
+        part.record(("P", "2"), [second])
+        part.record(("P", "3"), [])
+        handed = pickle.loads(pickle.dumps(part.part()))
+        assert run.take_part(handed)
+        assert run.doses(("P", "1")) == [first] and run.doses(("P", "2")) == [second]
+        assert run.doses(("P", "3")) == []
+        # The same part again: patient P 1, whom it asked for, now has doses in the run.
+        assert not run.take_part(handed)
+        assert run.doses(("P", "2")) == [second]  # nothing recorded by a refused part
+    finally:
+        part.close()
+        run.close()
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc")
 def test_regression_the_run_historys_page_cache_grew_the_process_by_4_mib():
     # SQLite's page cache (4 MiB) filled as the history grew: the main process of a --jobs 2 run of
