@@ -575,3 +575,26 @@ def test_the_scrub_options_reach_the_workers(tmp_path, monkeypatch, by_set, opti
         _set_text(_defects("P-N002-NDC-HYPHENS", "P-D003-Z51-ONLY", "P-U001-ZERO-UNITS"), 22),
     ]], 801))
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path], options=options)
+
+
+def test_the_main_process_splices_with_its_heap_frozen_and_thaws_it_after(tmp_path, by_set):
+    # The doses read back at each splice make many objects: the collections they set off walked
+    # the rule set and the tables every time (0.03 to 0.06 s at 10,000 claims; 0.01 s frozen).
+    import gc
+
+    frozen_at_splice: list[int] = []
+
+    class Watching(JsonReport):
+        def splice(self, fragment: str) -> None:
+            frozen_at_splice.append(gc.get_freeze_count())
+            super().splice(fragment)
+
+    path = tmp_path / "generated.837"
+    GENERATE.generate(40, path, per_transaction=10)
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    with Workers(2) as workers:
+        got = _scrub_into(path, RunContext.new(TODAY, workers), Watching)
+    assert by_set["inputs"] == 1 and len(frozen_at_splice) == 4
+    assert min(frozen_at_splice) > 10_000
+    assert gc.get_freeze_count() == 0
+    assert got == expected

@@ -311,6 +311,15 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
                   progress: Progress | None, run: RunContext, workers: parallel.Workers,
                   validator_name: str) -> Summary:
     """Scrub the input whose sets `plan` found, its sets in `workers`; the outputs are those of one job."""
+    # The rule set, the tables and whatever else the process holds stay out of the collector's
+    # walks while it splices (the doses read back make many objects) and in the workers it forks.
+    with parallel.frozen_heap():
+        return _scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers, validator_name)
+
+
+def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, sinks: list[Sink], mode: FixMode,
+                   progress: Progress | None, run: RunContext, workers: parallel.Workers,
+                   validator_name: str) -> Summary:
     d = plan.delimiters
     makers = [sink.fragments() for sink in sinks]
     main = Pass2(_Delimited(d), _Records(), rules, sinks, mode, run, None, plan.size)

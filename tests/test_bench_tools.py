@@ -1,0 +1,58 @@
+"""The benchmark's own tools: what they measure and print (bench/run.py --modes,
+bench/jobs_timeline.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+BENCH = ROOT / "bench"
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("bench_run_tools", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, monkeypatch, capsys):
+    run = _run_module()
+    measured: list[tuple[str, int]] = []
+
+    def fake_measure(mode, path, claims):
+        measured.append((mode, claims))
+        seconds = {"scrubber": 4.0, "scrubber-jobs2": 2.5}[mode]
+        return {"mode": mode, "claims": claims, "seconds": seconds, "cpu_seconds": seconds, "gc_seconds": 0.0,
+                "peak_rss_mib": 60.0, "rss_after_import_mib": 30.0}
+
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
+    monkeypatch.setattr(run, "measure", fake_measure)
+    monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.98)
+    assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2"]) == 0
+    assert measured == [("scrubber", 1000), ("scrubber-jobs2", 1000)] * 2
+    table = (tmp_path / "latest.md").read_text()
+    assert "| 1,000 | 1.60x (MISSED) | 4.00 | 2.50 |" in table
+    assert "| 1,000 | floor | not measured" in table
+    assert {r["mode"] for r in json.loads((tmp_path / "latest.json").read_text())["runs"]} == {
+        "scrubber", "scrubber-jobs2"}
+
+
+def test_the_jobs_timeline_shows_each_set_in_its_worker_and_each_splice(tmp_path):
+    path = tmp_path / "claims.837"
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "40", str(path), "--per-transaction", "20"],
+                   check=True, capture_output=True)
+    done = subprocess.run([sys.executable, str(BENCH / "jobs_timeline.py"), str(path)], check=True,
+                          capture_output=True, text=True, env={**os.environ, "SCRUBBER_JOBS_MIN_BYTES": "0"})
+    out = done.stdout
+    assert out.startswith("round 1: wall ")
+    assert "main: scan" in out and "worker start (initializer)" in out
+    for number in (1, 2):
+        assert f": set {number} (" in out and f"main: splice set {number}" in out
+    assert "HERE" not in out  # no set scrubbed again in the main process: no patient in two sets
