@@ -81,10 +81,10 @@ def _child(path: str, jobs: int) -> None:
     by_sets._set_task = traced_set_task
     start_worker = parallel._start_worker
 
-    def traced_start(rules):
+    def traced_start(*args):
         start, cpu = time.perf_counter(), time.process_time()
         try:
-            return start_worker(rules)
+            return start_worker(*args)
         finally:
             worker_line("worker start (initializer)", start, cpu)
 
