@@ -245,6 +245,27 @@ def parallel_ceiling() -> float:
     return 2 * alone / together
 
 
+def scrub_ceiling(path: Path, claims: int) -> float:
+    """What two scrubs at once get done against one, on this machine now: the whole scrub of `path`
+    (half the claims of the smallest size: one worker's share with --jobs 2) alone, then two copies
+    side by side. Unlike the CPU loop, it takes in what two scrubs cost each other (caches, memory
+    bandwidth, a core shared with another tenant): with two sets and two workers, the run waits for
+    the slower one, so this is what --jobs 2 can reach there."""
+    import time
+
+    t0 = time.perf_counter()
+    measure("scrubber", path, claims)
+    alone = time.perf_counter() - t0
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "scrubber", str(path), str(claims)]
+    t0 = time.perf_counter()
+    pair = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(2)]
+    for process in pair:
+        if process.wait() != 0:
+            raise SystemExit(f"the scrub ceiling's scrub of {path.name} failed (exit {process.returncode})")
+    together = time.perf_counter() - t0
+    return 2 * alone / together
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -422,9 +443,16 @@ def main(argv: list[str] | None = None) -> int:
     paths = {size: ensure_file(size) for size in sizes}
     runs: dict[tuple[int, str], list[dict]] = {}
     ceilings: list[float] = []
+    scrub_ceilings: list[float] = []
+    half = max(1, sizes[0] // 2)
+    half_path = ensure_file(half) if "scrubber-jobs2" in args.modes else None
     for round_number in range(1, args.repeat + 1):
         ceilings.append(parallel_ceiling())
         log(f"round {round_number}/{args.repeat}  two processes at once do {ceilings[-1]:.2f}x the work of one")
+        if half_path is not None:
+            scrub_ceilings.append(scrub_ceiling(half_path, half))
+            log(f"round {round_number}/{args.repeat}  two scrubs of {half:,} claims at once do "
+                f"{scrub_ceilings[-1]:.2f}x the work of one")
         for size in sizes:
             for mode in args.modes:
                 if mode == "baseline" and args.baseline_max is not None and size > args.baseline_max:
@@ -453,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"WARNING: {warning}")
     facts.append(("two CPU-bound processes at once / one (the ceiling of any --jobs 2 speed-up; 2.00x on two "
                   "idle cores)", _fmt_ratio(statistics.median(ceilings))))
+    if scrub_ceilings:
+        facts.append((f"two whole scrubs of {half:,} claims at once / one (what two workers of one set each cost "
+                      "each other: the ceiling of --jobs 2 on a file of two sets)",
+                      _fmt_ratio(statistics.median(scrub_ceilings))))
     table = render(facts, sizes, args.repeat, results, warnings)
     print(table)
     (RESULTS / "latest.md").write_text(table, encoding="utf-8")

@@ -35,11 +35,13 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
     monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
     monkeypatch.setattr(run, "measure", fake_measure)
     monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.98)
+    monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: {500: 1.75}[claims])
     assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2"]) == 0
     assert measured == [("scrubber", 1000), ("scrubber-jobs2", 1000)] * 2
     table = (tmp_path / "latest.md").read_text()
     assert "| 1,000 | 1.60x (MISSED) | 4.00 | 2.50 |" in table
     assert "| 1,000 | floor | not measured" in table
+    assert "two whole scrubs of 500 claims at once / one" in table and "): 1.75x" in table
     assert {r["mode"] for r in json.loads((tmp_path / "latest.json").read_text())["runs"]} == {
         "scrubber", "scrubber-jobs2"}
 
@@ -56,3 +58,12 @@ def test_the_jobs_timeline_shows_each_set_in_its_worker_and_each_splice(tmp_path
     for number in (1, 2):
         assert f": set {number} (" in out and f"main: splice set {number}" in out
     assert "HERE" not in out  # no set scrubbed again in the main process: no patient in two sets
+
+
+def test_the_scrub_ceiling_runs_one_scrub_alone_then_two_at_once(tmp_path):
+    # The ceiling of --jobs 2 on a file of two sets: a real scrub of half the claims, alone and in pairs.
+    run = _run_module()
+    path = tmp_path / "claims.837"
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "20", str(path)], check=True, capture_output=True)
+    ratio = run.scrub_ceiling(path, 20)
+    assert 0.2 < ratio < 4.0  # two processes on a shared machine: anything from a busy core to two idle ones
