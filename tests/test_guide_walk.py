@@ -529,22 +529,31 @@ def test_an_isa_the_reader_cannot_take_refuses_the_file_as_pyx12_does():
     assert "could not read the ISA" in str(refused.value)
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize("validator", ["compiled", "pyx12"])
-def test_watch_scrubs_with_the_validator_asked_for(tmp_path, monkeypatch, validator):
+def test_watch_scrubs_with_the_validator_asked_for(tmp_path, monkeypatch, validator, jobs):
+    # With one job the watcher scrubs the file itself; with two, a small file goes whole to a
+    # worker (output/by_files.py), which scrubs it with the validator its FileJob names.
     import scrubber.watch.watcher as watcher_module
 
     asked = []
-    real = watcher_module.scrub_stream
+    real_scrub, real_job = watcher_module.scrub_stream, watcher_module.FileJob
 
     def spy(*args, **kwargs):
         asked.append(kwargs.get("validator"))
-        return real(*args, **kwargs)
+        return real_scrub(*args, **kwargs)
+
+    def job_spy(*args, **kwargs):
+        job = real_job(*args, **kwargs)
+        asked.append(job.validator)
+        return job
 
     monkeypatch.setattr(watcher_module, "scrub_stream", spy)
+    monkeypatch.setattr(watcher_module, "FileJob", job_spy)
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "defects.837").write_bytes((SAMPLES / "defects_837p.837").read_bytes())
     result = CliRunner().invoke(cli, ["watch", str(tmp_path), "--once", "--settle", "0.2", "--poll", "0.1",
-                                      "--validator", validator])
+                                      "--validator", validator, "--jobs", jobs])
     assert result.exit_code == 0, result.output
     assert asked == [validator]
 
