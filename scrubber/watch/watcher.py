@@ -178,6 +178,7 @@ class Watcher:
         self.options = options
         self.clock = clock
         self.stopping = False
+        self.closing = False  # the run is over and the watcher lets go of its workers: signals are ignored
         self.failures = 0  # files left in work/ for an operational problem (outbox not writable...)
         self._wake = threading.Event()
         self._seen: dict[str, _Seen] = {}
@@ -221,6 +222,9 @@ class Watcher:
             self.log.event("cannot continue", root=self.storage.describe(), problem=str(exc))
             return 2
         finally:
+            # A signal from here on changes nothing: the exit code is decided, and the workers are
+            # being let go (a second signal that landed in the pool's shutdown escaped as a traceback).
+            self.closing = True
             if self.in_flight is not None:
                 self.in_flight.clear()  # stopped at once: what was taken stays in work/ for the next start
             if self.workers is not None:
@@ -251,6 +255,8 @@ class Watcher:
             return lambda: None
 
         def handle(signum: int, _frame: Any) -> None:
+            if self.closing:
+                return
             if self.stopping:
                 raise Interrupted
             self.log.event("stopping", signal=signal.Signals(signum).name,
