@@ -45,15 +45,9 @@ TOOL = _module("make_samples_jobs", ROOT / "tools" / "make_samples.py")
 GENERATE = _module("generate_jobs", ROOT / "bench" / "generate.py")
 
 
-@pytest.fixture
-def small_inputs_in_parallel(monkeypatch):
-    """Workers even for the small files of the tests (the size threshold is for speed only), and
-    the time the outputs name held still (the acknowledgments' ISA09-10 and GS04-05, the HTML
-    report's "scrubbed" line: they name the minute they are made). Several inputs are not sent to
-    the workers whole (output/by_files.py, tests/test_files_jobs.py): their sets or claims are."""
-    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
-    monkeypatch.setattr(by_files, "SMALL_FILE", -1)
-
+def freeze_report_clock(monkeypatch):
+    """Hold still the minute the acknowledgments and the HTML report name (workers forked from this
+    process hold it too), so outputs made at different moments compare byte for byte."""
     class _Frozen(dt.datetime):
         @classmethod
         def now(cls, tz=None):
@@ -62,6 +56,17 @@ def small_inputs_in_parallel(monkeypatch):
     frozen = types.SimpleNamespace(**{**vars(dt), "datetime": _Frozen})
     for module in (ack999, html_report):
         monkeypatch.setattr(module, "dt", frozen)
+
+
+@pytest.fixture
+def small_inputs_in_parallel(monkeypatch):
+    """Workers even for the small files of the tests (the size threshold is for speed only), and
+    the time the outputs name held still (the acknowledgments' ISA09-10 and GS04-05, the HTML
+    report's "scrubbed" line: they name the minute they are made). Several inputs are not sent to
+    the workers whole (output/by_files.py, tests/test_files_jobs.py): their sets or claims are."""
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(by_files, "SMALL_FILE", -1)
+    freeze_report_clock(monkeypatch)
 
 
 def scrub_cli(tmp_path: Path, monkeypatch, inputs: list[Path], jobs: int) -> tuple[int, str, dict[str, bytes]]:

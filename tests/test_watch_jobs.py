@@ -4,24 +4,22 @@ outbox, error/ and archive, byte for byte, nothing lost, nothing done twice."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
 import re
 import signal
 import time
-import types
 from pathlib import Path
 
 import pytest
 from conftest import CORPUS, SAMPLES
-from test_jobs import GENERATE
+from test_jobs import GENERATE, freeze_report_clock
 from test_watch import CLEAN_I, DEFECTS_P, _start, drop, files, states, variant, watch
 from test_watch_hostile import run_in_process
 
 import scrubber.watch.watcher as watcher_module
-from scrubber.output import ack999, html_report, parallel
+from scrubber.output import parallel
 from scrubber.watch.ahead import FilesInFlight
 
 ALL_OUTPUTS = ("corrected", "rejected", "json", "html", "csv", "999", "277ca")
@@ -36,16 +34,8 @@ CORPUS_PICK = ["LinuxForHealth__x12__demo.837", "LinuxForHealth__x12__demo.837i"
 
 @pytest.fixture
 def frozen_time(monkeypatch):
-    """The minute the acknowledgments and the HTML report name, held still (the workers are forked
-    from this process, so they hold it too)."""
-    class _Frozen(dt.datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return cls(2026, 11, 27, 9, 30)
-
-    frozen = types.SimpleNamespace(**{**vars(dt), "datetime": _Frozen})
-    for module in (ack999, html_report):
-        monkeypatch.setattr(module, "dt", frozen)
+    """The minute the acknowledgments and the HTML report name, held still."""
+    freeze_report_clock(monkeypatch)
 
 
 @pytest.fixture
