@@ -42,6 +42,7 @@ DESCRIPTIONS = {
 SPEED_TARGET = 0.1  # scrubber time / baseline time, at most (issue 11: the whole scrub >= 10x faster than pyx12)
 COMPILED_TARGET = 30.0  # baseline time / compiled validator time, at least (issue 11)
 JOBS_TARGET = 1.7  # --jobs 1 time / --jobs 2 time, at least, on 2 cores (issue 11)
+WARM_UP_CLAIMS = 100  # the warm-up's file: every mode once, unmeasured (see warm_up)
 FLAT_TARGET = 1.10  # peak RSS at the largest size / at the smallest, at most ("flat")
 
 
@@ -209,7 +210,7 @@ def ensure_file(claims: int) -> Path:
 
 def measure(mode: str, path: Path, claims: int) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(path), str(claims)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=CHILD_ENV)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"the {mode} measurement on {path.name} failed (exit {done.returncode})")
@@ -235,10 +236,10 @@ def parallel_ceiling() -> float:
 
     command = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import run; run._spin()", str(BENCH)]
     t0 = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=CHILD_ENV)
     alone = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pair = [subprocess.Popen(command) for _ in range(2)]
+    pair = [subprocess.Popen(command, env=CHILD_ENV) for _ in range(2)]
     for process in pair:
         process.wait()
     together = time.perf_counter() - t0
@@ -258,12 +259,42 @@ def scrub_ceiling(path: Path, claims: int) -> float:
     alone = time.perf_counter() - t0
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "scrubber", str(path), str(claims)]
     t0 = time.perf_counter()
-    pair = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(2)]
+    pair = [subprocess.Popen(command, stdout=subprocess.DEVNULL, env=CHILD_ENV) for _ in range(2)]
     for process in pair:
         if process.wait() != 0:
             raise SystemExit(f"the scrub ceiling's scrub of {path.name} failed (exit {process.returncode})")
     together = time.perf_counter() - t0
     return 2 * alone / together
+
+
+def child_environment() -> tuple[dict[str, str], str]:
+    """The environment of every measured child, and how it treats bytecode (for the table's facts):
+    each child keeps its compiled bytecode, as an installed package has it.
+
+    `pip install` compiles a package's modules to bytecode once, when it installs them; pyx12's
+    are. A checkout installed for editing has none, and with PYTHONDONTWRITEBYTECODE set (some
+    machines set it for every process) each process compiles the scrubber from source again: the
+    modules a scrub imports on first use were compiled inside the timed region, and in each worker
+    of --jobs 2, a cost no installed scrubber pays. The children write and read their bytecode
+    under bench/results/pycache (PYTHONPYCACHEPREFIX), so the checkout's folders stay clean, and
+    the warm-up run fills it before anything is measured."""
+    environment = dict(os.environ)
+    lifted = environment.pop("PYTHONDONTWRITEBYTECODE", None) is not None
+    environment["PYTHONPYCACHEPREFIX"] = str(RESULTS / "pycache")
+    return environment, ("kept, as installed, under bench/results/pycache"
+                         + (" (PYTHONDONTWRITEBYTECODE was set here: lifted for the children)" if lifted else ""))
+
+
+CHILD_ENV: dict[str, str] | None = None  # set by main(): see child_environment
+
+
+def warm_up(modes: list[str]) -> None:
+    """One unmeasured run of each mode on a small file: compiles the bytecode of everything the
+    modes import (see child_environment) and fills the per-user caches of derived tables, so
+    the first measured run pays neither."""
+    path = ensure_file(WARM_UP_CLAIMS)
+    for mode in modes:
+        measure(mode, path, WARM_UP_CLAIMS)
 
 
 def log(message: str) -> None:
@@ -436,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", os.path.relpath(__file__), *argv])
     RESULTS.mkdir(parents=True, exist_ok=True)
     facts = machine_facts(command)
+    global CHILD_ENV
+    CHILD_ENV, bytecode = child_environment()
+    facts.append(("bytecode", bytecode))
     fingerprint = code_fingerprint()
     for name, value in facts:
         log(f"{name}: {value}")
@@ -446,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     scrub_ceilings: list[float] = []
     half = max(1, sizes[0] // 2)
     half_path = ensure_file(half) if "scrubber-jobs2" in args.modes else None
+    log(f"warm-up: each mode once on {WARM_UP_CLAIMS} claims, unmeasured")
+    warm_up(args.modes)
     for round_number in range(1, args.repeat + 1):
         ceilings.append(parallel_ceiling())
         log(f"round {round_number}/{args.repeat}  two processes at once do {ceilings[-1]:.2f}x the work of one")

@@ -36,12 +36,21 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
     monkeypatch.setattr(run, "measure", fake_measure)
     monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.98)
     monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: {500: 1.75}[claims])
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2"]) == 0
-    assert measured == [("scrubber", 1000), ("scrubber-jobs2", 1000)] * 2
+    # Each mode once on a small file first, unmeasured (bytecode and caches), then the rounds.
+    warm_up = [("scrubber", run.WARM_UP_CLAIMS), ("scrubber-jobs2", run.WARM_UP_CLAIMS)]
+    assert measured == warm_up + [("scrubber", 1000), ("scrubber-jobs2", 1000)] * 2
+    # The children keep their bytecode, as an installed package does, outside the checkout's folders;
+    # this process's own environment is left alone.
+    assert "PYTHONDONTWRITEBYTECODE" not in run.CHILD_ENV
+    assert run.CHILD_ENV["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert os.environ["PYTHONDONTWRITEBYTECODE"] == "1"
     table = (tmp_path / "latest.md").read_text()
     assert "| 1,000 | 1.60x (MISSED) | 4.00 | 2.50 |" in table
     assert "| 1,000 | floor | not measured" in table
     assert "two whole scrubs of 500 claims at once / one" in table and "): 1.75x" in table
+    assert "- bytecode: kept, as installed, under bench/results/pycache (PYTHONDONTWRITEBYTECODE was set" in table
     assert {r["mode"] for r in json.loads((tmp_path / "latest.json").read_text())["runs"]} == {
         "scrubber", "scrubber-jobs2"}
 
