@@ -313,3 +313,26 @@ def test_regression_a_second_signal_while_the_workers_were_let_go_escaped_as_a_t
     assert code == 0
     assert log.events("stopping") == [] and log.events("published")  # both signals came after: ignored
     assert states(tmp_path) == {"done": 1}
+
+
+def test_the_watch_command_asks_for_one_malloc_arena_only_when_it_runs_workers(tmp_path, monkeypatch):
+    """As `scrub` does (test_jobs.py): the pool's threads and SFTP's would each keep a malloc arena's
+    pages in the watcher's process, which runs for weeks."""
+    from click.testing import CliRunner
+
+    from scrubber.cli import cli, watch_command
+
+    asked = []
+    monkeypatch.setattr(watch_command, "one_malloc_arena", lambda: asked.append(1) or True)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for jobs in (1, 2):
+            root = tmp_path / str(jobs)
+            drop(root, "f.837", variant(CLEAN_I, jobs))
+            result = CliRunner().invoke(cli, ["watch", str(root), "--once", "--settle", "0", "--jobs", str(jobs)])
+            assert result.exit_code == 0, result.output
+            assert states(root) == {"done": 1}
+            assert len(asked) == jobs - 1
+    finally:
+        for number, handler in handlers.items():  # the command ignores late signals once it is done
+            signal.signal(number, handler)

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import click
 
 from ..output.files import DEFAULT_OUTPUTS
-from ..output.parallel import usable_cores
+from ..output.parallel import one_malloc_arena, usable_cores
 from ..rules.engine import FixMode
 from ..x12.guide import DEFAULT_VALIDATOR
 from . import cli
@@ -141,6 +141,11 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
 
     rules = load(rule_dirs)
     log = EventLog(sys.stderr, log_format)
+    jobs = jobs or usable_cores()
+    if jobs > 1:
+        # As the scrub command does, before any thread starts (the pool's, SFTP's): a long-running
+        # watcher would otherwise keep an arena's pages for each of them.
+        one_malloc_arena()
     storage, default_journal = _storage(root, identity, known_hosts, log)
     try:
         journal = _journal((journal_path or default_journal).expanduser(), log)
@@ -149,7 +154,7 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
         raise
     options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
-                           redact=redact, validator=validator, jobs=jobs or usable_cores())
+                           redact=redact, validator=validator, jobs=jobs)
     layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:
