@@ -135,6 +135,7 @@ def test_the_readme_lists_every_difference_of_the_table():
 @pytest.mark.parametrize(("old", "new", "name"), [
     (b"DTP*472*D8*20261102~", b"DTP*472*RD8*20261102-20261103-20261104~", "A date range with more than one hyphen"),
     (b"CLM*P-OK-MEDICARE-JW*", None, "A composite with more components than its definition"),
+    (b"HL*2*1*22*0~", b"HL*2*9*22*0~", "An HL02 that names no open level"),
 ])
 def test_each_listed_difference_is_met_by_a_real_input_and_explained(old, new, name):
     """Each entry of the table is a difference that really happens (on the clean sample, changed at

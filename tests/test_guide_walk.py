@@ -214,7 +214,19 @@ def test_loop_over_its_repeat_is_4():
 
 def test_hl_counting_and_parents_are_hl1_and_hl2():
     _same_and_has(_edit(CLEAN, b"HL*2*1*22*0", b"HL*7*1*22*0"), "HL1")
-    _same_and_has(_edit(CLEAN, b"HL*2*1*22*0", b"HL*2*9*22*0"), "HL2")
+    _same_and_has(_edit(CLEAN, b"HL*9*1*22*0", b"HL*9*4*22*0"), "HL2")  # the set's last HL: nothing after it
+
+
+def test_regression_one_wrong_hl02_made_every_later_hl_of_the_set_an_error():
+    # pyx12 empties its stack of open levels at an HL02 it does not know, so HL 3 to 9 (whose
+    # parent, HL 1, is open) were "not a valid parent" too, and every later claim was rejected.
+    # The compiled validator reports the wrong HL alone (differences.py: "An HL02 that names no
+    # open level"); a patient loop under a later subscriber is still checked against its parent.
+    theirs, ours = both(_edit(CLEAN, b"HL*2*1*22*0", b"HL*2*9*22*0"))
+    assert [(f[0], f[3]) for f in ours] == [(13, "HL2")]
+    assert [(f[0], f[3]) for f in theirs] == [(n, "HL2") for n in (13, 32, 46, 62, 81, 99, 111)]
+    _, ours = both(_edit(_edit(CLEAN, b"HL*2*1*22*0", b"HL*2*9*22*0"), b"HL*7*6*23*0", b"HL*7*5*23*0"))
+    assert [(f[0], f[3]) for f in ours] == [(13, "HL2"), (87, "HL2")]  # HL 5 was closed by HL 6
 
 
 def test_837_service_line_numbers_are_lx():

@@ -47,6 +47,20 @@ def _composite_with_extra_components(pyx12_only: list[Finding], ours_only: list[
             and any(f[0] == first - 1 and f[2:] == (None, "8", "seg") for f in common))
 
 
+def _hl_parent_cascade(pyx12_only: list[Finding], ours_only: list[Finding], common: list[Finding]) -> bool:
+    """pyx12 empties its stack of open HL levels at an HL02 it does not know, so the later HLs of
+    the set are "not a valid parent" too; we report that HL only. Both report the first one. (An
+    HL the walk cannot place has its reader's errors reported on the next segment placed, as pyx12
+    does: the finding's segment id is that segment's.)"""
+    if ours_only or not pyx12_only or any(f[2:] != _HL_PARENT for f in pyx12_only):
+        return False
+    first = min(f[0] for f in pyx12_only)
+    return any(f[2:] == _HL_PARENT and f[0] <= first for f in common)  # (<=: both may wait for one segment)
+
+
+_HL_PARENT = (None, "HL2", "seg")  # (element, code, level) of "HL parent (N) is not a valid parent"
+
+
 DIFFERENCES: tuple[Difference, ...] = (
     Difference(
         name="A date range with more than one hyphen",
@@ -64,6 +78,17 @@ DIFFERENCES: tuple[Difference, ...] = (
                "component data elements its definition lists; the 999 reports more as IK403 13 "
                "(too many components)"),
         explains=_composite_with_extra_components,
+    ),
+    Difference(
+        name="An HL02 that names no open level",
+        pyx12=("reports the HL (HL parent is not a valid parent), then empties its stack of open levels, so every "
+               "later HL of the transaction set is reported the same way and every later claim is rejected"),
+        ours=("that HL only; the levels open above it stay open, and each later HL is checked against them (the "
+              "claim model rejects the claims under the wrong HL: their place in the hierarchy is not known)"),
+        guide=("HL02, Hierarchical Parent ID Number: \"Identification number of the next higher hierarchical data "
+               "structure that the data being described is subordinate to\": each HL names its own parent, so a "
+               "wrong HL02 says nothing of the next HL's"),
+        explains=_hl_parent_cascade,
     ),
 )
 

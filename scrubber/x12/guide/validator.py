@@ -140,9 +140,13 @@ class _Reader:
                     parent = _int(hl02)
                     stack = self.hl_stack
                     if parent not in stack:
+                        # pyx12 then empties its stack, so every later HL of the set is "not a valid
+                        # parent" too and every later claim is rejected: one wrong HL02 is one error
+                        # (differences.py, "A wrong HL02"). The stack stays as it was.
                         self.errors.append(("seg", "HL2", f"HL parent ({parent}) is not a valid parent"))
-                    while stack and parent != stack[-1]:
-                        del stack[-1]
+                    else:
+                        while parent != stack[-1]:
+                            del stack[-1]
                 self.hl_stack.append(self.hl_count)
             elif self.check_837_lx:
                 if seg_id == "CLM":
