@@ -127,6 +127,7 @@ def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[D
 
 
 def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
+    doses_known = len(before) + len(mine)
     windows: dict[str, _Window | None] = {}
     for item in out.drug_lines:
         drug = item.drug
@@ -134,6 +135,8 @@ def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], min
             continue
         if item.is_discard:
             continue  # a discard line is not another administration
+        if doses_known <= drug.administration_days_per_cycle:
+            continue  # fewer doses than a cycle allows days (a patient's first claim, most often): no window
         if drug.name in windows:
             window = windows[drug.name]
         else:
