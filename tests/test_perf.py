@@ -273,6 +273,15 @@ def test_a_drugs_vial_sizes_are_found_once_and_a_drug_line_knows_its_discard(rul
     assert all(item.is_discard == ("JW" in item.line.modifier_codes) for item in found)
 
 
+def test_a_drug_line_reads_its_units_once(rules):
+    """Regression (issue 11, a drug line's units read anew by the units, vial, ceiling and history
+    checks, seven times a claim): a drug line carries its units from the moment it is made."""
+    found = [item for claim, _ in _claims(io.BytesIO((SAMPLES / "drugs_837p.837").read_bytes()))
+             for item in lines.drug_lines_of(claim, rules)]
+    assert found and any(item.units is not None for item in found)
+    assert all(item.units == lines.units_of(item.line) for item in found)
+
+
 def test_the_cms_drug_checks_open_no_store_for_a_claim_without_a_lookup(rules, monkeypatch):
     """The reference data store is opened at a claim's first lookup (a claim with no HCPCS line
     opens none), as before the lookups were bound to a claim."""

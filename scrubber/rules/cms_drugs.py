@@ -11,7 +11,6 @@ knows. A crosswalk row CMS published inconsistently never drives a finding here.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
 from ..model.claim import Claim, ServiceLine
@@ -32,15 +31,17 @@ _MAX_STEPS = 200_000  # the vial arithmetic gives up (says nothing) beyond this 
 class _Line:
     """A service line billing a CMS drug, with what the checks read off it."""
 
-    def __init__(self, claim: Claim, line: ServiceLine, ref: object, profiled: bool) -> None:
+    __slots__ = ("code", "date", "line", "ndc", "profiled", "ref", "units")
+
+    def __init__(self, line: ServiceLine, code: str, date: dt.date, ref: object, profiled: bool) -> None:
         self.line = line
         self.ref = ref  # DrugReference
-        self.date: dt.date = claim.line_date(line)  # type: ignore[assignment]
+        self.date = date
         self.profiled = profiled
-        self.code = line.procedure
+        self.code = code
         self.units = units_of(line)
-        self.ndc = line.ndc.value if line.ndc is not None and len(line.ndc.value) == 11 \
-            and line.ndc.value.isdigit() else None
+        ndc = line.ndc
+        self.ndc = ndc.value if ndc is not None and len(ndc.value) == 11 and ndc.value.isdigit() else None
 
     @property
     def is_discard(self) -> bool:
@@ -56,23 +57,31 @@ class _Line:
 def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     drug_lines = []
     unclassified = rules.hcpcs.unclassified
+    by_code = rules.drugs.by_code
     cms_drug = cms_data.cms_drugs()
     for line in claim.lines:
-        if not is_hcpcs(line) or line.procedure in unclassified:
+        if not is_hcpcs(line):
             continue
-        ref = cms_drug(line.procedure, claim.line_date(line))
-        if ref is not None:
-            drug_lines.append(_Line(claim, line, ref, rules.drugs.by_code(line.procedure) is not None))
+        code = line.code.value  # type: ignore[union-attr]
+        if code in unclassified:
+            continue
+        date = claim.line_date(line)
+        ref = cms_drug(code, date)
+        if ref is not None:  # (a drug on a date: cms_drug says None without one)
+            drug_lines.append(_Line(line, code, date, ref, by_code(code) is not None))  # type: ignore[arg-type]
     if not drug_lines:
         return
     settings = cms_data.settings(rules.layers)
+    unprofiled = []
     for item in drug_lines:
         if not item.profiled:
+            unprofiled.append(item)
             _ndc(item, rules, out)
             _dose(item, claim, settings, out)
         _asp(item, settings, out)
     _items(drug_lines, rules, out)
-    _vials([i for i in drug_lines if not i.profiled], out)
+    if unprofiled:
+        _vials(unprofiled, out)
     _mue(drug_lines, claim, settings, out)
 
 
@@ -169,11 +178,11 @@ def _impossible_above(item: _Line, claim: Claim, settings: cms_data.DrugDataSett
 
 
 def _items(drug_lines: list[_Line], rules: RuleSet, out: Findings) -> None:
-    groups: dict[tuple[str, dt.date, str], list[_Line]] = defaultdict(list)
+    groups: dict[tuple[str, dt.date, str], list[_Line]] = {}
     for item in drug_lines:
         unit = item.line.ndc_unit
         if item.ndc is not None and unit is not None and unit.value == "UN" and item.units is not None:
-            groups[(item.code, item.date, item.ndc)].append(item)
+            groups.setdefault((item.code, item.date, item.ndc), []).append(item)
     for (code, when, ndc), items in groups.items():
         row = next((r for r in cms_data.crosswalk_rows(ndc, when) if r.hcpcs == code), None)
         if row is None or not row.consistent or row.billing_units_per_item is None:
@@ -226,10 +235,10 @@ def _sizes(items: list[_Line]) -> tuple[Decimal, ...]:
 
 
 def _vials(drug_lines: list[_Line], out: Findings) -> None:
-    groups: dict[tuple[str, dt.date], list[_Line]] = defaultdict(list)
+    groups: dict[tuple[str, dt.date], list[_Line]] = {}
     for item in drug_lines:
         if item.units is not None and item.units > 0:
-            groups[(item.code, item.date)].append(item)
+            groups.setdefault((item.code, item.date), []).append(item)
     for (code, when), items in groups.items():
         if not any(i.single_dose for i in items):
             continue
@@ -280,22 +289,24 @@ def _asp(item: _Line, settings: cms_data.DrugDataSettings, out: Findings) -> Non
     if limit is None or units is None or charge is None or units <= 0 or limit <= 0:
         return
     paid = units * limit
-
-    def values(quarter: object) -> dict[str, str]:  # the message's numbers, formatted only for a finding
-        return {"charge": plain(charge), "units": plain(units), "code": item.code, "limit": plain(limit),
-                "paid": plain(paid.quantize(Decimal("0.01"))),
-                "data": cms_data.per_source(quarter, "ASP pricing", item.date)}  # type: ignore[arg-type]
-
     # The quarter is looked for only when the charge is out of line (most are not).
     if charge > paid * settings.asp_over_ratio:
         out.add("U021", line.charge, line, ratio=plain(settings.asp_over_ratio),
                 times=plain((charge / paid).quantize(Decimal("0.1"))),
-                **values(cms_data.quarter_of(item.ref, "asp_pricing")))
+                **_asp_values(item, charge, paid, cms_data.quarter_of(item.ref, "asp_pricing")))
     elif charge < paid * settings.asp_under_ratio:
         quarter = cms_data.quarter_of(item.ref, "asp_pricing")
         if quarter is not None and not quarter.outside:
             # A payment limit of another quarter proves nothing about a charge: prices move quarterly.
-            out.add("U020", line.charge, line, **values(quarter))
+            out.add("U020", line.charge, line, **_asp_values(item, charge, paid, quarter))
+
+
+def _asp_values(item: _Line, charge: Decimal, paid: Decimal, quarter: object) -> dict[str, str]:
+    """The numbers of an ASP finding's message (a function of its own, not a closure made for every
+    line: most lines have no finding)."""
+    return {"charge": plain(charge), "units": plain(item.units), "code": item.code,  # type: ignore[arg-type]
+            "limit": plain(item.ref.payment_limit), "paid": plain(paid.quantize(Decimal("0.01"))),
+            "data": cms_data.per_source(quarter, "ASP pricing", item.date)}  # type: ignore[arg-type]
 
 
 # -- the MUE -----------------------------------------------------------------------------------------
@@ -305,10 +316,10 @@ def _mue(drug_lines: list[_Line], claim: Claim, settings: cms_data.DrugDataSetti
     setting = settings.mue_settings.get(claim.transaction.kind)
     if setting is None:
         return
-    groups: dict[tuple[str, dt.date], list[_Line]] = defaultdict(list)
+    groups: dict[tuple[str, dt.date], list[_Line]] = {}
     for item in drug_lines:
         if item.units is not None and item.units > 0 and setting in item.ref.mue:
-            groups[(item.code, item.date)].append(item)
+            groups.setdefault((item.code, item.date), []).append(item)
     for (code, when), items in groups.items():
         limit = items[0].ref.mue[setting]
         total = sum((i.units for i in items), Decimal(0))

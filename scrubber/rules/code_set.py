@@ -75,11 +75,15 @@ def _claim_date(claim: Claim) -> dt.date | None:
 def _diagnoses(claim: Claim, rules: RuleSet, out: Findings) -> None:
     if not claim.diagnoses:
         return
-    date = _claim_date(claim)
+    # The claim's date matters only for an ICD-9 qualifier or a code the table does not know (few
+    # claims): found when first needed.
+    date: dt.date | bool | None = False  # False: not found yet
     table = None
     for diagnosis in claim.diagnoses:
         qualifier = diagnosis.qualifier.value
         if qualifier in _ICD9_TO_ICD10:
+            if date is False:
+                date = _claim_date(claim)
             if date is not None and date >= rules.icd10_from:
                 out.add("C007", diagnosis.code, code=diagnosis.code.value, qualifier=qualifier,
                         date=date.isoformat(), icd10_qualifier=_ICD9_TO_ICD10[qualifier])
@@ -92,7 +96,10 @@ def _diagnoses(claim: Claim, rules: RuleSet, out: Findings) -> None:
             example = table.example_subcode(code) or ""
             shown = f"{example[:3]}.{example[3:]}" if example else "a subcode"
             out.add("C004", diagnosis.code, code=diagnosis.dotted, example=shown)
-        elif date is not None and not table.valid_from <= date <= table.valid_through:
+            continue
+        if date is False:
+            date = _claim_date(claim)
+        if date is not None and not table.valid_from <= date <= table.valid_through:  # type: ignore[operator]
             out.add("C006", diagnosis.code, code=diagnosis.dotted, table=table.version,
                     since=table.valid_from.isoformat(), through=table.valid_through.isoformat())
         else:

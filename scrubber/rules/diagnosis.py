@@ -27,11 +27,15 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     if not icd10:
         return
     reported: set[str] = set()
+    policy = out.policy
     for item in out.drug_lines:
         if not item.drug.indication_codes:
             continue  # no indication on file for this drug
-        covered = out.policy.covered_codes(item.code.hcpcs)
-        indicated = [d for d in icd10 if item.drug.is_indicated_for(d.code.value, covered or ())]
+        # (Most payers list no covered diagnoses: nothing to look the code up in.)
+        covered = policy.covered_codes(item.code.hcpcs) if policy.covered_diagnoses else None
+        # Drug.is_indicated_for, its prefixes joined once a line rather than once a diagnosis.
+        prefixes = item.drug.indication_codes + (covered or ())
+        indicated = [d for d in icd10 if d.code.value.startswith(prefixes)]
         if covered is not None and not any(d.code.value.startswith(covered) for d in icd10):
             # The payer's own policy lists the covered diagnoses: outside it, the line is denied.
             if not (claim.is_institutional and item.drug.name in reported):
@@ -84,9 +88,14 @@ def _miscoded(claim: Claim, item: DrugLine, other: Drug, icd10: list[Diagnosis],
 
 def _not_pointed(item: DrugLine, pointable: dict[int, Diagnosis], indicated: list[Diagnosis], out: Findings) -> None:
     line = item.line
-    pointed = [pointable[int(p.value)] for p in line.pointers if is_digits(p.value) and int(p.value) in pointable]
-    if any(d in indicated for d in pointed):
-        return
+    pointed = []
+    for p in line.pointers:
+        if is_digits(p.value):
+            diagnosis = pointable.get(int(p.value))
+            if diagnosis is not None:
+                if diagnosis in indicated:
+                    return  # (most drug lines: their first pointer names the indication)
+                pointed.append(diagnosis)
     target = next((d for d in indicated if d.position), None)
     if target is None:
         return

@@ -10,7 +10,7 @@ from typing import ClassVar
 from ..model.claim import Claim
 from .findings import Findings
 from .history import Dose
-from .lines import DrugLine, day, drug_lines_of, units_of
+from .lines import DrugLine, day, drug_lines_of
 from .ruleset import RuleSet
 
 RULES = ("U008", "U009", "U015")
@@ -33,7 +33,7 @@ def doses_of(claim: Claim, rules: RuleSet, items: list[DrugLine] | None = None) 
         return last.doses
     doses = []
     for item in items if items is not None else drug_lines_of(claim, rules):
-        units = units_of(item.line)
+        units = item.units
         if item.date is not None and units is not None and units > 0:
             modifiers = ":".join(sorted(item.line.modifier_codes))
             doses.append(Dose(item.drug.name, item.code.hcpcs, item.date, units, claim.id, modifiers))
@@ -58,7 +58,7 @@ def _duplicates(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose])
         return  # a patient's first claim in the run (most claims): nothing to be billed twice against
     earlier = {(d.code, d.date, d.units, d.modifiers): d.claim_id for d in before}
     for item in out.drug_lines:
-        units = units_of(item.line)
+        units = item.units
         if item.date is None or units is None:
             continue
         key = (item.code.hcpcs, item.date, units, ":".join(sorted(item.line.modifier_codes)))
@@ -127,6 +127,7 @@ def _quantity_limits(claim: Claim, rules: RuleSet, out: Findings, before: list[D
 
 
 def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], mine: list[Dose]) -> None:
+    doses_known = len(before) + len(mine)
     windows: dict[str, _Window | None] = {}
     for item in out.drug_lines:
         drug = item.drug
@@ -134,6 +135,8 @@ def _cycles(claim: Claim, rules: RuleSet, out: Findings, before: list[Dose], min
             continue
         if item.is_discard:
             continue  # a discard line is not another administration
+        if doses_known <= drug.administration_days_per_cycle:
+            continue  # fewer doses than a cycle allows days (a patient's first claim, most often): no window
         if drug.name in windows:
             window = windows[drug.name]
         else:

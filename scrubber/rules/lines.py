@@ -22,6 +22,7 @@ class DrugLine(NamedTuple):
     code: DrugCode
     date: dt.date | None
     is_discard: bool  # JW: the amount discarded, not given (a dozen checks ask)
+    units: Decimal | None  # units_of(line): read once, where the units, vial, ceiling and history checks ask
 
 
 def is_hcpcs(line: ServiceLine) -> bool:
@@ -44,12 +45,14 @@ def bills_a_drug(line: ServiceLine, rules: RuleSet) -> bool:
 
 def profiled_lines(claim: Claim, rules: RuleSet) -> Iterator[DrugLine]:
     """The lines whose HCPCS code has a drug profile in rules/drugs.toml."""
+    by_code = rules.drugs.by_code
     for line in claim.lines:
         if not is_hcpcs(line):
             continue
-        found = rules.drugs.by_code(line.procedure)
+        found = by_code(line.code.value)  # type: ignore[union-attr]
         if found is not None:
-            yield DrugLine(line, found[0], found[1], claim.line_date(line), "JW" in line.modifier_codes)
+            yield DrugLine(line, found[0], found[1], claim.line_date(line), "JW" in line.modifier_codes,
+                           units_of(line))
 
 
 class _LastClaim:

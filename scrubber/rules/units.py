@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 
 from ..model.claim import Claim
@@ -47,7 +46,7 @@ def _unit_name(code: str, rules: RuleSet) -> str:
 def _dose(item: DrugLine, out: Findings) -> None:
     """Units against the NDC quantity when CTP05 gives milligrams (ME) or grams (GR)."""
     line, unit_mg = item.line, item.code.billing_unit_mg
-    units, dose = units_of(line), dose_mg(line)
+    units, dose = item.units, dose_mg(line)
     if units is None or dose is None or units <= 0 or units != units.to_integral_value():
         return
     per_unit = dose / unit_mg
@@ -84,7 +83,7 @@ def _vial_mg(item: DrugLine, out: Findings) -> Decimal | None:
 def _discard_vial(item: DrugLine, out: Findings) -> None:
     if not item.is_discard or not item.drug.single_dose:
         return
-    units, vial = units_of(item.line), _vial_mg(item, out)
+    units, vial = item.units, _vial_mg(item, out)
     if units is None or vial is None or units <= 0:
         return
     discarded = units * item.code.billing_unit_mg
@@ -94,10 +93,14 @@ def _discard_vial(item: DrugLine, out: Findings) -> None:
 
 
 def _vials_and_ceiling(drug_lines: list[DrugLine], out: Findings) -> None:
-    by_day: dict[tuple[str, object], list[DrugLine]] = defaultdict(list)
+    by_day: dict[tuple[str, object], list[DrugLine]] = {}
     for item in drug_lines:
-        if units_of(item.line) is not None:
-            by_day[(item.drug.name, item.date)].append(item)
+        if item.units is not None:
+            key = (item.drug.name, item.date)
+            if key in by_day:
+                by_day[key].append(item)
+            else:
+                by_day[key] = [item]
     for items in by_day.values():
         _whole_vials(items, out)
         _ceiling(items, out)
@@ -110,20 +113,25 @@ def _whole(total: Decimal, vial: Decimal, unit_mg: Decimal) -> bool:
 
 
 def _mg(items: list[DrugLine]) -> Decimal:
-    return sum((units_of(i.line) * i.code.billing_unit_mg for i in items), Decimal(0))
+    total = Decimal(0)
+    for item in items:  # (a loop, not sum over a generator: most days have one or two lines)
+        total += item.units * item.code.billing_unit_mg  # type: ignore[operator]
+    return total
 
 
 def _whole_vials(items: list[DrugLine], out: Findings) -> None:
     if not items[0].drug.single_dose:
         return
-    discards = [i for i in items if i.is_discard]
+    given_items, discards = [], []
+    for item in items:
+        (discards if item.is_discard else given_items).append(item)
     if not discards:
         _no_discard(items, out)
         return
     vial = _vial_mg(discards[-1], out)
     if vial is None:
         return
-    given, discarded = _mg([i for i in items if not i.is_discard]), _mg(discards)
+    given, discarded = _mg(given_items), _mg(discards)
     unit_mg = discards[-1].code.billing_unit_mg
     if _whole(given + discarded, vial, unit_mg):
         return
@@ -144,12 +152,15 @@ def _no_discard(items: list[DrugLine], out: Findings) -> None:
     """JZ says nothing was discarded: the dose should then fill whole vials of some size."""
     if not any("JZ" in i.line.modifier_codes for i in items):
         return
-    sizes = [v for v in (_vial_mg(i, out) for i in items) if v is not None] or list(items[0].drug.vial_sizes())
+    sizes = [v for v in (_vial_mg(i, out) for i in items) if v is not None] or items[0].drug.vial_sizes()
     given, unit_mg = _mg(items), items[-1].code.billing_unit_mg
-    if not sizes or given <= 0 or any(_whole(given, vial, unit_mg) for vial in sizes):
+    if not sizes or given <= 0:
         return
+    for vial in sizes:
+        if _whole(given, vial, unit_mg):
+            return
     last = items[-1]
-    units = sum((units_of(i.line) for i in items), Decimal(0))
+    units = sum((i.units for i in items), Decimal(0))  # type: ignore[misc]
     arithmetic = "; ".join(f"{plain((given / vial).quantize(Decimal('0.01')))} x {plain(vial)} mg vials"
                            for vial in sorted(set(sizes)))
     out.add("U011", last.line.units, last.line, units=plain(units), code=last.line.procedure, date=day(last.date),
@@ -161,7 +172,7 @@ def _ceiling(items: list[DrugLine], out: Findings) -> None:
     ceiling = drug.plausible_units_per_day
     if ceiling is None:
         return
-    total = sum((units_of(i.line) for i in items), Decimal(0))
+    total = sum((i.units for i in items), Decimal(0))  # type: ignore[misc]
     if total <= ceiling:
         return
     last = items[-1]
