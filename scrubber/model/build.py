@@ -102,7 +102,8 @@ class TransactionReader:
         if elements is None:
             elements = seg.text.split(self.d.element)
         seg_id = elements[0]
-        if seg_id[:1] in NOT_AN_ID:
+        # (isalnum first: an id of letters and digits, nearly every one, starts with neither.)
+        if not seg_id.isalnum() and seg_id[:1] in NOT_AN_ID:
             # Leading spaces or control bytes are the guide's error (the validator reports it), not
             # another segment: an indented CLM still starts a claim, so it is counted and delivered.
             seg_id = segment_id(seg_id)
@@ -164,10 +165,15 @@ class TransactionReader:
         stack = self.stack
         level = elements[3] if len(elements) > 3 else ""
         misplaced = False
-        if parent_number and any(node.number == parent_number for node in reversed(stack)):
-            while stack[-1].number != parent_number:
+        parent: HLNode | None = None
+        if parent_number:
+            for node in reversed(stack):
+                if node.number == parent_number:
+                    parent = node
+                    break
+        if parent is not None:
+            while stack[-1] is not parent:
                 stack.pop()
-            parent: HLNode | None = stack[-1]
         elif stack and level != "20" and (parent_number or level in ("22", "23")):
             # HL02 names no loop open above it: the hierarchy is broken. A child follows its
             # parent, so the loop read last stands above it; the node says so (its claims are
