@@ -102,7 +102,8 @@ class TransactionReader:
         if elements is None:
             elements = seg.text.split(self.d.element)
         seg_id = elements[0]
-        if seg_id[:1] in NOT_AN_ID:
+        # (isalnum first: an id of letters and digits, nearly every one, starts with neither.)
+        if not seg_id.isalnum() and seg_id[:1] in NOT_AN_ID:
             # Leading spaces or control bytes are the guide's error (the validator reports it), not
             # another segment: an indented CLM still starts a claim, so it is counted and delivered.
             seg_id = segment_id(seg_id)
@@ -164,10 +165,15 @@ class TransactionReader:
         stack = self.stack
         level = elements[3] if len(elements) > 3 else ""
         misplaced = False
-        if parent_number and any(node.number == parent_number for node in reversed(stack)):
-            while stack[-1].number != parent_number:
+        parent: HLNode | None = None
+        if parent_number:
+            for node in reversed(stack):
+                if node.number == parent_number:
+                    parent = node
+                    break
+        if parent is not None:
+            while stack[-1] is not parent:
                 stack.pop()
-            parent: HLNode | None = stack[-1]
         elif stack and level != "20" and (parent_number or level in ("22", "23")):
             # HL02 names no loop open above it: the hierarchy is broken. A child follows its
             # parent, so the loop read last stands above it; the node says so (its claims are
@@ -202,7 +208,7 @@ class TransactionReader:
                 # Of the payer's NM1 only its id is read: not a whole Party (four Fields) a claim.
                 party["payer_id"] = self.field(seg, elements, "NM1", 9)
         elif seg_id == "DMG":
-            holder = {"IL": "subscriber", "QC": "patient"}.get(self.entity)
+            holder = _DEMOGRAPHICS_OF.get(self.entity)
             if holder and holder in party:
                 party[holder].birth_date = self.field(seg, elements, seg_id, 2)  # type: ignore[attr-defined]
 
@@ -213,11 +219,12 @@ class TransactionReader:
         first = elements[4] if n > 4 else ""
         qualifier = elements[8] if n > 8 else ""
         identifier = elements[9] if n > 9 else ""
+        # (Positional, in Party's order: a dataclass made with keywords costs twice as much.)
         return Party(
-            last_name=Field(last, seg, "NM1", 3) if last else None,
-            first_name=Field(first, seg, "NM1", 4) if first else None,
-            id_qualifier=Field(qualifier, seg, "NM1", 8) if qualifier else None,
-            identifier=Field(identifier, seg, "NM1", 9) if identifier else None,
+            Field(last, seg, "NM1", 3) if last else None,  # last_name
+            Field(first, seg, "NM1", 4) if first else None,  # first_name
+            Field(identifier, seg, "NM1", 9) if identifier else None,  # identifier
+            Field(qualifier, seg, "NM1", 8) if qualifier else None,  # id_qualifier
         )
 
     # -- claims ---------------------------------------------------------------------------
@@ -295,15 +302,17 @@ class TransactionReader:
         line = self.line
         if line is None:
             return
-        if self.loop in ("2400", "2410", "2400-sub") and seg_id == "NM1":
+        # (The segment id is asked before the loop: it is the cheaper test, and most often false.)
+        loop = self.loop
+        if seg_id == "NM1" and loop in ("2400", "2410", "2400-sub"):
             self.loop = "2400-sub"
             if _element(elements, 1) == "82":
                 line.rendering_provider = self.party(seg, elements)
-        elif self.loop in ("2400", "2410") and seg_id in ("SVD", "LQ"):
+        elif (seg_id == "SVD" or seg_id == "LQ") and loop in ("2400", "2410"):
             self.loop = "2400-sub"
-        elif self.loop == "2400":
+        elif loop == "2400":
             self.line_segment(line, seg, elements, seg_id)
-        elif self.loop == "2410" and seg_id == "CTP":
+        elif loop == "2410" and seg_id == "CTP":
             line.ndc_quantity = self.field(seg, elements, seg_id, 4)
             line.ndc_unit = self.field(seg, elements, seg_id, 5, 1)
         if seg_id == "LIN" and self.loop in ("2400", "2410"):
@@ -374,7 +383,7 @@ class TransactionReader:
         component = self.d.component
         found = claim.diagnoses
         # the position the next principal or other code takes: those before it, on any HI
-        pointed = sum(1 for d in found if d.position)
+        pointed = sum(1 for d in found if d.position) if found else 0
         for pos in range(1, len(elements)):
             parts = elements[pos].split(component)
             if len(parts) < 2:
@@ -398,6 +407,8 @@ _CLAIM_READS = frozenset(("LX", "NM1", "SBR", "HI", "REF", "PWK", "NTE", "DTP", 
                           "CTP", "LIN"))
 # Those hl_segment reads.
 _HL_READS = frozenset(("SBR", "NM1", "DMG"))
+# Whose birth date a DMG gives, by the NM101 of the loop it is in.
+_DEMOGRAPHICS_OF = {"IL": "subscriber", "QC": "patient"}
 
 
 def _component(seg: Segment, seg_id: str, pos: int, parts: list[str], comp: int) -> Field | None:

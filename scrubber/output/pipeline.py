@@ -489,6 +489,7 @@ class _OpenSet:
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
     captured: SetSegments = field(init=False)
     wanted: set[int] = field(init=False)  # the positions `captured` keeps
+    marked: frozenset[int] = field(init=False)  # those and the positions with errors: where feed looks closer
 
     def __post_init__(self) -> None:
         self.reader = TransactionReader(self.transaction, self.d)
@@ -508,6 +509,7 @@ class _OpenSet:
         self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
         self.wanted = self.captured.wanted
+        self.marked = frozenset(self.wanted).union(self.by_position)
 
     def feed(self, segment: Segment) -> Claim | None:
         # (Runs once a segment of every set: the common case makes no call it can avoid.)
@@ -517,19 +519,28 @@ class _OpenSet:
         if done is not None:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
-        if position in self.wanted:
-            self.captured.offer(position, segment)
         claim = reader.claim
-        # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy.
+        # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy: a
+        # claim outside a subscriber loop, or a misplaced loop (_structure says why).
         if claim is not None:
             if claim.first == position:
-                self._structure(claim, segment)
+                node = claim.hl
+                if node is None or node.level == "20":
+                    self._structure(claim, segment)
         else:
             node = reader.hl
-            if node is not None and node.position == position:
+            if node is not None and node.position == position and node.misplaced:
                 self._structure(node, segment)
+        if position in self.marked:
+            self._marked(position, segment, claim)
+        return done
+
+    def _marked(self, position: int, segment: Segment, claim: Claim | None) -> None:
+        """A segment `captured` keeps, or one with structural errors: handed to whom it belongs."""
+        self.captured.offer(position, segment)  # (it keeps only those it wants)
         found = self.by_position.get(position)
         if found:
+            reader = self.reader
             owner = claim or reader.hl
             if claim is not None:
                 self.claim_errors.extend((e, "") for e in found)
@@ -538,7 +549,6 @@ class _OpenSet:
                 owner.errors.extend((e, where) for e in found)
             else:
                 self.shared.extend((e, _HEADER_WHERE) for e in found)
-        return done
 
     def _structure(self, owner: Claim | HLNode, segment: Segment) -> None:
         """What the claim model finds broken in the HL hierarchy, beyond the guide's errors, at the
