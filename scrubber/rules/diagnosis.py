@@ -31,10 +31,8 @@ def check(claim: Claim, rules: RuleSet, out: Findings) -> None:
     for item in out.drug_lines:
         if not item.drug.indication_codes:
             continue  # no indication on file for this drug
-        # (Most payers list no covered diagnoses: nothing to look the code up in.)
-        covered = policy.covered_codes(item.code.hcpcs) if policy.covered_diagnoses else None
-        # Drug.is_indicated_for, its prefixes joined once a line rather than once a diagnosis.
-        prefixes = item.drug.indication_codes + (covered or ())
+        covered = policy.covered_codes(item.code.hcpcs)
+        prefixes = item.drug.indication_prefixes(covered or ())  # (once a line, not once a diagnosis)
         indicated = [d for d in icd10 if d.code.value.startswith(prefixes)]
         if covered is not None and not any(d.code.value.startswith(covered) for d in icd10):
             # The payer's own policy lists the covered diagnoses: outside it, the line is denied.

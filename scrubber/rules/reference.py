@@ -127,7 +127,12 @@ class Drug:
         return f"{self.name} ({self.brand})" if self.brand else self.name
 
     def is_indicated_for(self, icd10: str, extra: tuple[str, ...] = ()) -> bool:
-        return icd10.startswith(self.indication_codes + extra)  # (False for no prefix at all)
+        return icd10.startswith(self.indication_prefixes(extra))  # (False for no prefix at all)
+
+    def indication_prefixes(self, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The ICD-10-CM prefixes a diagnosis of the drug's indication starts with (and `extra`'s):
+        made once for a line whose every diagnosis is tested against them."""
+        return self.indication_codes + extra
 
     @property
     def indication_list(self) -> str:
@@ -381,6 +386,8 @@ class PayerPolicy:
 
     def covered_codes(self, hcpcs: str) -> tuple[str, ...] | None:
         """The diagnoses this payer's policy lists as covered for the code, or None (no list)."""
+        if not self.covered_diagnoses:
+            return None  # (most payers list none: asked for every drug line)
         return next((codes for code, codes in self.covered_diagnoses if code == hcpcs), None)
 
     def asks_340b(self, day: dt.date | None) -> bool:

@@ -142,7 +142,7 @@ class _Reader:
                     if parent not in stack:
                         # pyx12 then empties its stack, so every later HL of the set is "not a valid
                         # parent" too and every later claim is rejected: one wrong HL02 is one error
-                        # (differences.py, "A wrong HL02"). The stack stays as it was.
+                        # (differences.py, "An HL02 that names no open level"). The stack stays as it was.
                         self.errors.append(("seg", "HL2", f"HL parent ({parent}) is not a valid parent"))
                     else:
                         while parent != stack[-1]:
