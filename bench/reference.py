@@ -42,14 +42,17 @@ def _groups() -> dict[str, list[Path]]:
 
 def scrub_all(out: Path) -> None:
     scrubber = Path(sys.executable).parent / "scrubber"
+    out = out.resolve()  # (each scrub runs in its inputs' folder)
     for name, inputs in _groups().items():
         folder = out / name
         folder.mkdir(parents=True)
         started = dt.datetime.now()
         done = subprocess.run(
-            [str(scrubber), "scrub", *map(str, inputs), "--out", str(folder), "--outputs", OUTPUTS,
+            [str(scrubber), "scrub", *(path.name for path in inputs), "--out", str(folder), "--outputs", OUTPUTS,
              "--format", "json", "--today", TODAY, "--jobs", "1"],
-            capture_output=True, cwd=ROOT,
+            # Run in the inputs' folder, naming them by file name alone (the reports name their
+            # input as given): a reference saved in one checkout compares equal in another (a worktree).
+            capture_output=True, cwd=inputs[0].parent,
         )
         _mask_clock(folder, started, dt.datetime.now())
         # (the output folder, named in the document, differs from run to run)
