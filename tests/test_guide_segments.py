@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import pickle
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,27 @@ def test_a_rules_expression_is_built_only_once_it_has_checked_a_few_segments():
     assert check_segment(rule, clean, ":", "^", remember=False) == []
     assert list(per_component(rule, ":").patterns) == [9]
     assert [p.code for p in check_segment(rule, wrong, ":", "^", remember=False)] == ["7"]
+
+
+@pytest.mark.parametrize("icvn", ["00501", "00401"])
+@pytest.mark.parametrize("component", [":", "^", "\\", "]", "-", ">", "[", " ", "\x1d", ""])
+def test_the_fast_paths_character_classes_as_ranges_hold_exactly_the_characters_pyx12_allows(
+        icvn: str, component: str):
+    """The classes are written as ranges ("[ -9;-~]"), which the regex parser reads faster than
+    every character escaped: they must still hold exactly the characters of the set, less the
+    component separator (none for the ISA, ""), whatever characters end a range."""
+    from scrubber.x12.guide import seg_fast
+    from scrubber.x12.guide.seg_types import bad_character_pattern
+
+    text, no_space = seg_fast._text_classes(icvn, component)
+    allowed = {chr(c) for c in range(128) if not bad_character_pattern(icvn).match(chr(c))} - {component}
+    for c in map(chr, range(300)):
+        assert (re.fullmatch(text, c) is not None) == (c in allowed), (icvn, component, c)
+        assert (re.fullmatch(no_space, c) is not None) == (c in allowed - {" "}), (icvn, component, c)
+    assert seg_fast._text_classes(icvn, component) is seg_fast._text_classes(icvn, component)  # built once
+    for chars in ({"-", "]", "^"}, {"\\", "]", "^", "_"}, {"a", "c", "e"}, {"a", "b"}, {"x"}):
+        for c in map(chr, range(128)):
+            assert (re.fullmatch(seg_fast._char_class(chars), c) is not None) == (c in chars), (chars, c)
 
 
 def test_the_compiled_tables_pickle_and_still_check():
