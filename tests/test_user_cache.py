@@ -4,6 +4,7 @@ table's index. Each test points XDG_CACHE_HOME at a folder of its own."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from conftest import ROOT
@@ -104,7 +105,7 @@ def test_icd10_categories_are_read_when_first_asked_for_and_answer_as_the_whole_
     assert not table.knows("C8") and not table.knows("ZZZ9") and table.example_subcode("ZZZ") is None
     assert table.knows("C844") and not table.is_billable("C844") and table.example_subcode("C84") == "C8400"
     codes = sorted(c for text in table._categories.values() for c in text.split(" "))
-    headers = {code for code, following in zip(codes, codes[1:]) if following.startswith(code)}
+    headers = {code for code, following in itertools.pairwise(codes) if following.startswith(code)}
     for code in codes[::97]:
         assert (table.knows(code), table.is_billable(code)) == (True, code not in headers)
     assert table._headers == headers & table._codes
