@@ -63,9 +63,9 @@ class HcpcsTable:
             group = code[:_HCPCS_GROUP]
             if group in self._groups_read:
                 return None
-            self._groups_read.add(group)
             for row in _group_rows(self._groups.get(group, "")):
                 self._codes[row[0]] = HcpcsCode(row[0], _date(row[1]), _date(row[2]), row[3], row[4])
+            self._groups_read.add(group)  # (after its codes: a thread that sees it read finds them)
             found = self._codes.get(code)
         return found
 
@@ -224,9 +224,10 @@ class Icd10Table:
         codes under a prefix sort right after it, within its category. One sort instead of a set
         probe per prefix of every code."""
         text = self._categories.get(category)
-        ordered = self._sorted[category] = text.split(" ") if text else []
-        self._codes.update(ordered)
+        ordered = text.split(" ") if text else []
         self._headers.update(code for code, following in itertools.pairwise(ordered) if following.startswith(code))
+        self._codes.update(ordered)
+        self._sorted[category] = ordered  # (last: a thread that sees the category read finds its codes)
 
 
 ICD10_INDEX_VERSION = 2  # raise when _icd10_codes or _icd10_categories change what they give
