@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -20,9 +21,10 @@ _NDC_542 = re.compile(r"^\d{5}-\d{4}-\d{2}$")
 _RULE_ID = re.compile(r"^[A-Z][0-9]{3}$")
 
 
-# Raise when what read_toml keeps for a file changes (a tomllib that parses differently is a
-# Python release, whose pickles differ anyway: the cache is per file content, not per run).
-TOML_CACHE_VERSION = 1
+TOML_CACHE_VERSION = 1  # raise when what read_toml keeps for a file changes
+# The parse is tomllib's, which may change with any Python release (a fix to the parser): each
+# Python keeps its own (toml/3.11.7/ in the cache folder).
+_TOML_KIND = "toml/{}.{}.{}".format(*sys.version_info[:3])
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise RuleDataError(str(path), "(file)", f"a readable file ({exc.strerror})") from None
     try:
-        return derived("toml", data, TOML_CACHE_VERSION, lambda: tomllib.loads(data.decode()),
+        return derived(_TOML_KIND, data, TOML_CACHE_VERSION, lambda: tomllib.loads(data.decode()),
                        lambda value: isinstance(value, dict), codec=pickle)
     except tomllib.TOMLDecodeError as exc:
         raise RuleDataError(str(path), "(file)", f"valid TOML ({exc})") from None
