@@ -16,12 +16,23 @@ import contextlib
 import hashlib
 import marshal
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 CACHE_ENV = "XDG_CACHE_HOME"
+
+
+class Codec(Protocol):
+    """How a value is kept in its file: the marshal module (plain data) or the pickle module."""
+
+    __name__: str
+
+    def loads(self, data: bytes, /) -> Any: ...
+
+    def dumps(self, value: Any, /) -> bytes: ...
 
 
 def cache_root() -> Path:
@@ -33,21 +44,22 @@ def cache_root() -> Path:
 
 
 def derived(kind: str, source: bytes, version: int, build: Callable[[], Any],
-            valid: Callable[[Any], bool]) -> Any:
+            valid: Callable[[Any], bool], *, codec: Codec = marshal) -> Any:
     """The value `build` derives from `source` (marshal-able: str, numbers, lists, tuples, dicts,
-    sets), read from the cache when a file for these bytes and `version` is there and `valid` accepts
-    what it holds, else built and stored (when the folder can be written)."""
+    sets; or, with `codec=pickle`, what pickle stores, such as dates), read from the cache when a file
+    for these bytes and `version` is there and `valid` accepts what it holds, else built and stored
+    (when the folder can be written)."""
     key = hashlib.sha256(source).hexdigest()
-    path = cache_root() / kind / f"{key}-v{version}.marshal"
+    path = cache_root() / kind / f"{key}-v{version}.{codec.__name__}"
     try:
-        stored = marshal.loads(path.read_bytes())
+        stored = codec.loads(path.read_bytes())
         if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (key, version) and valid(stored[2]):
             return stored[2]
-    except (OSError, EOFError, ValueError, TypeError):
-        pass  # none yet, or not what its name promises: derived again below
+    except Exception:
+        pass  # none yet, or not what its name promises (a damaged pickle raises any error): derived again below
     value = build()
-    with contextlib.suppress(OSError):
-        _write(path, marshal.dumps((key, version, value)))
+    with contextlib.suppress(OSError, ValueError, pickle.PicklingError):
+        _write(path, codec.dumps((key, version, value)))
     return value
 
 

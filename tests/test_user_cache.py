@@ -4,13 +4,17 @@ table's index. Each test points XDG_CACHE_HOME at a folder of its own."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import pickle
+import sys
+import tomllib
 
 import pytest
 from conftest import ROOT
 
 from scrubber import user_cache
 from scrubber.errors import RuleDataError
-from scrubber.rules import code_tables
+from scrubber.rules import code_tables, schema
 from scrubber.rules.code_tables import Icd10Table, packaged_icd10_code_list
 from scrubber.user_cache import cache_root, derived
 
@@ -90,9 +94,24 @@ def test_the_icd10_index_read_from_the_cache_is_the_one_derived_from_the_list(ho
 
     monkeypatch.setattr(code_tables, "_icd10_codes", no_parsing)
     again = _table()
-    assert (again._codes, again._sorted, again._headers) == (first._codes, first._sorted, first._headers)
+    assert again._categories == first._categories
     assert again.is_billable("C8440") and not again.is_billable("C844") and again.example_subcode("C844") == "C8440"
-    assert len(again._codes) > 90_000
+    assert sum(len(codes.split(" ")) for codes in again._categories.values()) > 90_000
+
+
+def test_icd10_categories_are_read_when_first_asked_for_and_answer_as_the_whole_list(home):
+    """The table keeps its codes as one string a category and splits one when first asked (a set of
+    every code cost 20-35 ms a run): what it answers is what the whole sorted list says."""
+    table = _table()
+    assert table._codes == set() and table._sorted == {}
+    assert table.is_billable("C8440") and list(table._sorted) == ["C84"]
+    assert not table.knows("C8") and not table.knows("ZZZ9") and table.example_subcode("ZZZ") is None
+    assert table.knows("C844") and not table.is_billable("C844") and table.example_subcode("C84") == "C8400"
+    codes = sorted(c for text in table._categories.values() for c in text.split(" "))
+    headers = {code for code, following in itertools.pairwise(codes) if following.startswith(code)}
+    for code in codes[::97]:
+        assert (table.knows(code), table.is_billable(code)) == (True, code not in headers)
+    assert table._headers == headers & table._codes
 
 
 def test_an_empty_code_list_is_refused_cache_or_not(home, tmp_path):
@@ -124,8 +143,9 @@ def test_the_hcpcs_and_crosswalk_tables_read_from_the_cache_are_the_ones_parsed(
     assert hcpcs.get("J9032") == first_hcpcs.get("J9032") == code_tables.HcpcsCode(
         "J9032", dt.date(2016, 1, 1), None, "", "Injection, belinostat, 10mg")
     assert hcpcs.get("J9032") is hcpcs.get("J9032") and hcpcs.get("Z9999") is None
-    assert hcpcs._rows == first_hcpcs._rows and len(hcpcs._rows) > 8000
-    product = next(iter(crosswalk._rows))
+    assert hcpcs._groups == first_hcpcs._groups and sum(t.count("\n") for t in hcpcs._groups.values()) > 8000
+    assert crosswalk._groups == first_crosswalk._groups
+    product = next(iter(crosswalk._groups))
     assert crosswalk.product(product + "01") == first_crosswalk.product(product + "01") != []
     assert crosswalk.product("99999999901") == []
 
@@ -136,3 +156,63 @@ def test_a_bad_hcpcs_row_is_refused_cache_or_not(home, tmp_path):
     for _ in range(2):
         with pytest.raises(RuleDataError, match="row 'J9032'"):
             _hcpcs(bad)
+
+
+def test_table_rows_kept_as_csv_text_read_back_exactly_with_commas_quotes_and_line_breaks(home, tmp_path):
+    """The cache keeps the HCPCS and crosswalk rows as CSV text a group: a field holding the
+    characters CSV quotes comes back as it was, from the cache as from the file."""
+    hcpcs_csv = tmp_path / "hcpcs.csv"
+    hcpcs_csv.write_text('code,added,terminated,cross_reference,short_description\n'
+                         'J9032,2016-01-01,,"J9033, J9034","Inj, ""belinostat""\n10mg"\nJ9033,,2020-12-31,,x\n')
+    crosswalk_csv = tmp_path / "crosswalk.csv"
+    crosswalk_csv.write_text('ndc,hcpcs,drug_name\n12345-6789-01,J9032,"a, ""b"""\n12345-6789-02,J9032,c\n')
+    for _ in range(2):  # derived, then read from the cache
+        hcpcs, crosswalk = _hcpcs(hcpcs_csv), code_tables.NdcCrosswalk(crosswalk_csv, "test")
+        assert hcpcs.get("J9032") == code_tables.HcpcsCode(
+            "J9032", dt.date(2016, 1, 1), None, "J9033, J9034", 'Inj, "belinostat"\n10mg')
+        assert hcpcs.get("J9033").terminated == dt.date(2020, 12, 31) and hcpcs.get("J9034") is None
+        assert crosswalk.product("12345678901") == [
+            code_tables.CrosswalkEntry("12345678901", "J9032", 'a, "b"'),
+            code_tables.CrosswalkEntry("12345678902", "J9032", "c")]
+    assert len(list((home / "hcpcs").glob("*.marshal"))) == len(list((home / "ndc_crosswalk").glob("*.marshal"))) == 1
+
+
+def test_a_rule_file_is_parsed_once_then_read_from_the_cache_with_its_dates(home, tmp_path, monkeypatch):
+    """Parsing the rule files cost 15-20 ms of every run: a file's parsed TOML (dates and all, kept
+    with pickle) is read back from the cache, equal to a fresh parse, and a changed file is parsed."""
+    rules = tmp_path / "drugs.toml"
+    rules.write_text('[a]\nvalid_from = 2025-10-01\nnames = ["x", "y"]\nsize = 0.5\n')
+    first = schema.read_toml(rules)
+    assert first == {"a": {"valid_from": dt.date(2025, 10, 1), "names": ["x", "y"], "size": 0.5}}
+    assert [p.relative_to(home).parts[:2] for p in home.glob("toml/*/*.pickle")] == [
+        ("toml", "{}.{}.{}".format(*sys.version_info[:3]))]  # each Python keeps its own parse
+
+    def no_parsing(_text):
+        raise AssertionError("the TOML was parsed although it was in the cache")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tomllib, "loads", no_parsing)
+        again = schema.read_toml(rules)
+    assert again == first and again is not first and again["a"] is not first["a"]
+    rules.write_text('[a]\nvalid_from = 2025-11-01\n')
+    assert schema.read_toml(rules) == {"a": {"valid_from": dt.date(2025, 11, 1)}}
+
+
+def test_a_rule_file_that_is_not_toml_is_reported_every_run_and_never_kept(home, tmp_path):
+    bad = tmp_path / "payers.toml"
+    bad.write_text("[a\nb = 1\n")
+    for _ in range(2):
+        with pytest.raises(RuleDataError, match=r"payers.toml.*valid TOML \(Expected"):
+            schema.read_toml(bad)
+    assert not (home / "toml").exists()
+
+
+def test_a_damaged_cache_file_is_derived_again(home):
+    build, calls = _counting({"a": [dt.date(2025, 1, 1)]})
+    assert derived("test", b"source", 1, build, lambda v: True, codec=pickle) == {"a": [dt.date(2025, 1, 1)]}
+    (file,) = (home / "test").glob("*.pickle")
+    file.write_bytes(b"\x80\x04garbage")
+    assert derived("test", b"source", 1, build, lambda v: True, codec=pickle) == {"a": [dt.date(2025, 1, 1)]}
+    assert len(calls) == 2
+    assert derived("test", b"source", 1, build, lambda v: True, codec=pickle) == {"a": [dt.date(2025, 1, 1)]}
+    assert len(calls) == 2

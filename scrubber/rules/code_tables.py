@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.util
 import io
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,19 +47,26 @@ class HcpcsTable:
         self.valid_through = valid_through
         self.unclassified = unclassified
         # Reading the CSV cost about 0.05 s of every run: its rows, checked, are kept in the
-        # per-user cache, keyed by the file's bytes, and a code's HcpcsCode is made when asked.
+        # per-user cache, keyed by the file's bytes, as CSV text by the code's first three
+        # characters (a few hundred strings: unmarshalling a tuple per row was 5-14 ms a run). A
+        # group is read, and its codes' HcpcsCode made, when a code of it is first asked for.
         data = path.read_bytes()
-        self._rows: dict[str, tuple[str, str, str, str]] = derived(
-            "hcpcs", data, HCPCS_ROWS_VERSION, lambda: _hcpcs_rows(path, data), _is_row_table)
+        self._groups: dict[str, str] = derived(
+            "hcpcs", data, HCPCS_ROWS_VERSION, lambda: _grouped(_hcpcs_rows(path, data).items(), _HCPCS_GROUP),
+            _is_row_table)
         self._codes: dict[str, HcpcsCode] = {}
+        self._groups_read: set[str] = set()
 
     def get(self, code: str) -> HcpcsCode | None:
         found = self._codes.get(code)
         if found is None:
-            row = self._rows.get(code)
-            if row is None:
+            group = code[:_HCPCS_GROUP]
+            if group in self._groups_read:
                 return None
-            found = self._codes[code] = HcpcsCode(code, _date(row[0]), _date(row[1]), row[2], row[3])
+            for row in _group_rows(self._groups.get(group, "")):
+                self._codes[row[0]] = HcpcsCode(row[0], _date(row[1]), _date(row[2]), row[3], row[4])
+            self._groups_read.add(group)  # (after its codes: a thread that sees it read finds them)
+            found = self._codes.get(code)
         return found
 
     def speaks_for(self, day: dt.date) -> bool:
@@ -81,9 +89,10 @@ class CrosswalkEntry:
 class NdcCrosswalk:
     def __init__(self, path: Path, version: str) -> None:
         self.version = version
-        # As the HCPCS table: the rows from the per-user cache, each product's entries made when asked.
+        # As the HCPCS table: the rows from the per-user cache as CSV text, one string a product,
+        # each product's entries made when asked.
         data = path.read_bytes()
-        self._rows: dict[str, list[tuple[str, str, str]]] = derived(
+        self._groups: dict[str, str] = derived(
             "ndc_crosswalk", data, CROSSWALK_ROWS_VERSION, lambda: _crosswalk_rows(data), _is_row_table)
         self._by_product: dict[str, list[CrosswalkEntry]] = {}
 
@@ -92,15 +101,34 @@ class NdcCrosswalk:
         key = ndc11[:9]
         found = self._by_product.get(key)
         if found is None:
-            rows = self._rows.get(key)
+            rows = self._groups.get(key)
             if rows is None:
                 return []
-            found = self._by_product[key] = [CrosswalkEntry(*row) for row in rows]
+            found = self._by_product[key] = [CrosswalkEntry(*row) for row in _group_rows(rows)]
         return found
 
 
-HCPCS_ROWS_VERSION = 1  # raise when _hcpcs_rows changes what it gives
-CROSSWALK_ROWS_VERSION = 1  # raise when _crosswalk_rows changes what it gives
+HCPCS_ROWS_VERSION = 2  # raise when _hcpcs_rows or _grouped change what they give
+CROSSWALK_ROWS_VERSION = 2  # raise when _crosswalk_rows or _grouped change what they give
+_HCPCS_GROUP = 3  # a HCPCS code's group in the cache: its first three characters (a few hundred groups)
+
+
+def _grouped(rows: Iterable[tuple[str, tuple[str, ...]]], width: int) -> dict[str, str]:
+    """Rows (key, fields) as CSV text by the key's first `width` characters: the csv module writes
+    and reads back any text exactly, and one string a group unmarshals far faster than a tuple a row."""
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for key, fields in rows:
+        groups.setdefault(key[:width], []).append((key, *fields))
+    texts = {}
+    for group, members in groups.items():
+        out = io.StringIO()
+        csv.writer(out).writerows(members)
+        texts[group] = out.getvalue()
+    return texts
+
+
+def _group_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def _csv_rows(data: bytes) -> csv.DictReader:
@@ -121,13 +149,14 @@ def _hcpcs_rows(path: Path, data: bytes) -> dict[str, tuple[str, str, str, str]]
     return rows
 
 
-def _crosswalk_rows(data: bytes) -> dict[str, list[tuple[str, str, str]]]:
-    """NDC product (first nine digits) -> its rows (NDC without hyphens, HCPCS code, drug name)."""
-    rows: dict[str, list[tuple[str, str, str]]] = {}
+def _crosswalk_rows(data: bytes) -> dict[str, str]:
+    """NDC product (first nine digits) -> its rows (NDC without hyphens, HCPCS code, drug name), as
+    CSV text (see _grouped)."""
+    rows = []
     for row in _csv_rows(data):
         ndc = row["ndc"].replace("-", "")
-        rows.setdefault(ndc[:9], []).append((ndc, row["hcpcs"], row["drug_name"]))
-    return rows
+        rows.append((ndc, (row["hcpcs"], row["drug_name"])))
+    return _grouped(rows, 9)
 
 
 def _is_row_table(value: object) -> bool:
@@ -137,14 +166,18 @@ def _is_row_table(value: object) -> bool:
 class Icd10Table:
     """ICD-10-CM codes (without dots) and which of them are billable (have no subcodes)."""
 
-    def __init__(self, codes: set[str], version: str, valid_from: dt.date, valid_through: dt.date,
-                 index: tuple[list[str], list[str]] | None = None) -> None:
+    def __init__(self, categories: dict[str, str], version: str, valid_from: dt.date,
+                 valid_through: dt.date) -> None:
         self.version = version
         self.valid_from = valid_from
         self.valid_through = valid_through
-        self._codes = codes
-        self._sorted, headers = index if index is not None else _icd10_index(codes)
-        self._headers = set(headers)
+        # Category (a code's first three characters: its subcodes share them) -> its codes, sorted,
+        # joined by spaces. A category's codes are split and indexed when one of them is first asked
+        # for: a set of all 98,000 codes cost 20-35 ms of every run (unmarshalling and hashing them).
+        self._categories = categories
+        self._codes: set[str] = set()  # the codes of the categories read so far
+        self._headers: set[str] = set()  # those of them that have subcodes
+        self._sorted: dict[str, list[str]] = {}  # category read -> its codes, sorted
 
     @classmethod
     def from_code_list(cls, path: Path, version: str, valid_from: dt.date, valid_through: dt.date) -> Icd10Table:
@@ -152,36 +185,59 @@ class Icd10Table:
         the format of simple-icd-10-cm's list and of CMS's order-file code column."""
         try:
             data = path.read_bytes()
-            text = data.decode("utf-8")
         except OSError as exc:
             raise RuleDataError(str(path), "(file)", f"a readable ICD-10-CM code list ({exc.strerror})") from None
-        except UnicodeDecodeError as exc:
-            raise RuleDataError(str(path), "(file)", f"a readable ICD-10-CM code list ({exc})") from None
         # Reading the list and indexing it costs 0.1 s of every run that reads a diagnosis: the
-        # index is kept in the per-user cache, keyed by the list's bytes.
-        index = derived("icd10cm", data, ICD10_INDEX_VERSION, lambda: _icd10_index(_icd10_codes(text)), _is_index)
-        if not index[0]:
+        # index is kept in the per-user cache, keyed by the list's bytes (bytes that were decoded
+        # once, so the text is decoded only to build it).
+        categories = derived("icd10cm", data, ICD10_INDEX_VERSION,
+                             lambda: _icd10_categories(_icd10_codes(_decode(path, data))), _is_categories)
+        if not categories:
             raise RuleDataError(str(path), "(file)", "an ICD-10-CM code list (one code per line)")
-        return cls(set(index[0]), version, valid_from, valid_through, (index[0], index[1]))
+        return cls(categories, version, valid_from, valid_through)
 
     def knows(self, code: str) -> bool:
+        if code[:3] not in self._sorted:
+            self._read(code[:3])
         return code in self._codes
 
     def is_billable(self, code: str) -> bool:
+        if code[:3] not in self._sorted:
+            self._read(code[:3])
         return code in self._codes and code not in self._headers
 
     def example_subcode(self, code: str) -> str | None:
-        """The first billable code under `code`, for a message. The codes are sorted once and
+        """The first billable code under `code`, for a message. The category's codes are sorted and
         searched by bisection: C004 can fire on every claim of a large file."""
-        for candidate in self._sorted[bisect.bisect_right(self._sorted, code):]:
+        if code[:3] not in self._sorted:
+            self._read(code[:3])
+        ordered = self._sorted[code[:3]]
+        for candidate in ordered[bisect.bisect_right(ordered, code):]:
             if not candidate.startswith(code):
                 return None
             if candidate not in self._headers:
                 return candidate
         return None
 
+    def _read(self, category: str) -> None:
+        """A code is a header (has subcodes) when the code after it in sorted order extends it: the
+        codes under a prefix sort right after it, within its category. One sort instead of a set
+        probe per prefix of every code."""
+        text = self._categories.get(category)
+        ordered = text.split(" ") if text else []
+        self._headers.update(code for code, following in itertools.pairwise(ordered) if following.startswith(code))
+        self._codes.update(ordered)
+        self._sorted[category] = ordered  # (last: a thread that sees the category read finds its codes)
 
-ICD10_INDEX_VERSION = 1  # raise when _icd10_codes or _icd10_index change what they give
+
+ICD10_INDEX_VERSION = 2  # raise when _icd10_codes or _icd10_categories change what they give
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleDataError(str(path), "(file)", f"a readable ICD-10-CM code list ({exc})") from None
 
 
 def _icd10_codes(text: str) -> set[str]:
@@ -194,17 +250,18 @@ def _icd10_codes(text: str) -> set[str]:
     return codes
 
 
-def _icd10_index(codes: set[str]) -> tuple[list[str], list[str]]:
-    """The codes sorted, and the header codes among them. A code is a header (has subcodes) when the
-    code after it in sorted order extends it: the codes under a prefix sort right after it. One sort
-    instead of a set probe per prefix of every code, and the order serves example_subcode too."""
-    ordered = sorted(codes)
-    return ordered, [code for code, following in itertools.pairwise(ordered) if following.startswith(code)]
+def _icd10_categories(codes: set[str]) -> dict[str, str]:
+    """The codes sorted, by category (first three characters), joined by spaces (a code holds none:
+    the list's text after a space is not the code)."""
+    categories: dict[str, list[str]] = {}
+    for code in sorted(codes):
+        categories.setdefault(code[:3], []).append(code)
+    return {category: " ".join(members) for category, members in categories.items()}
 
 
-def _is_index(value: object) -> bool:
-    return (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, list) for v in value)
-            and all(isinstance(c, str) for c in value[0][:10]))
+def _is_categories(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                           for k, v in itertools.islice(value.items(), 10))
 
 
 def packaged_icd10_code_list() -> Path:
