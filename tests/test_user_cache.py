@@ -207,6 +207,14 @@ def test_a_rule_file_that_is_not_toml_is_reported_every_run_and_never_kept(home,
     assert not (home / "toml").exists()
 
 
+def test_a_rule_file_that_is_not_utf8_is_a_rule_data_error_not_an_internal_error(home, tmp_path):
+    bad = tmp_path / "payers.toml"
+    bad.write_bytes(b'[payers]\nname = "\xff\xfe"\n')
+    with pytest.raises(RuleDataError, match=r"payers.toml.*valid TOML, in UTF-8 \(byte 17 is not UTF-8\)"):
+        schema.read_toml(bad)
+    assert not (home / "toml").exists()
+
+
 def test_a_damaged_cache_file_is_derived_again(home):
     build, calls = _counting({"a": [dt.date(2025, 1, 1)]})
     assert derived("test", b"source", 1, build, lambda v: True, codec=pickle) == {"a": [dt.date(2025, 1, 1)]}

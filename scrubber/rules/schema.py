@@ -40,6 +40,8 @@ def read_toml(path: Path) -> dict[str, Any]:
                        lambda value: isinstance(value, dict), codec=pickle)
     except tomllib.TOMLDecodeError as exc:
         raise RuleDataError(str(path), "(file)", f"valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise RuleDataError(str(path), "(file)", f"valid TOML, in UTF-8 (byte {exc.start} is not UTF-8)") from None
 
 
 # A spec maps each allowed key to (kind, required). Kinds: str, bool, int, date, decimal,
