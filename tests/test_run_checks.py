@@ -99,6 +99,13 @@ def test_history_a_bloom_filter_false_positive_finds_no_doses(monkeypatch):
     store.close()
 
 
+def test_history_keeps_no_rollback_journal():
+    """The private database is never rolled back and dies with the run: a journal would only cost."""
+    store = RunHistory()
+    assert store._db.execute("PRAGMA journal_mode").fetchone() == ("off",)
+    store.close()
+
+
 def test_history_keeps_its_doses_past_a_batch_of_inserts():
     store = RunHistory()
     patients = [(f"MBR{n}", "DOE", "JANE", "19600101") for n in range(2 * history._COMMIT_EVERY + 7)]
