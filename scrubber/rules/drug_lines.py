@@ -47,7 +47,7 @@ def _unclassified(line: ServiceLine, out: Findings) -> None:
 
 def _place_of_service(claim: Claim, rules: RuleSet, out: Findings) -> None:
     place = claim.place_of_service
-    facility = dict(rules.facility_places_of_service)
+    facility = rules.facility_places_of_service
     if place not in facility:
         return
     for line in claim.lines:

@@ -173,14 +173,16 @@ class RuleSet:
             path = self._file("icd10cm") if "file" in meta else packaged_icd10_code_list()
         return Icd10Table.from_code_list(path, meta["version"], meta["valid_from"], meta["valid_through"])
 
-    @property
+    # (Cached: asked for every drug line and every claim; the rule set's tables do not change once loaded.)
+    @functools.cached_property
     def drug_code_prefixes(self) -> tuple[str, ...]:
         return tuple(self._meta("hcpcs")["drug_code_prefixes"])
 
-    @property
-    def facility_places_of_service(self) -> tuple[tuple[str, str], ...]:
-        """Places of service (837P CLM05-01) where a drug is the facility's, by code: name."""
-        return tuple(self._meta("hcpcs").get("facility_places_of_service", {}).items())
+    @functools.cached_property
+    def facility_places_of_service(self) -> dict[str, str]:
+        """Places of service (837P CLM05-01) where a drug is the facility's: code -> name. (Shared:
+        read it, do not change it.)"""
+        return dict(self._meta("hcpcs").get("facility_places_of_service", {}))
 
     @property
     def icd10_from(self) -> dt.date:
