@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from typing import BinaryIO
@@ -327,3 +328,21 @@ def test_the_claim_model_reads_only_the_segments_that_say_something_it_keeps(mon
     # Every segment still belongs to its claim, and the lines, dates and NDCs are read.
     assert all(len(claim.segments) == claim.end - claim.first for claim, _ in claims)
     assert any(line.ndc is not None and line.service_date is not None for claim, _ in claims for line in claim.lines)
+
+
+def test_a_scrub_with_its_guide_tables_cached_does_not_import_lxml(tmp_path):
+    """Regression (issue 11, 6-10 ms of every run): lxml compiles a guide's maps, on a cache miss;
+    a library scrub writing the corrected file and the JSON report never needs it otherwise."""
+    script = (
+        "import io, sys\n"
+        "from scrubber import ClaimFileWriter, JsonReport, load_rules, scrub_stream\n"
+        f"data = open({str(SAMPLES / 'clean_837p.837')!r}, 'rb').read()\n"
+        "summary = scrub_stream(io.BytesIO(data), load_rules(), [ClaimFileWriter(io.BytesIO()), "
+        "JsonReport(io.StringIO(), 'x', {})])\n"
+        "print(summary.accepted, 'lxml' in sys.modules)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert first.stdout.split() == ["7", "True"]  # the guide compiled from pyx12's maps, with lxml
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert again.stdout.split() == ["7", "False"]

@@ -21,8 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lxml import etree
+if TYPE_CHECKING:  # lxml is imported where a map is compiled (a cache miss), not by every run: 6-10 ms
+    from lxml import etree
+
 
 # Bump when the tables' shape or meaning changes: the cache keys on it.
 COMPILER_VERSION = 2
@@ -77,6 +80,7 @@ def _text(elem: etree._Element, tag: str) -> str | None:
 
 def _data_types(map_dir: Path) -> dict[str, str]:
     """Element number -> data type, from pyx12's dataele.xml (what its element nodes resolve)."""
+    from lxml import etree
     tree = etree.parse(str(map_dir / "dataele.xml"))
     return {e.get("ele_num"): e.get("data_type") for e in tree.getroot().iter("data_ele")}
 
@@ -90,6 +94,7 @@ class _Compiler:
         self.t = t
 
     def compile(self) -> GuideTables:
+        from lxml import etree
         root = etree.parse(str(self.file)).getroot()
         t = self.t
         self._add(ROOT, root.get("xid") or "", "", -1, 0, "R", 1, "/", "", ("", ""), None)

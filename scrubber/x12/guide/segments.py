@@ -20,12 +20,14 @@ from __future__ import annotations
 import re
 from importlib.resources import files
 from pathlib import Path
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from .seg_fast import clean_by_pattern
 from .seg_rules import CompositeRule, ElementProblem, ElementRule, PerComponent, SegmentKey, SegmentRule, per_component
 from .seg_types import control_character, is_date_type, is_valid_type
+
+if TYPE_CHECKING:  # lxml is imported where a map is compiled (a cache miss), not by every run: 6-10 ms
+    from lxml import etree
 
 __all__ = [
     "DIFFERENCES", "CompositeRule", "ElementProblem", "ElementRule", "GuideCompileError", "SegmentKey",
@@ -80,6 +82,7 @@ def _field(node: etree._Element, name: str) -> str | None:
 
 
 def _data_elements(folder: Path) -> dict[str, tuple[str | None, int, int]]:
+    from lxml import etree
     tree = etree.parse(str(folder / "dataele.xml"))
     return {
         e.get("ele_num"): (e.get("data_type"), int(e.get("min_len")), int(e.get("max_len")))
@@ -88,6 +91,7 @@ def _data_elements(folder: Path) -> dict[str, tuple[str | None, int, int]]:
 
 
 def _external_codes(folder: Path) -> dict[str, frozenset[str | None]]:
+    from lxml import etree
     tree = etree.parse(str(folder / "codes.xml"))
     return {
         c.findtext("id"): frozenset(code.text for code in c.iterfind("version/code"))
@@ -219,6 +223,7 @@ def compile_segments(map_file: str, folder: Path | None = None) -> dict[SegmentK
     deterministic; the result pickles.
     """
     folder = folder or map_folder()
+    from lxml import etree
     root = etree.parse(str(folder / map_file)).getroot()
     compiler = _Compiler(folder)
     compiler.icvn = _map_icvn(root)
