@@ -203,6 +203,25 @@ def test_lookups_are_remembered_per_process():
     assert cms_data.drug("J9271", dt.date(2026, 1, 15)) is first
 
 
+def test_the_remembered_lookups_are_bounded_and_still_answer(monkeypatch):
+    """Regression (a lookup's answer for a (code, day) holds about 8 KB, and they were all kept for
+    the process: a watcher, or a file spanning a year of dates, grew without end): the memos keep
+    the latest MEMO_LIMIT answers of each kind, and a forgotten one is looked up again, the same."""
+    monkeypatch.setattr(cms_data, "MEMO_LIMIT", 8)
+    monkeypatch.setattr(cms_data._STORE, "drugs", {})
+    monkeypatch.setattr(cms_data._STORE, "ndcs", {})
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(20)]
+    first = cms_data.drug("J9271", days[0])
+    lookup = cms_data.cms_drugs()
+    for day in days:
+        assert cms_data.drug("J9271", day) is not None and lookup("J9032", day) is not None
+        assert cms_data.crosswalk_rows("00006302602", day)
+    assert len(cms_data._STORE.drugs) == len(cms_data._STORE.ndcs) == 8
+    assert (("J9032", days[-1]) in cms_data._STORE.drugs) and (("J9271", days[0]) not in cms_data._STORE.drugs)
+    again = cms_data.drug("J9271", days[0])
+    assert again is not first and again == first
+
+
 def test_the_drug_samples_clean_claims_are_accepted_with_nothing_said(samples):
     for name in ("drugs_837p.837", "drugs_837i.837"):
         clean = [c for c in samples[name].report["claims"] if "-OK-" in c["claim_id"]]

@@ -2,7 +2,8 @@
 
 The store is opened on the first lookup only, so a run without drug lines never imports
 scrubber.refdata; lookups are remembered for the process (a file of claims asks the same code
-on the same day many times).
+on the same day many times), the latest MEMO_LIMIT of each kind: a drug's answer for a day holds
+about 8 KB, and a watcher, or a file spanning a year of service dates, asks for ever more days.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # the refdata package is imported on first use, not with the 
     from ..refdata import CrosswalkItem, DrugReference, QuarterUsed, ReferenceData
 
 DATA_FILE = "drug_data.toml"
+MEMO_LIMIT = 1024  # (code, day) answers remembered, of each kind: about 16 MB for the two at most
 DATA_ENV = "SCRUBBER_DATA"  # scrubber.refdata.DATA_ENV, named here so the rules load without refdata
 
 
@@ -72,9 +74,10 @@ def drug(code: str, day: dt.date) -> DrugReference | None:
     """What CMS's files in effect on `day` say about `code`, or None."""
     data = _STORE.current()
     key = (code, day)
-    if key not in _STORE.drugs:
-        _STORE.drugs[key] = _guard(data.drug, code, day)
-    return _STORE.drugs[key]
+    found = _STORE.drugs.get(key, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = _remember(_STORE.drugs, key, _guard(data.drug, code, day))
+    return found
 
 
 def cms_drug(code: str, day: dt.date | None) -> DrugReference | None:
@@ -101,7 +104,7 @@ def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
         remembered = _STORE.drugs
         found = remembered.get(key, _UNKNOWN)
         if found is _UNKNOWN:
-            found = remembered[key] = _guard(data.drug, code, day)
+            found = _remember(remembered, key, _guard(data.drug, code, day))
         return found if found is not None and found.is_drug else None
 
     return lookup
@@ -110,12 +113,22 @@ def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
 _UNKNOWN = object()  # not looked up yet (None is a lookup's answer: not in CMS's files)
 
 
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Keep `value` under `key`, forgetting the oldest answer when the memo is full (a dict keeps
+    its keys in insertion order: the first is the oldest)."""
+    if len(memo) >= MEMO_LIMIT:
+        del memo[next(iter(memo))]
+    memo[key] = value
+    return value
+
+
 def crosswalk_rows(ndc11: str, day: dt.date) -> tuple[CrosswalkItem, ...]:
     data = _STORE.current()
     key = (ndc11, day)
-    if key not in _STORE.ndcs:
-        _STORE.ndcs[key] = _guard(data.codes_for_ndc, ndc11, day)
-    return _STORE.ndcs[key]
+    found = _STORE.ndcs.get(key)
+    if found is None:
+        found = _remember(_STORE.ndcs, key, _guard(data.codes_for_ndc, ndc11, day))
+    return found
 
 
 def crosswalk_quarter(day: dt.date) -> QuarterUsed | None:
