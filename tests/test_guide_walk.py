@@ -463,6 +463,26 @@ def test_the_memo_of_placed_segments_stays_bounded(monkeypatch):
     assert all(0 < len(memo) <= 20 for memo in validator_module._PLACED.values() if memo)
 
 
+def test_regression_the_memos_kept_per_delimiters_are_bounded_so_new_delimiters_cannot_grow_a_watcher(monkeypatch):
+    """A checker and a memo of placed segments (each up to a few MB) were kept for every map and
+    set of delimiters the process ever met: a watcher fed files with ever new delimiters grew
+    without end. The latest few are kept, and a file whose delimiters were forgotten is checked as before."""
+    from scrubber.x12.guide import validator as validator_module
+
+    monkeypatch.setattr(validator_module, "_CHECKERS", {})
+    monkeypatch.setattr(validator_module, "_PLACED", {})
+    marks = "!#$%&()+,./;<=>?@[]{}|"
+    findings(CLEAN, "compiled")
+    for mark in marks:
+        CompiledValidator(Delimiters(mark, ":" if mark != ":" else "!", "^", "~"))
+    limit = validator_module._KEPT_DELIMITERS
+    assert len(marks) > limit
+    assert len(validator_module._CHECKERS) == len(validator_module._PLACED) == limit
+    assert not any(key[1].element == "*" for key in validator_module._PLACED)
+    theirs, ours = both(CLEAN)
+    assert ours == theirs
+
+
 def test_regression_the_validators_memos_keep_a_few_thousand_texts_so_its_memory_stays_flat(monkeypatch):
     """The element checks' memo kept up to 50,000 segment texts: a file of distinct segments
     (claim ids, names, HL numbers) filled it only past some 10,000 claims, and the validator's

@@ -288,6 +288,19 @@ _CHECKERS: dict[tuple[str, Delimiters], ElementChecker] = {}
 # separator); cleared when full, as a file of endless distinct segments would fill it.
 _PLACED: dict[tuple[str, Delimiters], dict[tuple[int, str], tuple[tuple, Problems, bool]]] = {}
 _PLACED_LIMIT = 4096
+# Maps and delimiters whose checker and placed segments are kept for the process (each up to a
+# few MB): a watcher takes files with whatever delimiters their senders chose, and a sender could
+# send endless new ones. The oldest is forgotten first; a validator keeps what it holds.
+_KEPT_DELIMITERS = 16
+
+
+def _kept(table: dict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
+    found = table.get(key)
+    if found is None:
+        if len(table) >= _KEPT_DELIMITERS:
+            del table[next(iter(table))]  # (a dict keeps insertion order: the first is the oldest)
+        found = table[key] = make()
+    return found
 
 
 class CompiledValidator:
@@ -307,7 +320,7 @@ class CompiledValidator:
         self._reader = _Reader(delimiters.element, delimiters.component)
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
-        self._placed = _PLACED.setdefault((CONTROL_MAP, delimiters), {})
+        self._placed = _kept(_PLACED, (CONTROL_MAP, delimiters), dict)
         self.errors: list[StructuralError] = []
         self._current = 0
         self._previous = 0
@@ -317,11 +330,7 @@ class CompiledValidator:
     def _checker_for(self, map_file: str, tables: GuideTables) -> ElementChecker:
         """One checker per map and delimiters for the process: a file of a few claims should
         not pay for building it (the mutation tests run thousands of those)."""
-        key = (map_file, self._d)
-        checker = _CHECKERS.get(key)
-        if checker is None:
-            checker = _CHECKERS[key] = _element_checker(map_file, tables, self._d)
-        return checker
+        return _kept(_CHECKERS, (map_file, self._d), lambda: _element_checker(map_file, tables, self._d))
 
     def take_errors(self) -> list[StructuralError]:
         errors = self.errors
@@ -464,7 +473,7 @@ class CompiledValidator:
         self._walker.use(tables)
         self._checker = self._checker_for(map_file, tables)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
-        self._placed = _PLACED.setdefault((map_file, self._d), {})
+        self._placed = _kept(_PLACED, (map_file, self._d), dict)
 
     def _walk_errors(self, pending: list[tuple[str, str, int]]) -> None:
         """apply_walk_errors + _Collector.seg_error: a missing segment goes with the segment
