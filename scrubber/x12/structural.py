@@ -38,3 +38,10 @@ class StructuralError:
     message: str
     offset: int | None = None  # byte offset, for raw-input problems
     byte: int | None = None  # the offending byte, for S002
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        # Every error of a set is pickled into pass 1's log and read back in pass 2. The state
+        # functions dataclasses gives a frozen slotted class call fields() for each object: a
+        # set of 300,000 errors (a flood of unknown segments) spent 5 s there, against 1 s now.
+        return (StructuralError, (self.segment, self.seg_id, self.element, self.code, self.level,
+                                  self.message, self.offset, self.byte))

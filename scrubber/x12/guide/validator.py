@@ -16,6 +16,7 @@ and reports the same `StructuralError`s. Per segment it runs, in pyx12's order:
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -303,6 +304,12 @@ def _kept(table: dict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
     return found
 
 
+# A message made again for each of many alike errors (a flood of one unknown segment) is one
+# string, not one each: a set's errors are held until its claims are judged, and the log of pass
+# 1 pickles a shared string once. (Interned strings are freed with their last error.)
+_shared = sys.intern
+
+
 class CompiledValidator:
     """Feed every segment of a file in order; read the errors as they accumulate."""
 
@@ -484,7 +491,7 @@ class CompiledValidator:
         for code, message, node in pending:
             where = self._previous if code in _MISSING and self._previous else self._current
             subject = xid[node] if node >= 0 else self._current_id
-            self.errors.append(StructuralError(where, subject, None, code, "seg", message))
+            self.errors.append(StructuralError(where, subject, None, code, "seg", _shared(message)))
 
     def _reader_errors(self) -> None:
         reader = self._reader
@@ -493,20 +500,21 @@ class CompiledValidator:
         for level, code, message in reader.errors:
             if (level, code) in _HANDLED_ELSEWHERE:
                 continue
-            self.errors.append(StructuralError(self._current, self._current_id, None, code, level, message))
+            self.errors.append(StructuralError(self._current, self._current_id, None, code, level, _shared(message)))
         reader.errors = []
 
     def _element_errors(self, problems: Problems) -> None:
         for kind, code, refdes, message, value in problems:
             if kind == "seg":
                 where = self._previous if code in _MISSING and self._previous else self._current
-                self.errors.append(StructuralError(where, self._current_id, None, code, "seg", message))
+                self.errors.append(StructuralError(where, self._current_id, None, code, "seg", _shared(message)))
             else:
                 if code == "7" and refdes in ("GS08", "ST03") and value in self._accepted_versions:
                     # GS08/ST03 name an erratum we read as the guide pyx12 has (X222A2 as
                     # X222A1): not an error for us (as GuideValidator).
                     continue
-                self.errors.append(StructuralError(self._current, self._current_id, refdes, code, "ele", message))
+                self.errors.append(StructuralError(self._current, self._current_id, refdes, code, "ele",
+                                                   _shared(message)))
 
     def finish(self) -> None:
         self._reader.cleanup()
