@@ -124,6 +124,37 @@ def test_a_corrupt_cache_file_is_rebuilt_not_trusted(cache_dir, tmp_path):
         assert cache.cached("t", source, 1, lambda: {"good": 2}, dict) == {"good": 2}
 
 
+def test_a_fifo_in_place_of_a_cache_file_is_not_opened_and_old_files_go(cache_dir, tmp_path):
+    """A FIFO where the tables' file goes would block every run (opening it waits for a writer):
+    it is not read, and the tables built replace it. Tables of another map or compiler that no
+    run has read for 30 days are removed when new ones are stored."""
+    import signal
+    import time
+
+    from scrubber import user_cache
+
+    source = _source(tmp_path)
+    cache.cached("t", source, 1, lambda: {"v": 1}, dict)
+    (stored,) = cache_dir.iterdir()
+    stored.unlink()
+    os.mkfifo(stored)
+    cache._memory.clear()
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("blocked on the FIFO")))
+    signal.alarm(20)
+    try:
+        assert cache.cached("t", source, 1, lambda: {"v": 2}, dict) == {"v": 2}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    assert stored.is_file()
+    month_ago = time.time() - user_cache.UNUSED_FOR - 3_600
+    os.utime(stored, (month_ago, month_ago))
+    cache._memory.clear()
+    assert cache.cached("t", source, 2, lambda: {"v": 3}, dict) == {"v": 3}
+    (kept,) = cache_dir.iterdir()
+    assert kept.name.endswith("-v2.pickle")
+
+
 def test_an_unwritable_cache_folder_keeps_the_tables_in_memory(tmp_path, monkeypatch):
     """A folder that cannot be made (a file is in the way; root can write anywhere else)."""
     blocker = tmp_path / "a-file"

@@ -224,3 +224,58 @@ def test_a_damaged_cache_file_is_derived_again(home):
     assert len(calls) == 2
     assert derived("test", b"source", 1, build, lambda v: True, codec=pickle) == {"a": [dt.date(2025, 1, 1)]}
     assert len(calls) == 2
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, rather than hang, a test whose code blocks (opening a FIFO with no writer blocks)."""
+    import signal
+
+    def expired(_signum, _frame):
+        raise TimeoutError("blocked for 20 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_or_a_link_where_a_cache_file_goes_is_neither_read_nor_followed(home, tmp_path, no_hang):
+    import os
+
+    build, calls = _counting(["A00"])
+    derived("test", b"source", 1, build, lambda v: True)
+    [path] = (home / "test").glob("*.marshal")
+    elsewhere = tmp_path / "elsewhere.marshal"
+    elsewhere.write_bytes(path.read_bytes())
+    path.unlink()
+    os.mkfifo(path)
+    assert derived("test", b"source", 1, build, lambda v: True) == ["A00"]  # (opening it would block)
+    assert path.is_file() and not path.is_symlink() and len(calls) == 2
+    path.unlink()
+    path.symlink_to(elsewhere)
+    assert derived("test", b"source", 1, build, lambda v: True) == ["A00"]
+    assert path.is_file() and not path.is_symlink() and len(calls) == 3
+    assert derived("test", b"source", 1, build, lambda v: True) == ["A00"] and len(calls) == 3
+
+
+def test_a_cached_value_unread_for_30_days_is_removed_when_another_is_stored(home):
+    import hashlib
+    import os
+    import time
+
+    def file_of(source: bytes):
+        return home / "test" / f"{hashlib.sha256(source).hexdigest()}-v1.marshal"
+
+    build, calls = _counting("x")
+    derived("test", b"unread", 1, build, lambda v: True)
+    derived("test", b"read", 1, build, lambda v: True)
+    month_ago = time.time() - user_cache.UNUSED_FOR - 3_600
+    for source in (b"unread", b"read"):
+        os.utime(file_of(source), (month_ago, month_ago))
+    assert derived("test", b"read", 1, build, lambda v: True) == "x"  # read from its file: marked used
+    assert len(calls) == 2
+    derived("test", b"new", 1, build, lambda v: True)  # stored: the unused one goes
+    assert sorted((home / "test").iterdir()) == sorted([file_of(b"read"), file_of(b"new")])
+    assert derived("test", b"unread", 1, build, lambda v: True) == "x" and len(calls) == 4  # derived again

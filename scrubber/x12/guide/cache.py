@@ -5,7 +5,8 @@ milliseconds. A cache file is keyed by what it was compiled from: the map file's
 compiler's version (a pyx12 release with other maps, or a compiler that builds other tables, gets
 a new file, never a stale one). The folder is $XDG_CACHE_HOME/scrubber (else ~/.cache/scrubber),
 or $SCRUBBER_CACHE_DIR when set. When the folder cannot be written the tables are kept in memory
-only; a cache file that does not unpickle into what was asked for is rebuilt, never trusted.
+only; a cache file that does not unpickle into what was asked for is rebuilt, never trusted. Old
+files are removed as user_cache.py says (not read for 30 days, when another is stored).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from ...user_cache import forget_unused, read_regular
 
 T = TypeVar("T")
 
@@ -55,8 +58,7 @@ def cached(kind: str, source: Path, version: int, build: Callable[[], T], expect
 
 def _load(file: Path, expect: type, digest: str) -> Any:
     try:
-        with file.open("rb") as f:
-            stored = pickle.load(f)
+        stored = pickle.loads(read_regular(file))  # (not a FIFO or a device: it would block or never end)
     except FileNotFoundError:
         return None
     except Exception:
@@ -79,6 +81,7 @@ def _store(file: Path, value: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(value, f, pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, file)
+        forget_unused(file.parent, f"{file.name.split('-')[0]}-*.pickle")  # other maps, other compilers
     except (OSError, pickle.PicklingError, TypeError, AttributeError):  # a full disk, an unpicklable table
         with contextlib.suppress(OSError):
             os.unlink(tmp)
