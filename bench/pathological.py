@@ -1,15 +1,19 @@
 """Pathological shapes of one 837P, to measure time and memory against their size (issue 8, "Size").
 
-    python bench/pathological.py [--shape lines|segments|depth|all] [--sizes 2000,4000,8000]
+    python bench/pathological.py [--shape lines|segments|unknown|depth|all] [--sizes 2000,4000,8000] [--jobs N]
 
 Shapes (each a valid envelope around one transaction set, made from the clean sample's claim):
 - lines:    one claim with N service lines (J9032, one unit, the same date);
 - segments: one claim with N tiny segments (`NTE*ADD*X`, about 10 bytes each) in its claim loop;
+- unknown:  one claim with N segments of an unknown id (`ZZZ`, 4 bytes each) in its service line,
+            two implementation-guide errors each (the flood fuzzing found);
 - depth:    N nested HL levels (each a subscriber loop under the one before), a claim at the bottom.
 
-Each size is scrubbed by `scrubber scrub` (default outputs) in a fresh process; the table gives
-CPU seconds (user + system, start-up included), peak memory (max RSS of the child) and, against the
-first size, the ratio of time to the ratio of size: 1.0 is linear, 2.0 at a doubling is quadratic.
+Each size is scrubbed by `scrubber scrub` (default outputs; `--jobs` as given, else the CLI's
+default) in a fresh process; the table gives CPU seconds (user + system, start-up included, its
+worker processes' too), peak memory (max RSS of the scrub's process, and of its largest worker when
+it ran some) and, against the first size, the ratio of time to the ratio of size: 1.0 is linear,
+2.0 at a doubling is quadratic.
 """
 
 from __future__ import annotations
@@ -61,38 +65,46 @@ def build(shape: str, size: int) -> str:
         segments += ["NTE*ADD*X"] * size
     for number in range(1, lines + 1):
         segments += _line(number)
+    if shape == "unknown":
+        segments[-1:-1] = ["ZZZ"] * size  # (before the line's DTP)
     count = len(segments) - 2 + 1
     segments += [f"SE*{count}*0101", "GE*1*101", "IEA*1*000000101"]
     return "~\n".join(segments) + "~\n"
 
 
-def measure(path: Path, out: Path, timeout: float) -> tuple[float, float] | None:
-    """CPU seconds and peak memory (MiB) of one `scrubber scrub` in a fresh process. CPU time, not
-    wall time: on a shared machine the wall clock mostly measures the neighbours."""
+def measure(path: Path, out: Path, timeout: float, jobs: int | None) -> tuple[float, float, float] | None:
+    """CPU seconds (the scrub's process and its workers) and peak memory (MiB: the process, its
+    largest worker) of one `scrubber scrub` in a fresh process. CPU time, not wall time: on a shared
+    machine the wall clock mostly measures the neighbours."""
     script = (
         "import resource, sys, time\n"
         "from scrubber.cli import main\n"
         "start = time.perf_counter()\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)\n"
+        "workers = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime, usage.ru_maxrss,\n"
+        "      workers.ru_maxrss, file=sys.stderr)\n"
     )
+    command = [sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
     try:
-        done = subprocess.run([sys.executable, "-c", script, "scrub", str(path), "--out", str(out), "-q"],
-                              capture_output=True, text=True, check=False, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
-    seconds, peak_kib = done.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(peak_kib) / 1024
+    seconds, peak_kib, worker_kib = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(peak_kib) / 1024, int(worker_kib) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=("lines", "segments", "depth", "all"), default="all")
+    parser.add_argument("--shape", choices=("lines", "segments", "unknown", "depth", "all"), default="all")
+    parser.add_argument("--jobs", type=int, help="the scrub's --jobs (default: the CLI's)")
     parser.add_argument("--sizes", default="2000,4000,8000,16000")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one scrub may take")
     args = parser.parse_args(argv)
-    shapes = ("lines", "segments", "depth") if args.shape == "all" else (args.shape,)
+    shapes = ("lines", "segments", "unknown", "depth") if args.shape == "all" else (args.shape,)
     sizes = [int(s) for s in args.sizes.split(",")]
     print("| shape | size | CPU seconds | peak MiB | time ratio / size ratio |")
     print("|---|---:|---:|---:|---:|")
@@ -102,14 +114,15 @@ def main(argv: list[str] | None = None) -> int:
             for size in sizes:
                 path = Path(folder) / f"{shape}-{size}.837"
                 path.write_text(build(shape, size), encoding="ascii")
-                measured = measure(path, Path(folder) / "out", args.timeout)
+                measured = measure(path, Path(folder) / "out", args.timeout, args.jobs)
                 if measured is None:
                     print(f"| {shape} | {size:,} | > {args.timeout:.0f} (stopped) | | |", flush=True)
                     break
-                seconds, peak = measured
+                seconds, peak, worker_peak = measured
                 first = first or (size, seconds)
                 ratio = (seconds / first[1]) / (size / first[0]) if first[1] else float("nan")
-                print(f"| {shape} | {size:,} | {seconds:.2f} | {peak:.0f} | {ratio:.2f} |", flush=True)
+                shown = f"{peak:.0f}" + (f" (worker {worker_peak:.0f})" if worker_peak > 1 else "")
+                print(f"| {shape} | {size:,} | {seconds:.2f} | {shown} | {ratio:.2f} |", flush=True)
     return 0
 
 
