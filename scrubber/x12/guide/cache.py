@@ -24,7 +24,7 @@ from ...user_cache import forget_unused, read_regular
 
 T = TypeVar("T")
 
-_memory: dict[tuple[str, str], Any] = {}
+_memory: dict[tuple[Any, ...], Any] = {}  # (kind, name-digest-version) and (kind, path, version)
 
 
 def cache_dir() -> Path:
@@ -43,16 +43,24 @@ def cached(kind: str, source: Path, version: int, build: Callable[[], T], expect
     """The tables built by `build` from `source`, from memory, else from the cache folder, else
     built (and stored for the next process). `kind` names what is built (e.g. "loops");
     `expect` is the type the unpickled object must have."""
+    # Within a process a map is read and hashed once: a map is package data, and the code that
+    # reads the tables was imported with it. (Hashing both maps again for every validator made,
+    # one a transaction set in the workers, was a fifth of a worker's time on a file of
+    # one-claim sets.)
+    known = (kind, str(source), version)
+    if known in _memory:
+        return _memory[known]
     digest = file_digest(source)
     key = (kind, f"{source.name}-{digest}-v{version}")
     if key in _memory:
+        _memory[known] = _memory[key]
         return _memory[key]
     file = cache_dir() / f"{kind}-{source.name}-{digest[:16]}-v{version}.pickle"
     value = _load(file, expect, digest)
     if value is None:
         value = build()
         _store(file, (digest, value))
-    _memory[key] = value
+    _memory[key] = _memory[known] = value
     return value
 
 

@@ -18,6 +18,7 @@ reads them with list indexing, no objects per node.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,6 +64,7 @@ class GuideTables:
         return kids[0] if kids else -1
 
 
+@functools.cache  # (package data: the same path for the life of the process)
 def map_path(map_file: str) -> Path:
     """The file of one of pyx12's maps (they ship inside the package)."""
     if map_file != Path(map_file).name:
