@@ -75,7 +75,9 @@ def _child(path: str, jobs: int) -> None:
             return set_task(job)
         finally:
             gc.callbacks.remove(on_gc)
-            worker_line(f"set {job.number} ({job.span.count} segments; collector {collected[0]:.3f} s)", start, cpu)
+            segments = sum(span.count for span in job.spans)
+            worker_line(f"set {job.number} ({len(job.spans)} sets, {segments} segments; collector "
+                        f"{collected[0]:.3f} s)", start, cpu)
 
     traced_set_task.__module__, traced_set_task.__qualname__ = set_task.__module__, set_task.__qualname__
     by_sets._set_task = traced_set_task

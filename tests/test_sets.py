@@ -165,8 +165,10 @@ def test_the_scan_gives_up_where_it_cannot_speak_for_the_file_exactly(tmp_path, 
 @pytest.fixture
 def by_set(monkeypatch):
     """Workers for the small files of the tests, and a count of the inputs scrubbed by sets and of
-    the sets scrubbed again in the main process. Several inputs are not sent to the workers whole
-    (output/by_files.py): their sets are."""
+    the jobs scrubbed again in the main process. Several inputs are not sent to the workers whole
+    (output/by_files.py): their sets are, each set a job of its own (the tests' sets are small: see
+    `grouped` for sets that go together)."""
+    monkeypatch.setattr(by_sets, "GROUP_BYTES", 0)
     monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
     monkeypatch.setattr(by_files, "SMALL_FILE", -1)
 
@@ -273,6 +275,96 @@ def test_interchanges_groups_and_sets_with_no_claim_going_out_come_out_the_same(
     corrected = files["envelopes.corrected.837"].decode("latin-1")
     assert corrected.count("ST*837*") == 4 and corrected.count("ISA*") == 2  # the sets of 12, 14 and 17 left out
     assert by_set["here"] == 0
+
+
+@pytest.fixture
+def grouped(by_set, monkeypatch):
+    """`by_set`, with small sets going to the workers together (GROUP_BYTES: here a few of the
+    tests' sets a job); `grouped["jobs"]` holds the number of sets of each job handed out."""
+    monkeypatch.setattr(by_sets, "GROUP_BYTES", 6_000)
+    sizes: list[int] = []
+    next_group = by_sets._next_group
+
+    def recorded(sets, start, found_all):
+        group = next_group(sets, start, found_all)
+        if group:
+            sizes.append(len(group))
+        return group
+
+    monkeypatch.setattr(by_sets, "_next_group", recorded)
+    by_set["jobs"] = sizes
+    return by_set
+
+
+def _envelopes(path: Path) -> Path:
+    """Two interchanges of two groups each: sets with claims that go out, sets with none, a set with no claim."""
+    return _write(path, _interchange([
+        [_set_text(_defects("P-U002-FRACTION", "P-U001-ZERO-UNITS", "P-U010-VIAL-SHARED", "P-M005-JZ-TWICE"), 11),
+         _set_text(_defects("P-U004-DOSE-MISMATCH", "P-C005-NOT-A-CODE"), 12),
+         _set_text(_fillers(0, 2), 18), _set_text(_fillers(2, 1), 19), _set_text(_fillers(3, 2), 20)],
+        [_set_text(_defects("P-U003-MG-AS-UNITS"), 13), _set_text([], 14)],
+    ], 401) + _interchange([
+        [_set_text(_defects("P-N002-NDC-HYPHENS", "P-S003-EMPTY-SEGMENT"), 15)],
+        [_set_text(_defects("P-U011-JZ-PART-VIAL"), 16), _set_text(_defects("P-C007-ICD9"), 17),
+         _set_text(_fillers(5, 3), 21)],
+    ], 402))
+
+
+def test_small_sets_go_to_a_worker_together_and_come_out_the_same(tmp_path, monkeypatch, grouped):
+    """Consecutive small sets of one functional group are one job (a file of one-claim sets took
+    5x the time of one job when each set was a job): the outputs are still those of one job, GE01
+    counting the sets that went out, and no job crosses a GS or an ISA."""
+    envelopes = _envelopes(tmp_path / "envelopes.837")
+    generated = tmp_path / "generated.837"
+    GENERATE.generate(120, generated, per_transaction=4)
+    files = assert_same_as_one_job(tmp_path, monkeypatch, grouped, [envelopes, generated], by_sets_expected=2)
+    assert max(grouped["jobs"]) > 1 and len(grouped["jobs"]) > 6, grouped["jobs"]
+    assert sum(grouped["jobs"]) == 11 + 30
+    corrected = files["envelopes.corrected.837"].decode("latin-1")
+    assert corrected.count("ST*837*") == 8  # 12, 14 and 17 have nothing going out
+    assert "GE*4*" in corrected and "GE*5*" not in corrected  # (the first group: 4 of its 5 sets)
+    assert grouped["here"] == 0
+    assert json.loads(files["generated.report.json"])["summary"]["claims"] == 120
+
+
+def test_a_patients_doses_within_a_job_of_small_sets_are_exact_and_across_jobs_checked_again(
+        tmp_path, monkeypatch, grouped):
+    # As the test above for one set a job: WINDOW-A and WINDOW-B are now sets of one job, whose own
+    # history holds both; CYCLE-B and DUP-2, in the next file, are scrubbed again in the main process.
+    first = _write(tmp_path / "first.837", _interchange([[
+        _set_text([_claim("P-U008-WINDOW-A"), _claim("P-U009-CYCLE-A"),
+                   _renamed("P-OK-MEDICARE-JZ", "DUP-1", "DUP0001"), *_fillers(0, 5)], 1),
+        _set_text([*_fillers(5, 5)], 2),
+        _set_text([_claim("P-U008-WINDOW-B"), *_fillers(10, 3)], 3),
+    ]], 301))
+    second = _write(tmp_path / "second.837", _interchange([[
+        _set_text([*_fillers(20, 4)], 4),
+        _set_text([_claim("P-U009-CYCLE-B"), _renamed("P-OK-MEDICARE-JZ", "DUP-2", "DUP0001")], 5),
+    ]], 302))
+    monkeypatch.setattr(by_sets, "GROUP_BYTES", 1 << 20)
+    files = assert_same_as_one_job(tmp_path, monkeypatch, grouped, [first, second], by_sets_expected=2)
+    assert grouped["jobs"] == [3, 2]  # (one job a file)
+    assert grouped["here"] == 1
+    found = {**_findings(files, "first.report.json"), **_findings(files, "second.report.json")}
+    assert "U008" in found["P-U008-WINDOW-B"]
+    assert "U009" in found["P-U009-CYCLE-B"]
+    assert "U015" in found["DUP-2"] and "U015" not in found["DUP-1"]
+
+
+def test_a_killed_worker_loses_no_set_of_a_job_of_small_sets(tmp_path, monkeypatch, caplog, grouped):
+    path = tmp_path / "generated.837"
+    GENERATE.generate(160, path, per_transaction=5)
+    monkeypatch.setattr(by_sets, "GROUP_BYTES", 8_000)
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    with Workers(2) as workers:
+        monkeypatch.setattr(_KillOnSplice, "workers", workers)
+        monkeypatch.setattr(_KillOnSplice, "killed", [])
+        with caplog.at_level(logging.WARNING, logger="scrubber"):
+            got = _scrub_into(path, RunContext.new(TODAY, workers), _KillOnSplice)
+    assert _KillOnSplice.killed, "no worker was killed: the test proves nothing"
+    assert got == expected
+    assert max(grouped["jobs"]) > 1 and grouped["here"] > 0
+    assert caplog.text.count("worker process stopped") == 1
 
 
 def test_an_envelope_error_stops_the_input_before_any_output_as_with_one_job(tmp_path, monkeypatch, by_set):

@@ -77,19 +77,25 @@ LARGEST_SET = 64 << 20
 _COPY_CHUNK = 1 << 20
 # A set up to this size (about 20,000 claims) is tokenized once in its worker, for both passes.
 KEEP_SEGMENTS = 8 << 20
+# Sets smaller than this go to a worker together, consecutive ones of one functional group, up
+# to about this size a job: each job costs a few milliseconds (its files, a validator, the
+# parts, the splice), more than a claim's checks. A file of one-claim sets took 5x the time of
+# one job when each set was a job (README, "Parallel scrubbing").
+GROUP_BYTES = 256 << 10
 
 
 @dataclass
 class SetJob:
-    """What a worker needs to scrub one set: the file that holds it (its ISA and GS, then its bytes)
-    and where it sits in the input, the ISA and GS above it (it validates them with it, as pass 1
-    does) and their errors as the whole file's validation found them (a control number used twice
-    is seen only across the file)."""
+    """What a worker needs to scrub one set, or a run of consecutive small sets of one functional
+    group (GROUP_BYTES): the file that holds them (their ISA and GS, then their bytes) and where
+    they sit in the input, the ISA and GS above them (it validates them with the sets, as pass 1
+    does) and their errors as the whole file's validation found them (a control number used
+    twice is seen only across the file)."""
 
-    number: int  # the set's position in the file, 1-based (TransactionSet.number)
+    number: int  # the first set's position in the file, 1-based (TransactionSet.number)
     isa: Segment
     gs: Segment
-    span: SetSpan
+    spans: list[SetSpan]  # the sets, consecutive in the file (nothing but white space between them)
     path: str  # the set's file in the input's temporary folder; its parts go to `parts_path`
     interchange_errors: list[StructuralError]
     group_errors: list[StructuralError]
@@ -137,9 +143,9 @@ def _head(isa: Segment, gs: Segment) -> bytes:
 
 
 def _segments(job: SetJob) -> Iterator[Segment]:
-    """The ISA, the GS and the set's segments, read by SegmentReader from the set's file, with the
+    """The ISA, the GS and the sets' segments, read by SegmentReader from the sets' file, with the
     indexes and offsets they have in the input."""
-    isa, gs, span = job.isa, job.gs, job.span
+    isa, gs, span = job.isa, job.gs, job.spans[0]
     shift_index = span.header.index - 3
     shift_offset = span.start - len(_head(isa, gs))
     with open(job.path, "rb") as stored:
@@ -156,29 +162,41 @@ def _segments(job: SetJob) -> Iterator[Segment]:
 
 
 def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory) -> Summary:
-    """Scrub one transaction set into `sinks` (its claims and its end: no envelope event) against
-    `history`, as the whole file's two passes scrub it."""
+    """Scrub a job's transaction sets into `sinks` (their claims and ends: no envelope event)
+    against `history`, as the whole file's two passes scrub them."""
     d = job.delimiters
-    # A set of a few MiB is read once for both passes (about 7% of its scrub); a larger one twice,
-    # so that memory holds one claim at a time, as with one job.
+    sets = len(job.spans)
+    # Sets of a few MiB are read once for both passes (about 7% of their scrub); larger ones
+    # twice, so that memory holds one claim at a time, as with one job.
     kept = list(_segments(job)) if job.keep_segments else None
     validator = make_validator(job.validator, d)
     records = _Records()
     pass1 = Pass1(validator, records)
+    closed = 0
     for event in EnvelopeReader(kept if kept is not None else _segments(job), d, validator.feed):
         if pass1.event(event):
-            break
-    check: SetCheck = records.records[-1]
-    if check.count != job.span.count or len(records.records) != 3:
-        raise RuntimeError(f"transaction set {job.number} read as {check.count} segments, not {job.span.count}")
-    scrub = Pass2(_Delimited(d), _Records([job.interchange_errors, job.group_errors, check]), rules, sinks,
+            closed += 1
+            if closed == sets:
+                break
+    checks: list[SetCheck] = records.records[2:]
+    for number, check, span in zip(range(job.number, job.number + sets), checks, job.spans, strict=False):
+        if check.count != span.count:
+            raise RuntimeError(f"transaction set {number} read as {check.count} segments, not {span.count}")
+    if len(records.records) != 2 + sets:
+        raise RuntimeError(f"transaction sets {job.number} to {job.number + sets - 1} read as {len(checks)} sets")
+    scrub = Pass2(_Delimited(d), _Records([job.interchange_errors, job.group_errors, *checks]), rules, sinks,
                    job.mode, RunContext(history, job.today), None, 0)
+    number = job.number
+    closed = 0
     for event in EnvelopeReader(kept if kept is not None else _segments(job), d):
         if isinstance(event, TransactionSet):
-            event.number = job.number
+            event.number = number
+            number += 1
         scrub.event(event, deliver_envelope=False)
         if isinstance(event, TransactionEnd):
-            break
+            closed += 1
+            if closed == sets:
+                break
     return scrub.summary
 
 
@@ -325,31 +343,40 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
     main = Pass2(_Delimited(d), _Records(), rules, sinks, mode, run, None, plan.size)
     reading = _Reading(source, start)
     sets: list[_SetStep] = []
-    jobs: dict[int, tuple[SetJob, Future[Summary] | None]] = {}
-    state = {"next": 0, "here": False}
+    jobs: dict[int, tuple[SetJob, Future[Summary] | None]] = {}  # by the number of each job's first set
+    covered: set[int] = set()  # the numbers of the other sets of the jobs
+    state = {"next": 0, "handed": 0, "here": False}
     # The sets in flight, on disk (see the module's docstring); removed with what is in it when the
     # input ends, however it ends (the workers are stopped first when they may still write).
     spool = tempfile.TemporaryDirectory(prefix="scrubber-sets-")
 
-    def hand_out(until: int) -> None:
-        while state["next"] < min(until, len(sets)):
-            step = sets[state["next"]]
-            state["next"] += 1
-            reading.copy_to(step.span.start, None)
-            path = os.path.join(spool.name, f"{step.number}.x12")
+    def hand_out(until: int, found_all: bool) -> None:
+        """Hand out jobs until `until` have been; a run of small sets goes once it is complete
+        (large enough, followed by a set of another group, or the last)."""
+        while state["handed"] < until:
+            group = _next_group(sets, state["next"], found_all)
+            if not group:
+                return
+            first, last = group[0], group[-1]
+            state["next"] += len(group)
+            state["handed"] += 1
+            reading.copy_to(first.span.start, None)
+            path = os.path.join(spool.name, f"{first.number}.x12")
             with open(path, "wb") as out:
-                out.write(_head(step.isa, step.gs))
-                reading.copy_to(step.span.end, out)
-            job = SetJob(step.number, step.isa, step.gs, step.span, path, step.interchange_errors,
-                         step.group_errors, d, validator_name, mode, run.today, makers,  # type: ignore[arg-type]
-                         step.span.end - step.span.start <= KEEP_SEGMENTS)
+                out.write(_head(first.isa, first.gs))
+                reading.copy_to(last.span.end, out)
+            job = SetJob(first.number, first.isa, first.gs, [step.span for step in group], path,
+                         first.interchange_errors, first.group_errors, d, validator_name, mode,
+                         run.today, makers,  # type: ignore[arg-type]
+                         last.span.end - first.span.start <= KEEP_SEGMENTS)
             future = None
             if not state["here"]:
                 try:
                     future = workers.pool_for(rules).submit(_set_task, job)
                 except RuntimeError as exc:  # the pool broke since the last set
                     _broken(exc)
-            jobs[step.number] = (job, future)
+            jobs[first.number] = (job, future)
+            covered.update(step.number for step in group[1:])
 
     def _broken(exc: BaseException) -> None:
         if not state["here"]:
@@ -373,12 +400,15 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
                     # here share them, and the code tables, rather than each reading its own.
                     workers.start(rules, share=True)
                 sets.append(step)
-                hand_out(ahead)
+                hand_out(ahead, found_all=False)
+        hand_out(ahead, found_all=True)
         for sink in sinks:
             sink.begin(plan.prefix, d)
         for step in steps:
             if not isinstance(step, _SetStep):
                 deliver_all(sinks, step)
+                continue
+            if step.number in covered:  # (done with the first set of its job)
                 continue
             job, future = jobs.pop(step.number)
             done_there = None
@@ -388,7 +418,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
                 except Exception as exc:  # a worker died, or the set could not be sent
                     if isinstance(exc, BrokenProcessPool):
                         _broken(exc)
-            hand_out(done + 1 + ahead)
+            hand_out(done + 1 + ahead, found_all=True)
             if done_there is not None and _splice(job, sinks, run.history):
                 _merge(main.summary, done_there)
             else:  # a patient's earlier claims count, or no worker did it: here, against the run's history
@@ -396,7 +426,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
             _forget(job)
             done += 1
             if progress is not None:
-                progress(job.span.end, main.summary.claims)
+                progress(job.spans[-1].end, main.summary.claims)
         main.finish(envelope.notes, plan.trailer)
     except BaseException as exc:
         # The input stops (a file-level error, an output that cannot be written, a signal): the sets
@@ -412,6 +442,21 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
         raise InputError("the input changed while it was being scrubbed (it is still being written?)",
                          code="input.changed")
     return main.summary
+
+
+def _next_group(sets: list[_SetStep], start: int, found_all: bool) -> list[_SetStep]:
+    """The sets of the next job, from `start`: one set, or a run of consecutive sets of one ISA and
+    GS whose bytes stay under GROUP_BYTES; empty when the run may still grow (not `found_all`)."""
+    if start >= len(sets):
+        return []
+    first = sets[start]
+    end = start + 1
+    while (end < len(sets) and sets[end].isa is first.isa and sets[end].gs is first.gs
+           and sets[end].span.end - first.span.start <= GROUP_BYTES):
+        end += 1
+    if end == len(sets) and not found_all and sets[-1].span.end - first.span.start < GROUP_BYTES:
+        return []  # the next set found may join it
+    return sets[start:end]
 
 
 def _splice(job: SetJob, sinks: list[Sink], history: RunHistory) -> bool:

@@ -188,13 +188,14 @@ class ClaimFileWriter(Sink):
     def fragments(self) -> functools.partial[ClaimFileFragment]:
         return functools.partial(ClaimFileFragment, self._rejected)
 
-    def splice(self, fragment: tuple[bytes, int]) -> None:
-        """A transaction set as a ClaimFileFragment wrote it (ST to SE, HL numbers from 1): the
-        ISA and GS it waits for are written first, as `_open_set` does."""
-        body, claims = fragment
+    def splice(self, fragment: tuple[bytes, int, int]) -> None:
+        """Transaction sets as a ClaimFileFragment wrote them (ST to SE, HL numbers from 1 in
+        each): the ISA and GS they wait for are written first, as `_open_set` does."""
+        body, claims, sets = fragment
         if not claims:
             return
         self._begin_set()
+        self._sets_in_group += sets - 1
         if self.bytes_written == 0 and self._prefix:
             self._put(self._prefix)
         self._stream.write(body)
@@ -246,12 +247,13 @@ def _with_count(trailer: Segment, count: int, d: Delimiters) -> Segment:
 
 
 class ClaimFileFragment(ClaimFileWriter, FragmentSink):
-    """One transaction set of a claim file, written apart: its ST to its SE exactly as
-    ClaimFileWriter writes them (it is given no envelope event, so it writes no ISA or GS)."""
+    """Transaction sets of a claim file (of one functional group), written apart: each ST to its
+    SE exactly as ClaimFileWriter writes them (it is given no envelope event, so it writes no ISA
+    or GS). `take` says how many claims and sets it wrote."""
 
     def __init__(self, rejected: bool) -> None:
         self._buffer = io.BytesIO()
         super().__init__(self._buffer, rejected=rejected)
 
-    def take(self) -> tuple[bytes, int]:
-        return self._buffer.getvalue(), self.claims_written
+    def take(self) -> tuple[bytes, int, int]:
+        return self._buffer.getvalue(), self.claims_written, self._sets_in_group
