@@ -671,3 +671,19 @@ def test_a_structural_error_pickles_whole():
     error = StructuralError(7, "NM1", "NM103", "S002", "raw", "a control byte", offset=1234, byte=7)
     assert pickle.loads(pickle.dumps(error, pickle.HIGHEST_PROTOCOL)) == error
     assert pickle.loads(pickle.dumps([error, error])) == [error, error]
+
+
+def test_control_numbers_used_again_are_found_as_pyx12_finds_them():
+    """An ST02 used again in its group, a GS06 in its interchange, an ISA13 in the file: the same
+    findings as pyx12 (the numbers seen are kept in sets: a group of 100,000 one-claim sets had
+    looked each ST02 up among all those before it)."""
+    text = CLEAN.decode("latin-1")
+    st, ge = text.index("ST*837*"), text.index("GE*1*101~")
+    body = text[st:ge]
+    group = text[text.index("GS*"):st] + body + body + "GE*2*101~\n"
+    isa, iea = text[:text.index("GS*")], "IEA*2*000000101~\n"
+    data = (isa + group + group + iea) * 2
+    theirs, ours = both(data.encode("latin-1"))
+    assert ours == theirs
+    codes = {finding[3] for finding in ours}
+    assert {"23", "6", "025"} <= codes, codes

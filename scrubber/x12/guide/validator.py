@@ -99,9 +99,11 @@ class _Reader:
         self.loops: list[tuple[str, str | None]] = []
         self.hl_stack: list[int | None] = []
         self.gs_count = self.st_count = self.hl_count = self.seg_count = self.lx_count = 0
-        self.isa_ids: list[str | None] = []
-        self.gs_ids: list[str | None] = []
-        self.st_ids: list[str | None] = []
+        # Sets, not lists (pyx12's): a group of 100,000 one-claim sets looked each ST02 up among
+        # all those before it.
+        self.isa_ids: set[str | None] = set()
+        self.gs_ids: set[str | None] = set()
+        self.st_ids: set[str | None] = set()
         self.check_837_lx = False
 
     def parse(self, seg_id: str, parts: list[str]) -> None:
@@ -173,25 +175,25 @@ class _Reader:
             if number in self.isa_ids:
                 errors.append(("isa", "025", f"ISA Interchange Control Number {number} not unique within file"))
             self.loops.append(("ISA", number))
-            self.isa_ids.append(number)
+            self.isa_ids.add(number)
             self.gs_count = 0
-            self.gs_ids = []
+            self.gs_ids = set()
         elif seg_id == "GS":
             number = value(6)
             if number in self.gs_ids:
                 errors.append(("gs", "6", f"GS Interchange Control Number {number} not unique within file"))
             self.gs_count += 1
-            self.gs_ids.append(number)
+            self.gs_ids.add(number)
             self.loops.append(("GS", number))
             self.st_count = 0
-            self.st_ids = []
+            self.st_ids = set()
         elif seg_id == "ST":
             self.hl_stack = []
             number = value(2)
             if number in self.st_ids:
                 errors.append(("st", "23", f"ST Interchange Control Number {number} not unique within file"))
             self.st_count += 1
-            self.st_ids.append(number)
+            self.st_ids.add(number)
             self.loops.append(("ST", number))
             self.seg_count = 1
             self.hl_count = 0
