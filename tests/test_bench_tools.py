@@ -57,7 +57,8 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
 
 def test_the_jobs_timeline_shows_each_set_in_its_worker_and_each_splice(tmp_path):
     path = tmp_path / "claims.837"
-    subprocess.run([sys.executable, str(BENCH / "generate.py"), "40", str(path), "--per-transaction", "20"],
+    # Sets over 256 KiB (by_sets.GROUP_BYTES): smaller ones would go to a worker together.
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "1600", str(path), "--per-transaction", "800"],
                    check=True, capture_output=True)
     done = subprocess.run([sys.executable, str(BENCH / "jobs_timeline.py"), str(path)], check=True,
                           capture_output=True, text=True, env={**os.environ, "SCRUBBER_JOBS_MIN_BYTES": "0"})
