@@ -237,10 +237,8 @@ def test_the_samples_corpus_and_fuzzing_finds_come_out_the_same_as_with_one_job(
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, inputs, by_sets_expected=3)
 
 
-def test_a_patients_doses_across_sets_are_checked_against_the_earlier_sets(tmp_path, monkeypatch, by_set):
-    # The first claim of each patient in one set, the second in a later set or the next file: the
-    # sets that hold a second claim are scrubbed again against the run's history, and the
-    # findings that need the earlier claim come out as with one job.
+def _patients_in_two_files(tmp_path: Path) -> list[Path]:
+    """The first claim of each patient in one set, the second in a later set or the next file."""
     first = _write(tmp_path / "first.837", _interchange([[
         _set_text([_claim("P-U008-WINDOW-A"), _claim("P-U009-CYCLE-A"),
                    _renamed("P-OK-MEDICARE-JZ", "DUP-1", "DUP0001"), *_fillers(0, 5)], 1),
@@ -251,12 +249,23 @@ def test_a_patients_doses_across_sets_are_checked_against_the_earlier_sets(tmp_p
         _set_text([*_fillers(20, 4)], 4),
         _set_text([_claim("P-U009-CYCLE-B"), _renamed("P-OK-MEDICARE-JZ", "DUP-2", "DUP0001")], 5),
     ]], 302))
-    files = assert_same_as_one_job(tmp_path, monkeypatch, by_set, [first, second], by_sets_expected=2)
-    assert by_set["here"] == 2  # the sets of WINDOW-B, and of CYCLE-B and DUP-2
+    return [first, second]
+
+
+def _assert_found_with_the_earlier_claims(files: dict[str, bytes]) -> None:
     found = {**_findings(files, "first.report.json"), **_findings(files, "second.report.json")}
     assert "U008" in found["P-U008-WINDOW-B"]
     assert "U009" in found["P-U009-CYCLE-B"]
     assert "U015" in found["DUP-2"] and "U015" not in found["DUP-1"]
+
+
+def test_a_patients_doses_across_sets_are_checked_against_the_earlier_sets(tmp_path, monkeypatch, by_set):
+    # The sets that hold a patient's second claim are scrubbed again against the run's history,
+    # and the findings that need the earlier claim come out as with one job.
+    inputs = _patients_in_two_files(tmp_path)
+    files = assert_same_as_one_job(tmp_path, monkeypatch, by_set, inputs, by_sets_expected=2)
+    assert by_set["here"] == 2  # the sets of WINDOW-B, and of CYCLE-B and DUP-2
+    _assert_found_with_the_earlier_claims(files)
 
 
 def test_interchanges_groups_and_sets_with_no_claim_going_out_come_out_the_same(tmp_path, monkeypatch, by_set):
@@ -331,40 +340,12 @@ def test_a_patients_doses_within_a_job_of_small_sets_are_exact_and_across_jobs_c
         tmp_path, monkeypatch, grouped):
     # As the test above for one set a job: WINDOW-A and WINDOW-B are now sets of one job, whose own
     # history holds both; CYCLE-B and DUP-2, in the next file, are scrubbed again in the main process.
-    first = _write(tmp_path / "first.837", _interchange([[
-        _set_text([_claim("P-U008-WINDOW-A"), _claim("P-U009-CYCLE-A"),
-                   _renamed("P-OK-MEDICARE-JZ", "DUP-1", "DUP0001"), *_fillers(0, 5)], 1),
-        _set_text([*_fillers(5, 5)], 2),
-        _set_text([_claim("P-U008-WINDOW-B"), *_fillers(10, 3)], 3),
-    ]], 301))
-    second = _write(tmp_path / "second.837", _interchange([[
-        _set_text([*_fillers(20, 4)], 4),
-        _set_text([_claim("P-U009-CYCLE-B"), _renamed("P-OK-MEDICARE-JZ", "DUP-2", "DUP0001")], 5),
-    ]], 302))
+    inputs = _patients_in_two_files(tmp_path)
     monkeypatch.setattr(by_sets, "GROUP_BYTES", 1 << 20)
-    files = assert_same_as_one_job(tmp_path, monkeypatch, grouped, [first, second], by_sets_expected=2)
+    files = assert_same_as_one_job(tmp_path, monkeypatch, grouped, inputs, by_sets_expected=2)
     assert grouped["jobs"] == [3, 2]  # (one job a file)
     assert grouped["here"] == 1
-    found = {**_findings(files, "first.report.json"), **_findings(files, "second.report.json")}
-    assert "U008" in found["P-U008-WINDOW-B"]
-    assert "U009" in found["P-U009-CYCLE-B"]
-    assert "U015" in found["DUP-2"] and "U015" not in found["DUP-1"]
-
-
-def test_a_killed_worker_loses_no_set_of_a_job_of_small_sets(tmp_path, monkeypatch, caplog, grouped):
-    path = tmp_path / "generated.837"
-    GENERATE.generate(160, path, per_transaction=5)
-    monkeypatch.setattr(by_sets, "GROUP_BYTES", 8_000)
-    expected = _scrub_into(path, RunContext.new(TODAY))
-    with Workers(2) as workers:
-        monkeypatch.setattr(_KillOnSplice, "workers", workers)
-        monkeypatch.setattr(_KillOnSplice, "killed", [])
-        with caplog.at_level(logging.WARNING, logger="scrubber"):
-            got = _scrub_into(path, RunContext.new(TODAY, workers), _KillOnSplice)
-    assert _KillOnSplice.killed, "no worker was killed: the test proves nothing"
-    assert got == expected
-    assert max(grouped["jobs"]) > 1 and grouped["here"] > 0
-    assert caplog.text.count("worker process stopped") == 1
+    _assert_found_with_the_earlier_claims(files)
 
 
 def test_an_envelope_error_stops_the_input_before_any_output_as_with_one_job(tmp_path, monkeypatch, by_set):
@@ -420,9 +401,11 @@ def _scrub_into(path: Path, run: RunContext, report_class=JsonReport) -> tuple[b
     return corrected.getvalue(), report.getvalue(), rows.getvalue(), summary.as_dict()
 
 
-def test_a_killed_worker_loses_no_set(tmp_path, monkeypatch, caplog, by_set):
+@pytest.mark.parametrize(("per_set", "group_bytes"), [(10, 0), (5, 8_000)], ids=["a-set-a-job", "small-sets-a-job"])
+def test_a_killed_worker_loses_no_set(tmp_path, monkeypatch, caplog, grouped, per_set, group_bytes):
     path = tmp_path / "generated.837"
-    GENERATE.generate(160, path, per_transaction=10)
+    GENERATE.generate(160, path, per_transaction=per_set)
+    monkeypatch.setattr(by_sets, "GROUP_BYTES", group_bytes)
     expected = _scrub_into(path, RunContext.new(TODAY))
     with Workers(2) as workers:
         monkeypatch.setattr(_KillOnSplice, "workers", workers)
@@ -431,7 +414,8 @@ def test_a_killed_worker_loses_no_set(tmp_path, monkeypatch, caplog, by_set):
             got = _scrub_into(path, RunContext.new(TODAY, workers), _KillOnSplice)
     assert _KillOnSplice.killed, "no worker was killed: the test proves nothing"
     assert got == expected
-    assert by_set["inputs"] == 1 and by_set["here"] > 0
+    assert grouped["inputs"] == 1 and grouped["here"] > 0
+    assert (max(grouped["jobs"]) > 1) == bool(group_bytes)
     assert caplog.text.count("worker process stopped") == 1
 
 
