@@ -92,3 +92,25 @@ def test_a_formula_in_a_claim_id_reaches_the_csv_as_text():
     data = DEFECTS.replace(b"CLM*P-U001-ZERO-UNITS*", b"CLM*=1+2*")
     _, text = render(data)
     assert "'=1+2" in text and "\n=1+2" not in text and ",=1+2" not in text
+
+
+def test_a_claim_of_many_findings_is_one_tbody_with_a_row_for_each_finding():
+    """A claim's finding rows are made and written one at a time (one tree for a claim of 25,000
+    findings took some 120 MB): what comes out is still one well-formed tbody per claim, with a
+    row for every finding, the same bytes as the tree read back and written again."""
+    from lxml import html as lxml_html
+
+    line = b"LX*1~\nSV1*HC:J9032:JZ*100*UN*0***1~\nDTP*472*D8*20261102~\n"  # (P-U001-ZERO-UNITS's, zero units)
+    assert DEFECTS.count(line) == 1
+    page, text = render(DEFECTS.replace(line, line * 120))
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    start = page.index(b'<tbody class="claim ')
+    bodies = lxml_html.fragments_fromstring(page[start:page.index(b"</table>", start)])
+    assert len(bodies) == 52
+    found = sum(len(body.find_class("finding")) for body in bodies)
+    assert found == len(rows) > 120
+    biggest = max(bodies, key=lambda body: len(body.find_class("finding")))
+    assert len(biggest.find_class("finding")) >= 120  # (U001 on each copy of the line)
+    for body in bodies:
+        again = lxml_html.tostring(body, method="html", encoding="utf-8")
+        assert again in page
