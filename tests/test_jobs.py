@@ -188,8 +188,8 @@ def test_a_claim_too_large_to_send_is_checked_in_the_main_process_in_its_place(t
     monkeypatch.setattr(parallel, "CHECK_HERE_ABOVE", 200)
     here = []
     original = parallel.OrderedChecks._here_in_order
-    monkeypatch.setattr(parallel.OrderedChecks, "_here_in_order",
-                        lambda self, work, deliver: (here.append(work.claim.claim_id.value), original(self, work, deliver)))
+    monkeypatch.setattr(parallel.OrderedChecks, "_here_in_order", lambda self, work, deliver: (
+        here.append(work.claim.claim_id.value), original(self, work, deliver)))
     files = assert_same_for_any_jobs(tmp_path, monkeypatch, [path], jobs=(2,))
     assert len(here) == 1, here
     claims = json.loads(files["flood.report.json"])["claims"]

@@ -409,6 +409,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
                 deliver_all(sinks, step)
                 continue
             if step.number in covered:  # (done with the first set of its job)
+                covered.discard(step.number)
                 continue
             job, future = jobs.pop(step.number)
             done_there = None

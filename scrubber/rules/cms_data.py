@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..bounded import remember
 from ..errors import RuleDataError
 
 if TYPE_CHECKING:  # the refdata package is imported on first use, not with the rules
@@ -76,7 +77,7 @@ def drug(code: str, day: dt.date) -> DrugReference | None:
     key = (code, day)
     found = _STORE.drugs.get(key, _UNKNOWN)
     if found is _UNKNOWN:
-        found = _remember(_STORE.drugs, key, _guard(data.drug, code, day))
+        found = remember(_STORE.drugs, key, _guard(data.drug, code, day), MEMO_LIMIT)
     return found
 
 
@@ -104,7 +105,7 @@ def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
         remembered = _STORE.drugs
         found = remembered.get(key, _UNKNOWN)
         if found is _UNKNOWN:
-            found = _remember(remembered, key, _guard(data.drug, code, day))
+            found = remember(remembered, key, _guard(data.drug, code, day), MEMO_LIMIT)
         return found if found is not None and found.is_drug else None
 
     return lookup
@@ -113,21 +114,12 @@ def cms_drugs() -> Callable[[str, dt.date | None], DrugReference | None]:
 _UNKNOWN = object()  # not looked up yet (None is a lookup's answer: not in CMS's files)
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-    """Keep `value` under `key`, forgetting the oldest answer when the memo is full (a dict keeps
-    its keys in insertion order: the first is the oldest)."""
-    if len(memo) >= MEMO_LIMIT:
-        del memo[next(iter(memo))]
-    memo[key] = value
-    return value
-
-
 def crosswalk_rows(ndc11: str, day: dt.date) -> tuple[CrosswalkItem, ...]:
     data = _STORE.current()
     key = (ndc11, day)
     found = _STORE.ndcs.get(key)
     if found is None:
-        found = _remember(_STORE.ndcs, key, _guard(data.codes_for_ndc, ndc11, day))
+        found = remember(_STORE.ndcs, key, _guard(data.codes_for_ndc, ndc11, day), MEMO_LIMIT)
     return found
 
 

@@ -197,21 +197,17 @@ class Icd10Table:
         return cls(categories, version, valid_from, valid_through)
 
     def knows(self, code: str) -> bool:
-        if code[:3] not in self._sorted:
-            self._read(code[:3])
+        self._category(code)
         return code in self._codes
 
     def is_billable(self, code: str) -> bool:
-        if code[:3] not in self._sorted:
-            self._read(code[:3])
+        self._category(code)
         return code in self._codes and code not in self._headers
 
     def example_subcode(self, code: str) -> str | None:
         """The first billable code under `code`, for a message. The category's codes are sorted and
         searched by bisection: C004 can fire on every claim of a large file."""
-        if code[:3] not in self._sorted:
-            self._read(code[:3])
-        ordered = self._sorted[code[:3]]
+        ordered = self._category(code)
         for candidate in ordered[bisect.bisect_right(ordered, code):]:
             if not candidate.startswith(code):
                 return None
@@ -219,15 +215,19 @@ class Icd10Table:
                 return candidate
         return None
 
-    def _read(self, category: str) -> None:
-        """A code is a header (has subcodes) when the code after it in sorted order extends it: the
-        codes under a prefix sort right after it, within its category. One sort instead of a set
-        probe per prefix of every code."""
-        text = self._categories.get(category)
-        ordered = text.split(" ") if text else []
-        self._headers.update(code for code, following in itertools.pairwise(ordered) if following.startswith(code))
-        self._codes.update(ordered)
-        self._sorted[category] = ordered  # (last: a thread that sees the category read finds its codes)
+    def _category(self, code: str) -> list[str]:
+        """The sorted codes of `code`'s category, read when first asked for. A code is a header (has
+        subcodes) when the code after it in sorted order extends it: the codes under a prefix sort
+        right after it, within its category. One sort instead of a set probe per prefix of every code."""
+        category = code[:3]
+        ordered = self._sorted.get(category)
+        if ordered is None:
+            text = self._categories.get(category)
+            ordered = text.split(" ") if text else []
+            self._headers.update(c for c, following in itertools.pairwise(ordered) if following.startswith(c))
+            self._codes.update(ordered)
+            self._sorted[category] = ordered  # (last: a thread that sees the category read finds its codes)
+        return ordered
 
 
 ICD10_INDEX_VERSION = 2  # raise when _icd10_codes or _icd10_categories change what they give

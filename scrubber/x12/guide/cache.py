@@ -24,7 +24,7 @@ from ...user_cache import forget_unused, read_regular
 
 T = TypeVar("T")
 
-_memory: dict[tuple[Any, ...], Any] = {}  # (kind, name-digest-version) and (kind, path, version)
+_memory: dict[tuple[str, str, int], Any] = {}  # (kind, map file, version) -> the tables
 
 
 def cache_dir() -> Path:
@@ -47,20 +47,17 @@ def cached(kind: str, source: Path, version: int, build: Callable[[], T], expect
     # reads the tables was imported with it. (Hashing both maps again for every validator made,
     # one a transaction set in the workers, was a fifth of a worker's time on a file of
     # one-claim sets.)
-    known = (kind, str(source), version)
-    if known in _memory:
-        return _memory[known]
-    digest = file_digest(source)
-    key = (kind, f"{source.name}-{digest}-v{version}")
+    key = (kind, str(source), version)
     if key in _memory:
-        _memory[known] = _memory[key]
         return _memory[key]
+    digest = file_digest(source)
     file = cache_dir() / f"{kind}-{source.name}-{digest[:16]}-v{version}.pickle"
     value = _load(file, expect, digest)
     if value is None:
         value = build()
         _store(file, (digest, value))
-    _memory[key] = _memory[known] = value
+        forget_unused(file.parent, f"{kind}-*.pickle")  # other maps, other compilers
+    _memory[key] = value
     return value
 
 
@@ -89,7 +86,6 @@ def _store(file: Path, value: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(value, f, pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, file)
-        forget_unused(file.parent, f"{file.name.split('-')[0]}-*.pickle")  # other maps, other compilers
     except (OSError, pickle.PicklingError, TypeError, AttributeError):  # a full disk, an unpicklable table
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ...bounded import kept
 from ...errors import InputError
 from ..envelope import Group
 from ..structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
@@ -297,15 +298,6 @@ _PLACED_LIMIT = 4096
 _KEPT_DELIMITERS = 16
 
 
-def _kept(table: dict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
-    found = table.get(key)
-    if found is None:
-        if len(table) >= _KEPT_DELIMITERS:
-            del table[next(iter(table))]  # (a dict keeps insertion order: the first is the oldest)
-        found = table[key] = make()
-    return found
-
-
 # A message made again for each of many alike errors (a flood of one unknown segment) is one
 # string, not one each: a set's errors are held until its claims are judged, and the log of pass
 # 1 pickles a shared string once. (Interned strings are freed with their last error.)
@@ -329,7 +321,7 @@ class CompiledValidator:
         self._reader = _Reader(delimiters.element, delimiters.component)
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
-        self._placed = _kept(_PLACED, (CONTROL_MAP, delimiters), dict)
+        self._placed = kept(_PLACED, (CONTROL_MAP, delimiters), dict, _KEPT_DELIMITERS)
         self.errors: list[StructuralError] = []
         self._current = 0
         self._previous = 0
@@ -339,7 +331,8 @@ class CompiledValidator:
     def _checker_for(self, map_file: str, tables: GuideTables) -> ElementChecker:
         """One checker per map and delimiters for the process: a file of a few claims should
         not pay for building it (the mutation tests run thousands of those)."""
-        return _kept(_CHECKERS, (map_file, self._d), lambda: _element_checker(map_file, tables, self._d))
+        return kept(_CHECKERS, (map_file, self._d), lambda: _element_checker(map_file, tables, self._d),
+                    _KEPT_DELIMITERS)
 
     def take_errors(self) -> list[StructuralError]:
         errors = self.errors
@@ -482,7 +475,7 @@ class CompiledValidator:
         self._walker.use(tables)
         self._checker = self._checker_for(map_file, tables)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
-        self._placed = _kept(_PLACED, (map_file, self._d), dict)
+        self._placed = kept(_PLACED, (map_file, self._d), dict, _KEPT_DELIMITERS)
 
     def _walk_errors(self, pending: list[tuple[str, str, int]]) -> None:
         """apply_walk_errors + _Collector.seg_error: a missing segment goes with the segment

@@ -24,21 +24,14 @@ objects.
 
 from __future__ import annotations
 
+from ...bounded import kept
 from .loops import LOOP, MAXINT, ROOT, SEGMENT, GuideTables
 
 # What each loop resets (`Walker._below`), per set of loop paths known: it depends on nothing
 # else, and a walker is made for each transaction set in the workers (sorting the paths below
-# each loop again cost a tenth of a worker's time on a file of one-claim sets).
+# each loop again cost a tenth of a worker's time on a file of one-claim sets). A few maps a
+# process: 8 sets of paths kept, bounded all the same.
 _BELOW: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
-
-
-def _below_of(loop_paths: frozenset[str]) -> dict[str, tuple[str, ...]]:
-    below = _BELOW.get(loop_paths)
-    if below is None:
-        if len(_BELOW) >= 8:  # (a few maps a process: bounded all the same)
-            _BELOW.clear()
-        below = _BELOW[loop_paths] = {}
-    return below
 
 
 class Walker:
@@ -72,7 +65,7 @@ class Walker:
         new = set(tables.loop_paths) - self._loop_paths
         if new:
             self._loop_paths |= new
-            self._below = _below_of(frozenset(self._loop_paths))
+            self._below = kept(_BELOW, frozenset(self._loop_paths), dict, 8)
 
     # The counter (pyx12's NodeCounter) ------------------------------------------------------
     def count(self, node: int) -> int:
