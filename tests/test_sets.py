@@ -20,7 +20,7 @@ from test_jobs import GENERATE, TOOL, _claim, _fillers, _renamed
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
 from scrubber.cli import cli
 from scrubber.errors import InputError
-from scrubber.output import by_files, by_sets, html_report, parallel, set_scan
+from scrubber.output import by_files, by_sets, html_report, parallel, pipeline, set_scan
 from scrubber.output.csv_report import CsvReport
 from scrubber.output.parallel import Workers
 from scrubber.x12.envelope import EnvelopeReader
@@ -368,6 +368,8 @@ def test_a_control_number_used_twice_in_a_group_is_scrubbed_the_usual_way(tmp_pa
 
 @pytest.mark.parametrize("per_set", [20, 5], ids=["one-set", "sets-over-the-largest"])
 def test_a_file_of_one_set_or_of_too_large_sets_is_checked_claim_by_claim(tmp_path, monkeypatch, by_set, per_set):
+    # (when it is not cut into chunks: by default it is, test_chunks.py)
+    monkeypatch.setenv(pipeline.CHUNKS_ENV, "0")
     handed = []
     queue = parallel.OrderedChecks.claim
     monkeypatch.setattr(parallel.OrderedChecks, "claim", lambda self, *a: (handed.append(1), queue(self, *a)))

@@ -42,6 +42,8 @@ class Progress:
 class LintLines(Sink):
     """Each finding as a linter line, `file:segment:element: RULE message [claim, ...]`, as it comes."""
 
+    parts_hold_claims_only = True  # (Sink.chunk_fragments)
+
     def __init__(self, name: str, to_stderr: bool) -> None:
         self._name, self._err = printable(name), to_stderr
         self._raw_name = name

@@ -60,7 +60,7 @@ from .pipeline import (
     raw_problems,
 )
 from .set_scan import SetPlan, SetSpan, scan
-from .sink import FragmentSink, Sink
+from .sink import FragmentSink, Sink, renders_as_its_parts
 from .summary import Summary
 
 _log = logging.getLogger("scrubber")
@@ -495,13 +495,8 @@ def _merge(summary: Summary, part: Summary) -> None:
 
 def _in_parts(sink: Sink) -> bool:
     """Whether the sink can be written in parts: it makes them, and a subclass has not changed what
-    it does with a set's events since (its own `claim` would never run: the parts are made by the
-    class that defined `fragments`)."""
-    if sink.fragments() is None:
-        return False
-    kind = type(sink)
-    maker = next(k for k in kind.__mro__ if "fragments" in vars(k))
-    return all(getattr(kind, name) is getattr(maker, name) for name in ("claim", "unattributed", "transaction_end"))
+    it does with a set's events since (sink.renders_as_its_parts)."""
+    return sink.fragments() is not None and renders_as_its_parts(sink, "fragments")
 
 
 def plan_for(source: BinaryIO, sinks: list[Sink]) -> SetPlan | None:

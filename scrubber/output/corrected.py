@@ -77,32 +77,41 @@ class ClaimFileWriter(Sink):
 
     def claim(self, item: ScrubbedClaim) -> None:
         result = item.result
-        node = result.claim.hl
         kept = (result.disposition == REJECTED) == self._rejected
-        if self._held is not None:
-            held = self._held
-            if not _within(node, held):
-                self._release(has_children=False)  # its subtree ended without a kept child loop
-            elif kept and node is not held:
-                self._release(has_children=True)
         if not kept:
+            self._take(result.claim.hl, False, item.header, [], 0)
             return
-        if not self._in_set:
-            self._open_set(item)
-        self._write_loops(node)
         claim = result.claim
         # A rejected claim goes back as it came; one that goes out carries its fixes.
         replacements = result.replacements if not self._rejected else {}
         segments = claim.segments
         if replacements:
             segments = [replacements.get(position, segment) for position, segment in enumerate(segments, claim.first)]
+        self._take(claim.hl, True, item.header, segments, len(segments))
+
+    def _take(self, node: HLNode | None, kept: bool, header: list[Segment], segments: list[Segment],
+              count: int) -> None:
+        """A claim under `node`: written (`count` segments) when `kept`, else only its place in the
+        HL tree counts (whether a held loop keeps a child). Loops are told apart by their position
+        in the set, not as objects: a set scrubbed in chunks (by_chunks.py) gives its parts' loops
+        again as new objects."""
+        if self._held is not None:
+            held = self._held
+            if not _within(node, held):
+                self._release(has_children=False)  # its subtree ended without a kept child loop
+            elif kept and node is not None and node.position != held.position:
+                self._release(has_children=True)
+        if not kept:
+            return
+        if not self._in_set:
+            self._open_set(header)
+        self._write_loops(node)
+        self._set_count += count
         if self._held is None:
             # One write for the claim's segments, not one a segment.
-            self._set_count += len(segments)
             self._write_all(segments)
         else:
-            for segment in segments:
-                self._emit(segment)
+            self._hold.extend(segments)
         self.claims_written += 1
 
     def _begin_set(self) -> None:
@@ -114,12 +123,12 @@ class ClaimFileWriter(Sink):
         self._pending = []
         self._sets_in_group += 1
 
-    def _open_set(self, item: ScrubbedClaim) -> None:
+    def _open_set(self, header: list[Segment]) -> None:
         self._begin_set()
         self._in_set = True
         self._set_count = 0
         self._next_hl = 1
-        for segment in item.header:
+        for segment in header:
             self._emit(segment)
 
     def _write_loops(self, node: HLNode | None) -> None:
@@ -129,7 +138,7 @@ class ClaimFileWriter(Sink):
         while stack and not _within(node, stack[-1][0]):
             stack.pop()
         missing = []
-        while node is not None and not (stack and node is stack[-1][0]):
+        while node is not None and not (stack and node.position == stack[-1][0].position):
             missing.append(node)
             node = node.parent
         d = self._d
@@ -141,7 +150,7 @@ class ClaimFileWriter(Sink):
             number = str(self._next_hl)
             self._next_hl += 1
             wanted = {1: number}
-            if stack and loop.parent is stack[-1][0]:
+            if stack and loop.parent is not None and loop.parent.position == stack[-1][0].position:
                 wanted[2] = stack[-1][1]
             hl = _with_elements(loop.segments[0], d, wanted)
             stack.append((loop, number))
@@ -202,6 +211,24 @@ class ClaimFileWriter(Sink):
         self.bytes_written += len(body)
         self.claims_written += claims
 
+    def chunk_fragments(self) -> functools.partial[ClaimFileChunk]:
+        return functools.partial(ClaimFileChunk, self._rejected)
+
+    def splice_chunk(self, fragment: tuple[list[tuple[str, str]], list[_ChunkClaim]]) -> None:
+        """The claims of a chunk of a transaction set as ClaimFileChunk recorded them, written as
+        `claim` writes them: the set's header, HL numbers and counts go on from the chunks before."""
+        header_rows, records = fragment
+        if not records:
+            return
+        header = [Segment(0, 0, text, suffix) for text, suffix in header_rows]
+        loops: dict[int, HLNode] = {}
+        for described, position, text, count in records:
+            for row in described:
+                loops[row[0]] = _loop(row, loops)
+            node = loops[position] if position is not None else None
+            kept = text is not None
+            self._take(node, kept, header, [Segment(0, 0, text, "")] if kept else [], count)
+
     def group_end(self, event: GroupEnd) -> None:
         if self._pending:
             self._pending = self._pending[:1] if self._pending[0].text.startswith("ISA") else []
@@ -220,10 +247,10 @@ class ClaimFileWriter(Sink):
 
 
 def _within(node: HLNode | None, ancestor: HLNode) -> bool:
-    """Whether `node` is `ancestor` or one of its descendants."""
+    """Whether `node` is `ancestor` or one of its descendants (loops are told apart by position)."""
     while node is not None and node.depth > ancestor.depth:
         node = node.parent
-    return node is ancestor
+    return node is not None and node.position == ancestor.position
 
 
 def _element(segment: Segment, d: Delimiters, position: int) -> str:
@@ -257,3 +284,58 @@ class ClaimFileFragment(ClaimFileWriter, FragmentSink):
 
     def take(self) -> tuple[bytes, int, int]:
         return self._buffer.getvalue(), self.claims_written, self._sets_in_group
+
+
+# A claim as ClaimFileChunk records it: the HL loops it is the first of the part to name (as
+# _loop reads them), the position of its own loop (None: no HL above it), and, when it goes in
+# this file, its segments' text and their number (else None and 0).
+_LoopRow = tuple[int, int | None, str, str, str, list[tuple[str, str]]]
+_ChunkClaim = tuple[list[_LoopRow], int | None, str | None, int]
+
+
+def _loop(row: _LoopRow, loops: dict[int, HLNode]) -> HLNode:
+    position, parent, number, parent_number, level, segments = row
+    node = HLNode(position, number, parent_number, level, loops[parent] if parent is not None else None)
+    node.segments = [Segment(0, 0, text, suffix) for text, suffix in segments]
+    return node
+
+
+class ClaimFileChunk(FragmentSink):
+    """The claims of one chunk of a transaction set (by_chunks.py), for ClaimFileWriter.splice_chunk.
+    Where the chunk's claims go in the set's output (its HL numbers, whether the set's header and
+    the loops above them are written yet) depends on the chunks before it, which its worker does
+    not know: so it records what ClaimFileWriter.claim reads of each claim, as text, and the main
+    process writes them in order."""
+
+    def __init__(self, rejected: bool) -> None:
+        self._rejected = rejected
+        self._header: list[tuple[str, str]] = []
+        self._named: set[int] = set()
+        self._records: list[_ChunkClaim] = []
+
+    def claim(self, item: ScrubbedClaim) -> None:
+        result = item.result
+        if not self._header:
+            self._header = [(segment.text, segment.suffix) for segment in item.header]
+        node = result.claim.hl
+        described: list[_LoopRow] = []
+        if node is not None:
+            for loop in node.chain():
+                if loop.position not in self._named:
+                    self._named.add(loop.position)
+                    parent = loop.parent.position if loop.parent is not None else None
+                    described.append((loop.position, parent, loop.number, loop.parent_number, loop.level,
+                                      [(segment.text, segment.suffix) for segment in loop.segments]))
+        if (result.disposition == REJECTED) != self._rejected:
+            self._records.append((described, node.position if node is not None else None, None, 0))
+            return
+        claim = result.claim
+        replacements = result.replacements if not self._rejected else {}
+        segments = claim.segments
+        if replacements:
+            segments = [replacements.get(position, segment) for position, segment in enumerate(segments, claim.first)]
+        text = "".join([segment.text + segment.suffix for segment in segments])
+        self._records.append((described, node.position if node is not None else None, text, len(segments)))
+
+    def take(self) -> tuple[list[tuple[str, str]], list[_ChunkClaim]]:
+        return self._header, self._records

@@ -33,6 +33,8 @@ def neutralise(value: object) -> str:
 class CsvReport(Sink):
     """Open the stream with newline="" (the csv module writes the line ends)."""
 
+    parts_hold_claims_only = True  # (Sink.chunk_fragments)
+
     def __init__(self, stream: TextIO, input_name: str) -> None:
         self._input = input_name
         self._stream = stream

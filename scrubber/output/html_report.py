@@ -188,6 +188,8 @@ def bar_chart(title: str, counts: list[tuple[str, int]], width: int = 520) -> et
 class HtmlReport(Sink):
     """Writes the page to `stream` (binary) at finish; claims are spooled until then."""
 
+    parts_hold_claims_only = True  # (Sink.chunk_fragments)
+
     def __init__(self, stream: BinaryIO, input_name: str, scrubber: dict[str, Any], *, redact: bool = False) -> None:
         self._stream = stream
         self._input = input_name

@@ -23,6 +23,7 @@ import functools
 import gc
 import hashlib
 import itertools
+import os
 import pickle
 import shutil
 import tempfile
@@ -203,6 +204,11 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
             if plan is not None:  # (it starts the workers once it has read what they can share)
                 return by_sets.scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers,
                                              validator)
+            from . import by_chunks
+
+            if by_chunks.chunks_possible(sinks) and chunked_sets():
+                # A file of one large set (or sets the scan cannot hand out whole): cut into chunks.
+                return by_chunks.scrub_by_chunks(source, start, rules, sinks, mode, progress, run, workers, validator)
         workers.start(rules)  # they start while pass 1 runs
     first = HashingStream(source)
     log = _ValidationLog()
@@ -227,6 +233,16 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         return summary
     finally:
         log.close()
+
+
+CHUNKS_ENV = "SCRUBBER_CHUNKS"
+
+
+def chunked_sets() -> bool:
+    """Whether a file that cannot be scrubbed by whole sets is cut into chunks for the workers
+    (by_chunks.py), rather than checked claim by claim (parallel.py): `SCRUBBER_CHUNKS=0` says not,
+    to compare the two."""
+    return os.environ.get(CHUNKS_ENV, "1") != "0"
 
 
 def _changed() -> InputError:

@@ -81,6 +81,8 @@ class JsonReport(Sink):
     """Writes `{"report_version", "input", "scrubber", "claims": [...], "summary", "errors"}`
     with the claims streamed as they are scrubbed, so memory does not grow with the file."""
 
+    parts_hold_claims_only = True  # (Sink.chunk_fragments)
+
     def __init__(self, stream: TextIO, input_name: str, scrubber: dict[str, Any]) -> None:
         self._stream = stream
         self._first = True

@@ -142,6 +142,30 @@ class Sink:
         raise NotImplementedError
 
 
+    # Parallel scrubbing of a large transaction set in chunks (output/by_chunks.py): as above, for
+    # a run of the set's claims that neither opens nor closes it. An output whose parts hold
+    # claims and nothing of their transaction set (a report) says so, and its set's parts serve.
+    parts_hold_claims_only = False
+
+    def chunk_fragments(self) -> Callable[[], FragmentSink] | None:
+        """A picklable factory of the sink that renders a chunk's part of this output (fed `begin`,
+        then `claim` and `unattributed` events only), or None when it cannot be written in chunks."""
+        return self.fragments() if self.parts_hold_claims_only else None
+
+    def splice_chunk(self, fragment: Any) -> None:
+        """Write a chunk's part, as the chunk_fragments sink's `take()` gave it."""
+        self.splice(fragment)
+
+
+def renders_as_its_parts(sink: Sink, *made_by: str) -> bool:
+    """Whether the sink does with a set's events what the class that makes its parts does (the
+    first of its classes to define one of `made_by`): a subclass that changed its `claim` since
+    would never have it run, the parts being made by that class."""
+    kind = type(sink)
+    maker = next(k for k in kind.__mro__ if any(name in vars(k) for name in made_by))
+    return all(getattr(kind, name) is getattr(maker, name) for name in ("claim", "unattributed", "transaction_end"))
+
+
 class FragmentSink(Sink):
     """A sink that renders one transaction set's part of an output (see Sink.fragments)."""
 

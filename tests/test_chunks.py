@@ -1,0 +1,251 @@
+"""Parallel scrubbing of a large transaction set in chunks (output/by_chunks.py): chunks scrubbed
+in workers, after the loops above them are read again, and spliced give the outputs of one job,
+byte for byte, whatever the structural errors of the set and wherever a patient's claims fall."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLES, TODAY, corpus_files
+from test_jobs import GENERATE, _claim, _fillers, _renamed, freeze_report_clock
+from test_sets import (
+    _cli,
+    _findings,
+    _interchange,
+    _KillOnSplice,
+    _mutant,
+    _outputs,
+    _scrub_into,
+    _set_text,
+    _write,
+)
+
+from scrubber import RunContext, load_rules, scrub_stream
+from scrubber.output import by_chunks, by_files, by_sets, parallel
+from scrubber.output.parallel import Workers
+from scrubber.rules.engine import FixMode
+
+
+@pytest.fixture
+def by_chunk(monkeypatch):
+    """Workers for the tests' small files, every file cut into chunks (sets too: by_sets.py would
+    take a file of several), each chunk as small as the cuts allow (one subscriber loop); and a count
+    of the inputs scrubbed in chunks, of the chunks cut and of those scrubbed again here."""
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(by_files, "SMALL_FILE", -1)
+    monkeypatch.setattr(by_sets, "plan_for", lambda *args, **kwargs: None)
+    monkeypatch.setattr(by_chunks, "CHUNK_BYTES", 0)
+    freeze_report_clock(monkeypatch)
+    seen = {"inputs": 0, "chunks": 0, "here": 0}
+    scrub_by_chunks, scrub_chunk = by_chunks.scrub_by_chunks, by_chunks.scrub_chunk
+    new_job = by_chunks._Chunked._new_job
+    main = os.getpid()
+
+    def counted_inputs(*args, **kwargs):
+        seen["inputs"] += 1
+        return scrub_by_chunks(*args, **kwargs)
+
+    def counted_jobs(*args, **kwargs):
+        seen["chunks"] += 1
+        return new_job(*args, **kwargs)
+
+    def counted_here(*args, **kwargs):
+        seen["here"] += os.getpid() == main
+        return scrub_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(by_chunks, "scrub_by_chunks", counted_inputs)
+    monkeypatch.setattr(by_chunks._Chunked, "_new_job", counted_jobs)
+    monkeypatch.setattr(by_chunks, "scrub_chunk", counted_here)
+    return seen
+
+
+def assert_same_in_chunks(tmp_path, monkeypatch, seen, inputs: list[Path], options=()) -> dict[str, bytes]:
+    """The CLI's outputs, linter lines, counts and exit code with two jobs, in chunks, are those of one."""
+    code, text, files = _cli(tmp_path, monkeypatch, inputs, 1, options=options)
+    assert seen["inputs"] == 0
+    other_code, other_text, other_files = _cli(tmp_path, monkeypatch, inputs, 2, options=options)
+    assert seen["inputs"] >= 1 and seen["chunks"] > seen["inputs"], "nothing was cut: nothing was compared"
+    assert sorted(other_files) == sorted(files)
+    for name, data in files.items():
+        assert other_files[name] == data, f"{name} differs from --jobs 1"
+    assert (other_code, other_text) == (code, text)
+    return files
+
+
+def test_one_large_set_comes_out_the_same_in_chunks(tmp_path, monkeypatch, by_chunk):
+    path = tmp_path / "generated.837"
+    GENERATE.generate(240, path, per_transaction=240)
+    files = assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path])
+    assert json.loads(files["generated.report.json"])["summary"]["claims"] == 240
+    assert by_chunk["chunks"] >= 100  # a chunk a subscriber loop, or nearly
+    assert by_chunk["here"] == 0  # no patient's doses cross chunks, every error found in time: all spliced
+
+
+def test_the_samples_corpus_and_fuzzing_finds_come_out_the_same_in_chunks(tmp_path, monkeypatch, by_chunk):
+    # Rejected claims between kept ones (HL loops dropped and renumbered across chunks), broken
+    # hierarchies, claims in the header or in a billing provider loop, other separators.
+    crashes = sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837"))
+    inputs = [*sorted(SAMPLES.glob("*.837")), *corpus_files(), *crashes]
+    assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, inputs)
+    assert by_chunk["inputs"] >= 90
+
+
+def test_a_patients_doses_across_chunks_are_checked_against_the_earlier_chunks(tmp_path, monkeypatch, by_chunk):
+    # Each patient's first claim early in the set, the second many chunks later: those chunks are
+    # scrubbed again here, against the run's history, and the findings that need the earlier claim
+    # come out as with one job.
+    path = _write(tmp_path / "patients.837", _interchange([[_set_text([
+        _claim("P-U008-WINDOW-A"), _claim("P-U009-CYCLE-A"), _renamed("P-OK-MEDICARE-JZ", "DUP-1", "DUP0001"),
+        *_fillers(0, 6), _claim("P-U008-WINDOW-B"), *_fillers(6, 4), _claim("P-U009-CYCLE-B"),
+        _renamed("P-OK-MEDICARE-JZ", "DUP-2", "DUP0001"), *_fillers(10, 3)], 1)]], 901))
+    files = assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path])
+    found = _findings(files, "patients.report.json")
+    assert "U008" in found["P-U008-WINDOW-B"]
+    assert "U009" in found["P-U009-CYCLE-B"]
+    assert "U015" in found["DUP-2"] and "U015" not in found["DUP-1"]
+    assert by_chunk["here"] == 3  # the chunks of WINDOW-B, CYCLE-B and DUP-2; the rest were spliced
+
+
+def test_chunks_handed_other_errors_than_their_sets_are_scrubbed_again_here(tmp_path, monkeypatch, by_chunk):
+    # A chunk is handed out while pass 1 reads on, with the errors found so far. The last claim's
+    # CLM cut to "C": the guide's errors for it are reported at the SE, and reach every claim of
+    # the set. Every chunk handed out before was scrubbed without them, and is scrubbed again here.
+    path = tmp_path / "generated.837"
+    GENERATE.generate(60, path, per_transaction=60)
+    text = path.read_text(encoding="latin-1")
+    last = text.rindex("\nCLM*")
+    path.write_text(text[:last] + "\nC*" + text[last + 5:], encoding="latin-1")
+    files = assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path])
+    assert json.loads(files["generated.report.json"])["summary"]["rejected"] == 59
+    assert by_chunk["here"] >= 10
+
+
+def test_mutated_files_of_one_set_come_out_the_same_in_chunks(by_chunk):
+    # Segments deleted, doubled, swapped, cut or changed in one set: errors reported a segment or
+    # a loop late, loops misplaced, claims outside their loops. Each mutant's outputs in chunks are
+    # those of one job. (450 mutants of this kind, seeds 1 and 2 of the same generator, differed in
+    # nothing once a chunk handed errors other than its set's was scrubbed again here: 13 of seed
+    # 1's first 150 were.)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generated.837"
+        GENERATE.generate(30, path, per_transaction=30)
+        segments = path.read_bytes().split(b"~\n")
+    rng = random.Random(1)
+    with Workers(2) as workers:
+        for number in range(60):
+            data = _mutant(segments, rng)
+            one = _outputs(data, RunContext.new(TODAY))
+            assert _outputs(data, RunContext.new(TODAY, workers)) == one, f"mutant {number} differs"
+    assert by_chunk["inputs"] >= 40 and by_chunk["chunks"] > 10 * by_chunk["inputs"]
+
+
+def test_a_killed_worker_loses_no_chunk(tmp_path, monkeypatch, caplog, by_chunk):
+    path = tmp_path / "generated.837"
+    GENERATE.generate(160, path, per_transaction=160)
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    with Workers(2) as workers:
+        monkeypatch.setattr(_KillOnSplice, "workers", workers)
+        monkeypatch.setattr(_KillOnSplice, "killed", [])
+        with caplog.at_level(logging.WARNING, logger="scrubber"):
+            got = _scrub_into(path, RunContext.new(TODAY, workers), _KillOnSplice)
+    assert _KillOnSplice.killed, "no worker was killed: the test proves nothing"
+    assert got == expected
+    assert by_chunk["inputs"] == 1 and by_chunk["here"] > 0
+    assert caplog.text.count("worker process stopped") == 1
+
+
+def test_a_file_level_error_after_chunks_went_out_leaves_no_output_and_no_chunk(tmp_path, monkeypatch, by_chunk):
+    # The IEA left out: pass 1 finds it at the end, after chunks went to the workers. Nothing is
+    # written, as with one job, and the chunks' files are gone.
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    path = tmp_path / "generated.837"
+    GENERATE.generate(80, path, per_transaction=80)
+    data = path.read_bytes()
+    data = data[:data.rindex(b"IEA*")]
+    with Workers(2) as workers:
+        one = _outputs(data, RunContext.new(TODAY))
+        two = _outputs(data, RunContext.new(TODAY, workers))
+    assert two == one and one["code"] == "envelope.unclosed"
+    assert by_chunk["chunks"] > 10
+    assert list(spool.iterdir()) == [], "the chunks' files were left behind"
+
+
+def test_a_file_of_one_set_is_cut_into_chunks_by_default(tmp_path, monkeypatch):
+    # Without the fixture's forcing: the real plan (a single set: not by sets), chunks of their size.
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(by_chunks, "CHUNK_BYTES", 4_000)
+    cut = []
+    new_job = by_chunks._Chunked._new_job
+    monkeypatch.setattr(by_chunks._Chunked, "_new_job", lambda *a, **k: (cut.append(1), new_job(*a, **k))[1])
+    path = tmp_path / "one.837"
+    GENERATE.generate(60, path, per_transaction=60)
+    expected = _scrub_into(path, RunContext.new(TODAY))
+    with Workers(2) as workers:
+        assert _scrub_into(path, RunContext.new(TODAY, workers)) == expected
+    # 60 claims of about 370 bytes: some 5 chunks of 4,000 bytes or more.
+    assert 3 <= len(cut) <= 8
+
+
+def test_an_output_that_cannot_be_written_in_chunks_sends_the_file_claim_by_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    handed = []
+    queue = parallel.OrderedChecks.claim
+    monkeypatch.setattr(parallel.OrderedChecks, "claim", lambda self, *a: (handed.append(1), queue(self, *a)))
+    path = tmp_path / "one.837"
+    GENERATE.generate(20, path, per_transaction=20)
+
+    class SetsOnly(by_chunks.Sink):  # (whole sets or nothing: no chunk_fragments)
+        claims = 0
+
+        def claim(self, item) -> None:
+            self.claims += 1
+
+    sink = SetsOnly()
+    with Workers(2) as workers, path.open("rb") as source:
+        scrub_stream(source, load_rules(), [sink], run=RunContext.new(TODAY, workers))
+    assert sink.claims == 20 and handed
+
+
+def test_the_cutter_reads_the_loops_above_a_chunk_as_pass_two_holds_them(monkeypatch):
+    # Where a chunk begins, what is read again above it is the set's header and the loops open
+    # there, by their positions in the set: the billing provider loop's own segments, not its
+    # earlier subscribers'.
+    monkeypatch.setattr(by_chunks, "CHUNK_BYTES", 0)
+    cut: list[by_chunks.ChunkJob] = []
+    text = _interchange([[_set_text(_fillers(0, 3), 1)]], 902)
+    data = io.BytesIO(text.encode("latin-1"))
+
+    class Recording(by_chunks._Chunked):
+        def _new_job(self, d, cutter, segments, position, last):
+            job = super()._new_job(d, cutter, segments, position, last)
+            cut.append(job)
+            return job
+
+    with Workers(2) as workers:
+        chunked = Recording(data, 0, load_rules(), [], FixMode.SAFE, None, RunContext.new(TODAY, workers),
+                            workers, "compiled")
+        try:
+            chunked._pass1()
+        finally:
+            workers.abandon()
+            chunked.spool.cleanup()
+    # Cut before each subscriber loop but the first: a chunk holds a claim at least.
+    assert [job.last for job in cut] == [False, False, True]
+    first, second, third = cut
+    assert first.position == 1 and first.above == []
+    assert [job.position for job in cut[1:]] == [job.end for job in cut[:-1]]
+    header, provider = second.above
+    assert header[0] == 1 and [s.text.split("*")[0] for s in header[1]] == ["BHT", "NM1", "PER", "NM1"]
+    assert provider[1][0].text.startswith("HL*1**20*") and provider[0] == header[0] + len(header[1])
+    assert provider[0] + len(provider[1]) < first.end  # (the first subscriber loop and claim follow it)
+    assert third.above == second.above
+    assert third.above[1][1] is provider[1]  # the same loop above each: its segments are not copied
