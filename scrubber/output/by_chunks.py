@@ -36,7 +36,6 @@ import collections
 import functools
 import logging
 import os
-import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -45,14 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..rules.engine import FixMode
-from ..rules.history import LocalHistory, RunHistory
+from ..rules.history import RunHistory
 from ..rules.ruleset import RuleSet
 from ..x12.envelope import EnvelopeReader, Group, Interchange, TransactionEnd, TransactionSet
 from ..x12.guide import make_validator
 from ..x12.structural import StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, SegmentReader
 from . import parallel
-from .by_sets import _Delimited, _forget, _head, _merge, _Records
+from .by_sets import _Delimited, _forget, _head, _merge, _Records, _splice, render_parts
 from .pipeline import (
     _PASS1_SHARE,
     HashingStream,
@@ -64,7 +63,6 @@ from .pipeline import (
     _OpenSet,
     deliver_all,
     fail_on,
-    fewer_collections,
     raw_problems,
 )
 from .sink import FragmentSink, SetSegments, Sink, TransactionClosed, renders_as_its_parts
@@ -173,26 +171,12 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
 
 
 def _chunk_task(job: ChunkJob) -> tuple[Summary, int]:
-    """In a worker: one chunk, against a history of its own, into fresh parts of every output,
-    written into its parts file as by_sets._set_task writes a set's."""
+    """In a worker: one chunk, against a history of its own, into fresh parts of every output
+    (by_sets.render_parts)."""
     rules = parallel._worker_rules
     assert rules is not None
-    parts = [make() for make in job.fragments]
-    for part in parts:
-        part.begin("", job.delimiters)
-    history = LocalHistory()
-    try:
-        with fewer_collections():
-            done = scrub_chunk(job, rules, parts, history)  # type: ignore[arg-type]
-    finally:
-        history.close()
-    with open(job.parts_path, "wb") as out:
-        own = history.part()
-        pickle.dump(own.asked, out, pickle.HIGHEST_PROTOCOL)
-        for part in parts:
-            pickle.dump(part.take(), out, pickle.HIGHEST_PROTOCOL)
-        pickle.dump((own.keys, own.rows), out, pickle.HIGHEST_PROTOCOL)
-    return done
+    return render_parts(job.fragments, job.delimiters, job.parts_path,
+                        lambda parts, history: scrub_chunk(job, rules, parts, history))
 
 
 # --- the main process -------------------------------------------------------------------------
@@ -583,7 +567,7 @@ class _Chunked:
                     self._broken(exc)
         self._hand_out()
         try:
-            if done_there is not None and job.redo is None and _splice_parts(job, self.sinks, history):
+            if done_there is not None and job.redo is None and _splice(job, self.sinks, history, chunk=True):
                 part, claims = done_there
             else:  # here, against the run's history, with the set's errors
                 part, claims = scrub_chunk(job, self.rules, self.sinks, history, job.redo)
@@ -591,15 +575,3 @@ class _Chunked:
             return claims
         finally:
             _forget(job)  # type: ignore[arg-type]
-
-
-def _splice_parts(job: ChunkJob, sinks: list[Sink], history: RunHistory) -> bool:
-    """Splice the parts a worker rendered of a chunk, and record its doses, unless a patient its
-    checks asked for has doses in `history` (False: the parts are not exact)."""
-    with open(job.parts_path, "rb") as stored:
-        if history.knows_any_key(pickle.load(stored)):
-            return False
-        for sink in sinks:
-            sink.splice_chunk(pickle.load(stored))
-        history.record_rows(*pickle.load(stored))
-    return True

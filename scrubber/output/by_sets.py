@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ..errors import InputError
 from ..rules.engine import FixMode
@@ -64,6 +64,7 @@ from .sink import FragmentSink, Sink, renders_as_its_parts
 from .summary import Summary
 
 _log = logging.getLogger("scrubber")
+_T = TypeVar("_T")
 
 # Sets handed out ahead of the one being spliced, per worker: enough to keep every worker busy
 # while the main process splices. What they hold is on disk (the sets' bytes and parts), not in
@@ -201,29 +202,37 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
 
 
 def _set_task(job: SetJob) -> Summary:
-    """In a worker: one set, against a history of its own, into fresh parts of every output. Its
-    counts are returned; the rest goes to the set's parts file, one pickle after the other: the
-    patients whose earlier doses its checks asked for, each output's part (in the order of the
-    sinks), the doses it recorded (per claim, in order). Through the pool's pipe they would wait
-    in the main process, unpickled (some 5 MiB a set of 5,000 claims), until their set's turn."""
+    """In a worker: one set, against a history of its own, into fresh parts of every output."""
     rules = parallel._worker_rules
     assert rules is not None
-    parts = [make() for make in job.fragments]
+    return render_parts(job.fragments, job.delimiters, job.parts_path,
+                        lambda parts, history: scrub_set(job, rules, parts, history))
+
+
+def render_parts(fragments: list[Callable[[], FragmentSink]], delimiters: Delimiters, parts_path: str,
+                 scrub: Callable[[list[Sink], LocalHistory], _T]) -> _T:
+    """In a worker: `scrub` a part of the input (a set, a chunk) against a history of its own into
+    fresh parts of every output. What it returns (the counts) goes back through the pool's pipe;
+    the rest goes to `parts_path`, one pickle after the other: the patients whose earlier doses its
+    checks asked for, each output's part (in the order of the sinks), the doses it recorded (per
+    claim, in order). Through the pipe they would wait in the main process, unpickled (some 5 MiB a
+    set of 5,000 claims), until their turn."""
+    parts = [make() for make in fragments]
     for part in parts:
-        part.begin("", job.delimiters)
+        part.begin("", delimiters)
     history = LocalHistory()
     try:
         with fewer_collections():
-            summary = scrub_set(job, rules, parts, history)  # type: ignore[arg-type]
+            done = scrub(parts, history)  # type: ignore[arg-type]
     finally:
         history.close()
-    with open(job.parts_path, "wb") as out:
+    with open(parts_path, "wb") as out:
         own = history.part()
         pickle.dump(own.asked, out, pickle.HIGHEST_PROTOCOL)
         for part in parts:
             pickle.dump(part.take(), out, pickle.HIGHEST_PROTOCOL)
         pickle.dump((own.keys, own.rows), out, pickle.HIGHEST_PROTOCOL)
-    return summary
+    return done
 
 
 # --- the main process -------------------------------------------------------------------------
@@ -460,15 +469,20 @@ def _next_group(sets: list[_SetStep], start: int, found_all: bool) -> list[_SetS
     return sets[start:end]
 
 
-def _splice(job: SetJob, sinks: list[Sink], history: RunHistory) -> bool:
-    """Splice the parts a worker rendered of a set, and record its doses, unless a patient its
-    checks asked for has doses in `history` (False: the parts are not exact). What the worker wrote
-    is read one pickle at a time (see _set_task), so one output's part of one set is in memory."""
+def _splice(job: SetJob | Any, sinks: list[Sink], history: RunHistory, chunk: bool = False) -> bool:
+    """Splice the parts a worker rendered of a set (or of a chunk: by_chunks.py), and record its
+    doses, unless a patient its checks asked for has doses in `history` (False: the parts are not
+    exact). What the worker wrote is read one pickle at a time (see render_parts), so one output's
+    part is in memory."""
     with open(job.parts_path, "rb") as stored:
         if history.knows_any_key(pickle.load(stored)):
             return False
         for sink in sinks:
-            sink.splice(pickle.load(stored))
+            part = pickle.load(stored)
+            if chunk:
+                sink.splice_chunk(part)
+            else:
+                sink.splice(part)
         history.record_rows(*pickle.load(stored))
     return True
 

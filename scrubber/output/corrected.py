@@ -16,7 +16,7 @@ import io
 from typing import BinaryIO
 
 from ..model.build import HLNode
-from ..rules.engine import REJECTED
+from ..rules.engine import REJECTED, ClaimResult
 from ..x12.edit import set_element
 from ..x12.envelope import Group, GroupEnd, Interchange, InterchangeEnd
 from ..x12.tokenizer import Delimiters, Segment
@@ -81,13 +81,8 @@ class ClaimFileWriter(Sink):
         if not kept:
             self._take(result.claim.hl, False, item.header, [], 0)
             return
-        claim = result.claim
-        # A rejected claim goes back as it came; one that goes out carries its fixes.
-        replacements = result.replacements if not self._rejected else {}
-        segments = claim.segments
-        if replacements:
-            segments = [replacements.get(position, segment) for position, segment in enumerate(segments, claim.first)]
-        self._take(claim.hl, True, item.header, segments, len(segments))
+        segments = _written(result, self._rejected)
+        self._take(result.claim.hl, True, item.header, segments, len(segments))
 
     def _take(self, node: HLNode | None, kept: bool, header: list[Segment], segments: list[Segment],
               count: int) -> None:
@@ -246,6 +241,16 @@ class ClaimFileWriter(Sink):
             self._put(trailer)
 
 
+def _written(result: ClaimResult, rejected: bool) -> list[Segment]:
+    """A claim's segments as they go in the file: a rejected claim goes back as it came, one that
+    goes out carries its fixes."""
+    claim = result.claim
+    replacements = result.replacements if not rejected else {}
+    if not replacements:
+        return claim.segments
+    return [replacements.get(position, segment) for position, segment in enumerate(claim.segments, claim.first)]
+
+
 def _within(node: HLNode | None, ancestor: HLNode) -> bool:
     """Whether `node` is `ancestor` or one of its descendants (loops are told apart by position)."""
     while node is not None and node.depth > ancestor.depth:
@@ -329,11 +334,7 @@ class ClaimFileChunk(FragmentSink):
         if (result.disposition == REJECTED) != self._rejected:
             self._records.append((described, node.position if node is not None else None, None, 0))
             return
-        claim = result.claim
-        replacements = result.replacements if not self._rejected else {}
-        segments = claim.segments
-        if replacements:
-            segments = [replacements.get(position, segment) for position, segment in enumerate(segments, claim.first)]
+        segments = _written(result, self._rejected)
         text = "".join([segment.text + segment.suffix for segment in segments])
         self._records.append((described, node.position if node is not None else None, text, len(segments)))
 
