@@ -27,8 +27,8 @@ from test_sets import (
     _write,
 )
 
-from scrubber import RunContext, load_rules, scrub_stream
-from scrubber.output import by_chunks, by_files, by_sets, parallel
+from scrubber import JsonReport, RunContext, load_rules, scrub_stream
+from scrubber.output import by_chunks, by_files, by_sets, parallel, pipeline
 from scrubber.output.parallel import Workers
 from scrubber.rules.engine import FixMode
 
@@ -250,3 +250,39 @@ def test_the_cutter_reads_the_loops_above_a_chunk_as_pass_two_holds_them(monkeyp
     assert provider[0] + len(provider[1]) < first.end  # (the first subscriber loop and claim follow it)
     assert third.above == second.above
     assert third.above[1][1] is provider[1]  # the same loop above each: its segments are not copied
+
+
+def test_no_cut_is_made_below_loops_too_large_to_read_again_for_every_chunk(tmp_path, monkeypatch, by_chunk):
+    # A billing provider loop of 60 segments above 40 claims: each chunk's worker would read them
+    # again. Over the limit, the set is one chunk; under it, cut as usual. Either way, one job's outputs.
+    path = tmp_path / "provider.837"
+    GENERATE.generate(40, path, per_transaction=40)
+    text = path.read_text(encoding="latin-1")
+    after = text.index("~\n", text.index("HL*1**20*")) + 2
+    path.write_text(text[:after] + "REF*G2*PROVIDER01~\n" * 60 + text[after:], encoding="latin-1")
+    monkeypatch.setattr(by_chunks, "ABOVE_LIMIT", 60)
+    with Workers(2) as workers:
+        one = _outputs(path.read_bytes(), RunContext.new(TODAY))
+        assert _outputs(path.read_bytes(), RunContext.new(TODAY, workers)) == one
+        assert by_chunk["chunks"] == 1
+        monkeypatch.setattr(by_chunks, "ABOVE_LIMIT", 80)
+        assert _outputs(path.read_bytes(), RunContext.new(TODAY, workers)) == one
+        assert by_chunk["chunks"] > 30
+
+
+def test_progress_moves_chunk_by_chunk_through_pass_one_and_the_splice(tmp_path, by_chunk):
+    # A file of one set shows progress as pass 1 cuts it (its share of the bar: pass1_share), then
+    # as the chunks are spliced, to the end of the file: never backwards.
+    path = tmp_path / "generated.837"
+    GENERATE.generate(100, path, per_transaction=100)
+    size = path.stat().st_size
+    seen: list[tuple[int, int]] = []
+    with path.open("rb") as source, Workers(2) as workers:
+        scrub_stream(source, load_rules(), [JsonReport(io.StringIO(), "x", {})], progress=lambda *a: seen.append(a),
+                     run=RunContext.new(TODAY, workers))
+    done = [value for value, _ in seen]
+    assert done == sorted(done) and done[-1] > 0.95 * size
+    share = pipeline.pass1_share("compiled")
+    in_pass1 = [value for value, claims in seen if claims == 0]
+    assert len(in_pass1) > 20 and max(in_pass1) <= share * size
+    assert len(seen) - len(in_pass1) > 20  # and a step a chunk spliced

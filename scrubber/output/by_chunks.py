@@ -53,7 +53,6 @@ from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, SegmentReader
 from . import parallel
 from .by_sets import _Delimited, _forget, _head, _merge, _Records, _splice, render_parts
 from .pipeline import (
-    _PASS1_SHARE,
     HashingStream,
     Pass1,
     Pass2,
@@ -63,6 +62,7 @@ from .pipeline import (
     _OpenSet,
     deliver_all,
     fail_on,
+    pass1_share,
     raw_problems,
 )
 from .sink import FragmentSink, SetSegments, Sink, TransactionClosed, renders_as_its_parts
@@ -74,6 +74,9 @@ _log = logging.getLogger("scrubber")
 # above it again, the parts) stay under 2% of its work, and a set of a few MiB gives every worker
 # several chunks.
 CHUNK_BYTES = 256 << 10
+# Segments read again above a chunk, at most: a cut is not made below a header or loops larger
+# than this (each chunk's worker would read them again; most chunks have some 15 above them).
+ABOVE_LIMIT = 2_000
 # Chunks handed out ahead of the one being spliced, per worker (what they hold is on disk).
 AHEAD = 3
 # The count a chunk's set is given while the set's SE is not read yet: no position of the chunk
@@ -94,6 +97,7 @@ class ChunkJob:
     segments: int  # how many it holds
     first_index: int  # its first segment's index in the file
     start: int  # and byte offset
+    size: int  # its bytes
     # The segments read again before its own, by position: the set's header, then the open loops.
     above: list[tuple[int, list[Segment]]]
     envelope_errors: list[StructuralError]
@@ -283,7 +287,8 @@ class _SetCutter:
             stack.clear()
         ended = None
         if (self.cuttable and regular and self.claims and seg.offset - self.chunk[0].offset >= CHUNK_BYTES
-                and all(loop.regular for loop in stack)):
+                and all(loop.regular for loop in stack)
+                and len(self.header) + sum(len(loop.segments) for loop in stack) <= ABOVE_LIMIT):
             ended = self._cut()
         loop = _Loop(number, level, self.position, [seg], regular)
         stack.append(loop)
@@ -410,6 +415,9 @@ class _Chunked:
         self.running: dict[int, Future[tuple[Summary, int]]] = {}  # those not seen done yet
         self.here = False  # a worker died: what it had not returned, and the rest, is scrubbed here
         self.ahead = max(1, workers.jobs) * AHEAD
+        # Of the progress shown, pass 1's share: the workers scrub chunks meanwhile, so the
+        # splices after it take less than pass 2 would.
+        self.pass1_share = pass1_share(validator_name)
 
     def run(self) -> Summary:
         try:
@@ -450,6 +458,7 @@ class _Chunked:
                 if job is not None:
                     steps.append(job)
                     self._hand_out()
+                    self._progress_in_pass1(reader.bytes_read)
                 continue
             pass1.event(event)
             if isinstance(event, Interchange):
@@ -475,8 +484,7 @@ class _Chunked:
                 steps.append(_SetEnd(event, check, cutter.envelope_errors))
                 cutter = None
                 self._hand_out()
-                if self.progress is not None:
-                    self.progress(int(reader.bytes_read * _PASS1_SHARE), 0)
+                self._progress_in_pass1(reader.bytes_read)
             else:
                 steps.append(event)
             records.records.clear()
@@ -484,18 +492,23 @@ class _Chunked:
         fail_on(validator.take_errors())
         return steps, list(envelope.notes), reader.prefix, reader.trailer, d
 
+    def _progress_in_pass1(self, read: int) -> None:
+        if self.progress is not None:
+            self.progress(int(read * self.pass1_share), 0)
+
     def _new_job(self, d: Delimiters, cutter: _SetCutter, segments: list[Segment], position: int,
                  last: bool) -> ChunkJob:
         """A chunk cut: its bytes (as they came: each segment and what followed it) into its file."""
         self.numbered += 1
         path = os.path.join(self.spool.name, f"{self.numbered}.x12")
+        data = "".join([seg.text + seg.suffix for seg in segments]).encode("latin-1")
         with open(path, "wb") as out:
             out.write(_head(cutter.isa, cutter.gs))
-            out.write("".join([seg.text + seg.suffix for seg in segments]).encode("latin-1"))
+            out.write(data)
         first = segments[0] if segments else None
         return ChunkJob(self.numbered, cutter.transaction, cutter.isa, cutter.gs, path, position, len(segments),
                         first.index if first is not None else 0, first.offset if first is not None else 0,
-                        list(cutter.above), cutter.envelope_errors, d, self.mode, self.run_context.today,
+                        len(data), list(cutter.above), cutter.envelope_errors, d, self.mode, self.run_context.today,
                         self.makers, last=last)  # type: ignore[arg-type]
 
     def _hand_out(self) -> None:
@@ -535,7 +548,8 @@ class _Chunked:
             if isinstance(step, ChunkJob):
                 claims_in_set += self._take(step, main.summary, history)
                 if self.progress is not None:
-                    self.progress(int(self.size * _PASS1_SHARE + (1 - _PASS1_SHARE) * (step.start)),
+                    share = self.pass1_share
+                    self.progress(int(self.size * share + (1 - share) * (step.start + step.size)),
                                   main.summary.claims)
             elif isinstance(step, _SetEnd):
                 event, check = step.event, step.check
