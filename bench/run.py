@@ -189,21 +189,29 @@ def _generator() -> types.ModuleType:
     return generate
 
 
+# Claims per transaction set in the files measured (--per-set); None: generate.py's default.
+PER_SET: int | None = None
+
+
 def _per_transaction() -> int:
-    return _generator().PER_TRANSACTION
+    return PER_SET or _generator().PER_TRANSACTION
 
 
 def ensure_file(claims: int) -> Path:
-    """bench/results/claims_N.837, written again when missing or when generate.py changed."""
+    """bench/results/claims_N.837 (claims_N_sets_of_M.837 with --per-set), written again when
+    missing or when generate.py changed."""
     generate = _generator()
 
-    path = RESULTS / f"claims_{claims}.837"
+    per_set = _per_transaction()
+    name = f"claims_{claims}.837" if per_set == generate.PER_TRANSACTION else f"claims_{claims}_sets_of_{per_set}.837"
+    path = RESULTS / name
     stamp_path = path.with_name(path.name + ".stamp")
     stamp = _generator_stamp()
     if path.exists() and stamp_path.exists() and stamp_path.read_text().strip() == stamp:
         return path
-    log(f"generating {path.relative_to(BENCH.parent)} ({claims:,} claims)")
-    generate.generate(claims, path)
+    shown = path.relative_to(BENCH.parent) if path.is_relative_to(BENCH.parent) else path
+    log(f"generating {shown} ({claims:,} claims, {per_set:,} a transaction set)")
+    generate.generate(claims, path, per_transaction=per_set)
     stamp_path.write_text(stamp + "\n")
     return path
 
@@ -460,9 +468,15 @@ def main(argv: list[str] | None = None) -> int:
                              "claim: an hour at 1,000,000); the ratios against it are left out above")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
                         help="the modes to measure (default: all); the tables show what was measured")
+    parser.add_argument("--per-set", type=int, default=None, metavar="CLAIMS",
+                        help="claims per transaction set in the generated files (default: generate.py's "
+                             "5,000); as many as --claims puts each file in one set, which --jobs 2 "
+                             "scrubs in chunks (README, Parallel scrubbing)")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or any(n < 1 for n in args.claims):
-        parser.error("--claims and --repeat must be positive")
+    if args.repeat < 1 or any(n < 1 for n in args.claims) or (args.per_set is not None and args.per_set < 1):
+        parser.error("--claims, --repeat and --per-set must be positive")
+    global PER_SET
+    PER_SET = args.per_set
     sizes = sorted(set(args.claims))
     command = shlex.join(["python", os.path.relpath(__file__), *argv])
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -470,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     global CHILD_ENV
     CHILD_ENV, bytecode = child_environment()
     facts.append(("bytecode", bytecode))
+    facts.append(("claims per transaction set", f"{_per_transaction():,}"))
     fingerprint = code_fingerprint()
     for name, value in facts:
         log(f"{name}: {value}")

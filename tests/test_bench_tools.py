@@ -77,3 +77,16 @@ def test_the_scrub_ceiling_runs_one_scrub_alone_then_two_at_once(tmp_path):
     subprocess.run([sys.executable, str(BENCH / "generate.py"), "20", str(path)], check=True, capture_output=True)
     ratio = run.scrub_ceiling(path, 20)
     assert 0.2 < ratio < 4.0  # two processes on a shared machine: anything from a busy core to two idle ones
+
+
+def test_bench_run_writes_its_files_in_sets_of_the_size_asked(tmp_path, monkeypatch):
+    # --per-set 40 with --claims 40: one set, the file --jobs 2 scrubs in chunks.
+    run = _run_module()
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "PER_SET", 40)
+    path = run.ensure_file(40)
+    assert path.name == "claims_40_sets_of_40.837"
+    assert path.read_bytes().count(b"~\nST*837*") == 1 and path.read_bytes().count(b"~\nCLM*") == 40
+    monkeypatch.setattr(run, "PER_SET", None)
+    path = run.ensure_file(40)
+    assert path.name == "claims_40.837"  # generate.py's default of 5,000 a set: the usual name
