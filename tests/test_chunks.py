@@ -226,8 +226,8 @@ def test_the_cutter_reads_the_loops_above_a_chunk_as_pass_two_holds_them(monkeyp
     data = io.BytesIO(text.encode("latin-1"))
 
     class Recording(by_chunks._Chunked):
-        def _new_job(self, d, cutter, segments, position, last):
-            job = super()._new_job(d, cutter, segments, position, last)
+        def _new_job(self, d, cutter, text, first, count, position, last):
+            job = super()._new_job(d, cutter, text, first, count, position, last)
             cut.append(job)
             return job
 
