@@ -227,6 +227,7 @@ class Claim:
     lines: list[ServiceLine] = field(default_factory=list)
     hl: HLNode | None = None  # the HL loop the claim hangs under (its parents above it)
     segments: list[Segment] = field(default_factory=list)  # its own, from the CLM to its end
+    _patient_key: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # (patient_key)
 
     @property
     def id(self) -> str:
@@ -261,14 +262,18 @@ class Claim:
 
     @property
     def patient_key(self) -> tuple[str, ...]:
-        """Who the claim is for, across claims: subscriber id, patient name and birth date."""
-        person = self.patient or self.subscriber
+        """Who the claim is for, across claims: subscriber id, patient name and birth date. (Read
+        once the claim is read whole, by the checks across claims and the run's history: kept.)"""
+        key = self._patient_key
+        if key is None:
+            person = self.patient or self.subscriber
 
-        def value(found: Field | None) -> str:
-            return found.value.upper() if found is not None else ""
+            def value(found: Field | None) -> str:
+                return found.value.upper() if found is not None else ""
 
-        return (value(self.subscriber.identifier), value(person.last_name), value(person.first_name),
-                value(person.birth_date))
+            key = self._patient_key = (value(self.subscriber.identifier), value(person.last_name),
+                                       value(person.first_name), value(person.birth_date))
+        return key
 
     @property
     def payer_class_code(self) -> str | None:

@@ -100,12 +100,15 @@ class ClaimFileWriter(Sink):
             return
         if not self._in_set:
             self._open_set(header)
-        self._write_loops(node)
+        out = self._write_loops(node)
         self._set_count += count
         if self._held is None:
-            # One write for the claim's segments, not one a segment.
-            self._write_all(segments)
+            # One write for the loops above the claim and its segments, not one a segment.
+            out.extend(segments)
+            self._write_all(out)
         else:
+            if out:
+                self._write_all(out)
             self._hold.extend(segments)
         self.claims_written += 1
 
@@ -126,9 +129,10 @@ class ClaimFileWriter(Sink):
         for segment in header:
             self._emit(segment)
 
-    def _write_loops(self, node: HLNode | None) -> None:
-        """Write the HL loops above a kept claim that are not written yet, renumbered in input
-        order with their parent pointers."""
+    def _write_loops(self, node: HLNode | None) -> list[Segment]:
+        """The HL loops above a kept claim that are not written yet, renumbered in input order with
+        their parent pointers: those to write now are returned (the caller writes them with the
+        claim), those from a loop whose HL04 waits on are held."""
         stack = self._loops
         while stack and not _within(node, stack[-1][0]):
             stack.pop()
@@ -162,8 +166,7 @@ class ClaimFileWriter(Sink):
             else:
                 out.append(hl)
                 out.extend(loop.segments[1:])
-        if out:
-            self._write_all(out)
+        return out
 
     def _release(self, has_children: bool) -> None:
         hold, self._hold, self._held = self._hold, [], None

@@ -54,11 +54,16 @@ _STORE = _Store()
 
 
 def _guard(lookup: Any, *args: Any) -> Any:
-    from ..refdata import ReferenceDataError
-
     try:
         return lookup(*args)
-    except ReferenceDataError as exc:  # a damaged site store: one message, exit 2, no traceback
+    except Exception as exc:
+        # (imported here, when a lookup failed: an import statement on every lookup, two a drug
+        # line, cost as much as the lookup)
+        from ..refdata import ReferenceDataError
+
+        if not isinstance(exc, ReferenceDataError):
+            raise
+        # A damaged site store: one message, exit 2, no traceback.
         raise RuleDataError(os.environ.get(DATA_ENV, "") or "the reference data store", "(store)",
                             f"a readable store ({exc}); run `scrubber data check`") from None
 
@@ -128,7 +133,10 @@ def crosswalk_quarter(day: dt.date) -> QuarterUsed | None:
 
 
 def quarter_of(found: DrugReference, kind: str, setting: str = "") -> QuarterUsed | None:
-    return next((q for q in found.quarters if q.kind == kind and q.setting == setting), None)
+    for quarter in found.quarters:  # (a loop, not next() over a generator: a few quarters, per line)
+        if quarter.kind == kind and quarter.setting == setting:
+            return quarter
+    return None
 
 
 def per_source(quarter: QuarterUsed | None, title: str, day: dt.date | None) -> str:
