@@ -67,8 +67,11 @@ def _detail(error: StructuralError) -> str:
 def _more_errors(first: tuple[StructuralError, str], count: int, rules: RuleSet) -> Finding:
     rule = rules.rule("S001")
     error, where = first
+    # (The 999 cannot name them all: an IK3 names a segment only by an id in X12's code list, RFI
+    # 1257, so a flood of unknown segments is one IK5 code there.)
     detail = (f"{count} more implementation-guide errors in this claim, from segment {error.segment} on "
-              f"(the first {LISTED_ERRORS} are listed; the 999 names them all)")
+              f"(the first {LISTED_ERRORS} are listed: fix them and scrub again for the rest; the 999 names "
+              "each segment in error whose id X12 knows)")
     return Finding(rule=rule, severity=rule.severity, message=rule.format(where=where, detail=detail), line=None,
                    segment=error.segment, seg_id=shown(error.seg_id) or None, element=None, value=None)
 
