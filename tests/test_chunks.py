@@ -10,6 +10,7 @@ import logging
 import os
 import random
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def by_chunk(monkeypatch):
     monkeypatch.setattr(by_files, "SMALL_FILE", -1)
     monkeypatch.setattr(by_sets, "plan_for", lambda *args, **kwargs: None)
     monkeypatch.setattr(by_chunks, "CHUNK_BYTES", 0)
+    monkeypatch.setattr(by_chunks, "_WRITE_EVERY", 7)  # a chunk's text written in several pieces
     freeze_report_clock(monkeypatch)
     seen = {"inputs": 0, "chunks": 0, "here": 0}
     scrub_by_chunks, scrub_chunk = by_chunks.scrub_by_chunks, by_chunks.scrub_chunk
@@ -226,8 +228,8 @@ def test_the_cutter_reads_the_loops_above_a_chunk_as_pass_two_holds_them(monkeyp
     data = io.BytesIO(text.encode("latin-1"))
 
     class Recording(by_chunks._Chunked):
-        def _new_job(self, d, cutter, text, first, count, position, last):
-            job = super()._new_job(d, cutter, text, first, count, position, last)
+        def _new_job(self, *args):
+            job = super()._new_job(*args)
             cut.append(job)
             return job
 
@@ -286,3 +288,25 @@ def test_progress_moves_chunk_by_chunk_through_pass_one_and_the_splice(tmp_path,
     in_pass1 = [value for value, claims in seen if claims == 0]
     assert len(in_pass1) > 20 and max(in_pass1) <= share * size
     assert len(seen) - len(in_pass1) > 20  # and a step a chunk spliced
+
+
+def test_a_chunk_too_large_for_a_worker_is_scrubbed_here_straight_into_the_outputs(tmp_path, monkeypatch, by_chunk):
+    # A set that cannot be cut (a claim in its billing provider loop) is one chunk: over the size
+    # a worker may hold, it is scrubbed here, a claim at a time, rather than rendered whole there.
+    path = tmp_path / "generated.837"
+    GENERATE.generate(40, path, per_transaction=40)
+    text = path.read_text(encoding="latin-1")
+    first_subscriber = text.index("HL*2*1*22*")
+    claim = text[text.index("CLM*", first_subscriber):text.index("HL*3*", first_subscriber)]
+    path.write_text(text[:first_subscriber] + claim + text[first_subscriber:], encoding="latin-1")
+    monkeypatch.setattr(by_chunks, "LARGEST_CHUNK", 10_000)
+    submitted = []
+    submit = ProcessPoolExecutor.submit
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", lambda self, fn, *a, **k: (submitted.append(fn),
+                                                                                 submit(self, fn, *a, **k))[1])
+    with Workers(2) as workers:
+        one = _outputs(path.read_bytes(), RunContext.new(TODAY))
+        assert _outputs(path.read_bytes(), RunContext.new(TODAY, workers)) == one
+    assert by_chunk["chunks"] == 1 and by_chunk["here"] == 1
+    assert submitted and by_chunks._chunk_task not in submitted  # (the workers were started, not handed it)
+    assert path.stat().st_size > 10_000

@@ -51,7 +51,7 @@ from ..x12.guide import make_validator
 from ..x12.structural import StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, SegmentReader
 from . import parallel
-from .by_sets import _Delimited, _forget, _head, _merge, _Records, _splice, render_parts
+from .by_sets import LARGEST_SET, _Delimited, _forget, _head, _merge, _Records, _splice, render_parts
 from .pipeline import (
     HashingStream,
     Pass1,
@@ -77,6 +77,12 @@ CHUNK_BYTES = 256 << 10
 # Segments read again above a chunk, at most: a cut is not made below a header or loops larger
 # than this (each chunk's worker would read them again; most chunks have some 15 above them).
 ABOVE_LIMIT = 2_000
+# A chunk larger than this (no cut could be made: see the module's docstring) is scrubbed in the
+# main process, straight into the outputs: a worker would hold its parts, and the main process one
+# output's part while it splices (by_sets.LARGEST_SET, for the same reason).
+LARGEST_CHUNK = LARGEST_SET
+# The segments' text gathered before it is written to the chunk's file.
+_WRITE_EVERY = 4096
 # Chunks handed out ahead of the one being spliced, per worker (what they hold is on disk).
 AHEAD = 3
 # The count a chunk's set is given while the set's SE is not read yet: no position of the chunk
@@ -210,13 +216,15 @@ class _SetCutter:
 
     def __init__(self, transaction: TransactionSet, isa: Segment, gs: Segment, envelope_errors: list[StructuralError],
                  validator: Any, pass1: Pass1,
-                 new_job: Callable[[_SetCutter, list[str], Segment | None, int, int, bool], ChunkJob],
+                 open_chunk: Callable[[_SetCutter], tuple[int, str, BinaryIO]],
+                 new_job: Callable[[_SetCutter, int, str, int, Segment | None, int, int, bool], ChunkJob],
                  ready: Callable[[ChunkJob], None]) -> None:
         self.transaction = transaction
         self.isa, self.gs = isa, gs
         self.envelope_errors = envelope_errors
         self.validator = validator
         self.pass1 = pass1
+        self.open_chunk = open_chunk
         self.new_job = new_job
         self.ready = ready  # a chunk whose errors are given: it may be handed out
         self.base = transaction.header.index
@@ -226,13 +234,15 @@ class _SetCutter:
         self.stack: list[_Loop] = []
         self.collecting: list[Segment] | None = None  # the own segments of the loop read last
         self.cuttable = True
-        # The chunk being read: its first segment, how many, their text as it came (strings, not
-        # the segments: the collector walks every object that stays alive, and the segments of a
-        # chunk would make it walk 10,000 of them for every 10,000 read), and its claims.
+        # The chunk being read: its first segment, how many, their text as it came, on its way to
+        # the chunk's file (strings, not the segments: the collector walks every object that stays
+        # alive, and the segments of a chunk would make it walk 10,000 of them for every 10,000
+        # read; and written as it goes: a set that cannot be cut is one chunk), and its claims.
         self.first: Segment | None = None
         self.count = 0
         self.text: list[str] = []
         self.claims = 0
+        self.number, self.path, self.out, self.size = 0, "", None, 0  # its file
         self.above: list[tuple[int, list[Segment]]] = []  # what stands above it
         self.jobs: list[ChunkJob] = []  # this set's chunks, in order
         # The errors found so far, by position: the validator's, then the raw checks' (SetCheck's
@@ -268,10 +278,20 @@ class _SetCutter:
             self.header.append(seg)
         if self.first is None:
             self.first = seg
+            self.number, self.path, self.out = self.open_chunk(self)
         self.count += 1
         self.text.append(text)
         self.text.append(seg.suffix)
+        if len(self.text) >= _WRITE_EVERY:
+            self._write()
         return ended
+
+    def _write(self) -> None:
+        assert self.out is not None
+        data = "".join(self.text).encode("latin-1")
+        self.out.write(data)
+        self.size += len(data)
+        self.text = []
 
     def _hl(self, seg: Segment, elements: list[str]) -> ChunkJob | None:
         """An HL: the loop it opens, placed under the loops open above it as TransactionReader.start_hl
@@ -319,9 +339,14 @@ class _SetCutter:
         return job
 
     def _job(self, position: int, last: bool) -> ChunkJob:
-        job = self.new_job(self, self.text, self.first, self.count, position, last)
+        if self.out is None:  # (a set with no segment between its ST and SE)
+            self.number, self.path, self.out = self.open_chunk(self)
+        self._write()
+        self.out.close()
+        job = self.new_job(self, self.number, self.path, self.size, self.first, self.count, position, last)
         self.jobs.append(job)
         self.first, self.count, self.text, self.claims = None, 0, [], 0
+        self.number, self.path, self.out, self.size = 0, "", None, 0
         return job
 
     def _collect(self) -> None:
@@ -486,7 +511,7 @@ class _Chunked:
                     self.workers.start(self.rules, share=True)
                     started = True
                 cutter = _SetCutter(event, isa, gs, interchange_errors + group_errors, validator, pass1,
-                                    functools.partial(self._new_job, d), self.queue.append)
+                                    self._open_chunk, functools.partial(self._new_job, d), self.queue.append)
             elif isinstance(event, TransactionEnd):
                 assert cutter is not None
                 check: SetCheck = records.records[-1]
@@ -507,18 +532,20 @@ class _Chunked:
         if self.progress is not None:
             self.progress(int(read * self.pass1_share), 0)
 
-    def _new_job(self, d: Delimiters, cutter: _SetCutter, text: list[str], first: Segment | None, count: int,
-                 position: int, last: bool) -> ChunkJob:
-        """A chunk cut: its bytes (as they came: each segment and what followed it) into its file."""
+    def _open_chunk(self, cutter: _SetCutter) -> tuple[int, str, BinaryIO]:
+        """A new chunk's file, in the input's temporary folder: its ISA and GS first (the worker's
+        SegmentReader reads the delimiters there), then its bytes as they came (_SetCutter)."""
         self.numbered += 1
         path = os.path.join(self.spool.name, f"{self.numbered}.x12")
-        data = "".join(text).encode("latin-1")
-        with open(path, "wb") as out:
-            out.write(_head(cutter.isa, cutter.gs))
-            out.write(data)
-        return ChunkJob(self.numbered, cutter.transaction, cutter.isa, cutter.gs, path, position, count,
+        out = open(path, "wb")  # noqa: SIM115 (closed by the cutter at the cut)
+        out.write(_head(cutter.isa, cutter.gs))
+        return self.numbered, path, out
+
+    def _new_job(self, d: Delimiters, cutter: _SetCutter, number: int, path: str, size: int, first: Segment | None,
+                 count: int, position: int, last: bool) -> ChunkJob:
+        return ChunkJob(number, cutter.transaction, cutter.isa, cutter.gs, path, position, count,
                         first.index if first is not None else 0, first.offset if first is not None else 0,
-                        len(data), list(cutter.above), cutter.envelope_errors, d, self.mode, self.run_context.today,
+                        size, list(cutter.above), cutter.envelope_errors, d, self.mode, self.run_context.today,
                         self.makers, last=last)  # type: ignore[arg-type]
 
     def _hand_out(self) -> None:
@@ -531,7 +558,7 @@ class _Chunked:
         while self.queue and len(running) < self.ahead:
             job = self.queue.popleft()
             future = None
-            if not self.here:
+            if not self.here and job.size <= LARGEST_CHUNK:
                 try:
                     future = running[job.number] = self.workers.pool_for(self.rules).submit(_chunk_task, job)
                 except RuntimeError as exc:  # the pool broke since the last chunk
@@ -585,7 +612,7 @@ class _Chunked:
         done_there = None
         if future is not None:
             try:
-                done_there = future.result()
+                done_there = self.workers.result(future)
             except Exception as exc:  # a worker died, or the chunk could not be sent
                 if isinstance(exc, BrokenProcessPool):
                     self._broken(exc)
