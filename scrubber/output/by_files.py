@@ -177,7 +177,7 @@ class FilesAhead:
         if future is None:
             return data, None
         try:
-            outcome = future.result()
+            outcome = self._workers.result(future)
         except Exception:  # a worker died, or the file could not be sent
             self._stop()
             return data, None

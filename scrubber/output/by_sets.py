@@ -424,7 +424,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
             done_there = None
             if future is not None:
                 try:
-                    done_there = future.result()
+                    done_there = workers.result(future)
                 except Exception as exc:  # a worker died, or the set could not be sent
                     if isinstance(exc, BrokenProcessPool):
                         _broken(exc)

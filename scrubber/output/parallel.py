@@ -29,6 +29,7 @@ import os
 import platform
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -55,6 +56,11 @@ AHEAD = 3
 # segments and 306,000 errors: 1.9 s more in the parent, and its copy in a worker, than one job).
 # A claim of 50 service lines with their drug segments has some 500.
 CHECK_HERE_ABOVE = 5_000
+
+# A wait for a worker's result looks this often whether a worker died, and then gives the pool's
+# own thread this long to see it (it does, but in the case Workers.result is for).
+_LOOK_EVERY = 0.5
+_GRACE = 2.0
 
 _log = logging.getLogger("scrubber")
 
@@ -249,6 +255,31 @@ class Workers:
         found = getattr(pool, "_processes", None) or {}
         return list(found.values())
 
+    def result(self, future: Future[Any], pool: ProcessPoolExecutor | None = None) -> Any:
+        """`future.result()` for a future of `pool` (this one's by default). A worker that dies while
+        it writes a result (a file's outputs are large) leaves half a message in the result pipe,
+        and the pool's thread waits for the rest forever (CPython 3.11): the future is never done,
+        and the run hangs. So the wait looks every half second whether a worker of the pool died;
+        if one did and the future is still not done a while later, the pool is abandoned, which
+        fails the future as broken (see abandon). Found by a test that kills the workers."""
+        pool = pool or self._pool
+        dead_since: float | None = None
+        while True:
+            try:
+                return future.result(timeout=_LOOK_EVERY)
+            except TimeoutError:
+                if future.done():
+                    raise  # (the task's own)
+            if pool is None or pool is not self._pool:
+                return future.result()  # (a pool abandoned already: its futures are done)
+            found = getattr(pool, "_processes", None) or {}
+            if dead_since is None:
+                if any(process.exitcode is not None for process in list(found.values())):
+                    dead_since = time.monotonic()
+            elif time.monotonic() - dead_since > _GRACE:
+                self.abandon()
+                return future.result()
+
     def abandon(self) -> None:
         """Stop the workers now (an interruption, a broken pool): their work in hand is dropped."""
         pool, self._pool, self._rules = self._pool, None, None
@@ -410,7 +441,7 @@ class OrderedChecks:
     def _results_of(self, batch: _Batch) -> list[LocalResult | CheckFailed]:
         assert batch.future is not None
         try:
-            results = batch.future.result()
+            results = self._workers.result(batch.future)
         except Exception as exc:  # a worker died (or the batch could not be sent)
             self._broken(exc)
             return self._check_here(batch.items)

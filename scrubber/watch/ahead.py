@@ -94,7 +94,7 @@ class FilesInFlight:
         if future is None:
             return None
         try:
-            return future.result()
+            return self._workers.result(future, item.pool)
         except Exception:  # the pool broke: a worker was killed, or ran out of memory
             self._lost(item.pool, "scrubbing a file")
             return None
