@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import random
 import tempfile
@@ -20,12 +19,12 @@ from test_sets import (
     _cli,
     _findings,
     _interchange,
-    _KillOnSplice,
     _mutant,
     _outputs,
     _scrub_into,
     _set_text,
     _write,
+    assert_a_killed_worker_loses_nothing,
 )
 
 from scrubber import JsonReport, RunContext, load_rules, scrub_stream
@@ -152,16 +151,8 @@ def test_mutated_files_of_one_set_come_out_the_same_in_chunks(by_chunk):
 def test_a_killed_worker_loses_no_chunk(tmp_path, monkeypatch, caplog, by_chunk):
     path = tmp_path / "generated.837"
     GENERATE.generate(160, path, per_transaction=160)
-    expected = _scrub_into(path, RunContext.new(TODAY))
-    with Workers(2) as workers:
-        monkeypatch.setattr(_KillOnSplice, "workers", workers)
-        monkeypatch.setattr(_KillOnSplice, "killed", [])
-        with caplog.at_level(logging.WARNING, logger="scrubber"):
-            got = _scrub_into(path, RunContext.new(TODAY, workers), _KillOnSplice)
-    assert _KillOnSplice.killed, "no worker was killed: the test proves nothing"
-    assert got == expected
+    assert_a_killed_worker_loses_nothing(path, monkeypatch, caplog)
     assert by_chunk["inputs"] == 1 and by_chunk["here"] > 0
-    assert caplog.text.count("worker process stopped") == 1
 
 
 def test_a_file_level_error_after_chunks_went_out_leaves_no_output_and_no_chunk(tmp_path, monkeypatch, by_chunk):
