@@ -17,6 +17,7 @@ from conftest import ROOT, SAMPLES, TODAY, corpus_files
 from test_jobs import GENERATE, _claim, _fillers, _renamed, freeze_report_clock
 from test_sets import (
     _cli,
+    _defects,
     _findings,
     _interchange,
     _mutant,
@@ -301,3 +302,12 @@ def test_a_chunk_too_large_for_a_worker_is_scrubbed_here_straight_into_the_outpu
     assert by_chunk["chunks"] == 1 and by_chunk["here"] == 1
     assert submitted and by_chunks._chunk_task not in submitted  # (the workers were started, not handed it)
     assert path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("options", [["--no-fix"], ["--unsafe-fixes", "--redact"], ["--format", "json"]],
+                         ids=["no-fix", "unsafe-fixes-redacted", "json-summary"])
+def test_the_scrub_options_reach_the_chunks(tmp_path, monkeypatch, by_chunk, options):
+    path = _write(tmp_path / "options.837", _interchange([[_set_text(
+        _defects("P-U002-FRACTION", "P-U003-MG-AS-UNITS", "P-U004-DOSE-MISMATCH", "P-N002-NDC-HYPHENS",
+                 "P-D003-Z51-ONLY", "P-U001-ZERO-UNITS"), 21)]], 903))
+    assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path], options=options)
