@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLES, TODAY, corpus_files
-from test_jobs import GENERATE, _claim, _fillers, _renamed, freeze_report_clock
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_jobs import GENERATE, TOOL, _claim, _fillers, _renamed, freeze_report_clock
 from test_sets import (
     _cli,
     _defects,
@@ -311,3 +313,21 @@ def test_the_scrub_options_reach_the_chunks(tmp_path, monkeypatch, by_chunk, opt
         _defects("P-U002-FRACTION", "P-U003-MG-AS-UNITS", "P-U004-DOSE-MISMATCH", "P-N002-NDC-HYPHENS",
                  "P-D003-Z51-ONLY", "P-U001-ZERO-UNITS"), 21)]], 903))
     assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path], options=options)
+
+
+_SAMPLE_CLAIMS = [*TOOL.DEFECTS_837P.claims, *TOOL.CLEAN_837P.claims]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(picked=st.lists(st.integers(0, len(_SAMPLE_CLAIMS) - 1), min_size=1, max_size=14),
+       chunk_bytes=st.sampled_from([0, 600, 2_500]))
+def test_any_run_of_sample_claims_in_one_set_comes_out_the_same_in_chunks(by_chunk, monkeypatch, picked,
+                                                                          chunk_bytes):
+    # Claims of every kind (rejected, fixed, warned, clean; a patient's claims together or apart,
+    # the same claim twice) in any order in one set, cut anywhere the cutter may: one job's outputs.
+    monkeypatch.setattr(by_chunks, "CHUNK_BYTES", chunk_bytes)
+    data = _interchange([[_set_text([_SAMPLE_CLAIMS[i] for i in picked], 1)]], 904).encode("latin-1")
+    with Workers(2) as workers:
+        assert _outputs(data, RunContext.new(TODAY, workers)) == _outputs(data, RunContext.new(TODAY))
+    assert by_chunk["inputs"] > 0
