@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,12 +21,12 @@ from test_sets import (
     _defects,
     _findings,
     _interchange,
-    _mutant,
     _outputs,
     _scrub_into,
     _set_text,
     _write,
     assert_a_killed_worker_loses_nothing,
+    assert_mutants_come_out_the_same,
 )
 
 from scrubber import JsonReport, RunContext, load_rules, scrub_stream
@@ -142,12 +141,7 @@ def test_mutated_files_of_one_set_come_out_the_same_in_chunks(by_chunk):
         path = Path(folder) / "generated.837"
         GENERATE.generate(30, path, per_transaction=30)
         segments = path.read_bytes().split(b"~\n")
-    rng = random.Random(1)
-    with Workers(2) as workers:
-        for number in range(60):
-            data = _mutant(segments, rng)
-            one = _outputs(data, RunContext.new(TODAY))
-            assert _outputs(data, RunContext.new(TODAY, workers)) == one, f"mutant {number} differs"
+    assert_mutants_come_out_the_same(segments, seed=1, count=60)
     assert by_chunk["inputs"] >= 40 and by_chunk["chunks"] > 10 * by_chunk["inputs"]
 
 

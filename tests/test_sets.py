@@ -651,18 +651,22 @@ def test_mutated_files_of_several_sets_come_out_the_same_by_sets(tmp_path, by_se
     # The validator's state runs across sets (HL and LX counts, the walk, control numbers): broken
     # sets next to good ones must be judged by sets as the whole file's validation judges them.
     # (450 mutants of this kind, seeds 1 and 2 of the same generator, differed in nothing.)
-    import random
-
     path = tmp_path / "generated.837"
     GENERATE.generate(24, path, per_transaction=4)
-    segments = path.read_bytes().split(b"~\n")
-    rng = random.Random(11)
+    assert_mutants_come_out_the_same(path.read_bytes().split(b"~\n"), seed=11, count=40)
+    assert by_set["inputs"] >= 30
+
+
+def assert_mutants_come_out_the_same(segments: list[bytes], seed: int, count: int) -> None:
+    """Each of `count` mutants of a file's segments (_mutant) comes out with two jobs as with one."""
+    import random
+
+    rng = random.Random(seed)
     with Workers(2) as workers:
-        for number in range(40):
+        for number in range(count):
             data = _mutant(segments, rng)
             one = _outputs(data, RunContext.new(TODAY))
             assert _outputs(data, RunContext.new(TODAY, workers)) == one, f"mutant {number} differs"
-    assert by_set["inputs"] >= 30
 
 
 @pytest.mark.parametrize("options", [["--no-fix"], ["--unsafe-fixes", "--redact"], ["-q"], ["--format", "json"]],
