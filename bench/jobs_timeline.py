@@ -1,13 +1,13 @@
-"""Where a `--jobs 2` scrub by transaction sets spends its time: a timeline of the main process and
-of each worker, wall clock and CPU seconds, for one scrub of a bench file (corrected 837 and JSON
-report, as bench/run.py's scrubber-jobs2 mode).
+"""Where a `--jobs 2` scrub by transaction sets, or by chunks of a large set, spends its time: a
+timeline of the main process and of each worker, wall clock and CPU seconds, for one scrub of a
+bench file (corrected 837 and JSON report, as bench/run.py's scrubber-jobs2 mode).
 
     python bench/jobs_timeline.py bench/results/claims_10000.837 [--jobs 2] [--repeat 3]
 
 Each round runs in a fresh process. Times are seconds from the start of `scrub_stream`. Printed per
-round: the steps of the main process (scan, envelope pass, each set handed out, waited for,
-spliced or scrubbed again here) and each worker's tasks (start, end, CPU seconds), then the CPU
-seconds of every process.
+round: the steps of the main process (scan, envelope pass or pass 1 with its cuts, each set or
+chunk spliced or scrubbed again here) and each worker's tasks (start, end, CPU seconds), then the
+CPU seconds of every process.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _child(path: str, jobs: int) -> None:
     import resource
 
     from scrubber import ClaimFileWriter, JsonReport, load_rules, scrub_stream
-    from scrubber.output import by_sets, parallel
+    from scrubber.output import by_chunks, by_sets, parallel
 
     events: list[tuple] = []
     handle, log_path = tempfile.mkstemp(prefix="jobs-timeline-")  # the workers append their lines here
@@ -81,6 +81,18 @@ def _child(path: str, jobs: int) -> None:
 
     traced_set_task.__module__, traced_set_task.__qualname__ = set_task.__module__, set_task.__qualname__
     by_sets._set_task = traced_set_task
+    chunk_task = by_chunks._chunk_task
+
+    def traced_chunk_task(job):
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return chunk_task(job)
+        finally:
+            worker_line(f"chunk {job.number} ({job.segments} segments, {len(job.above)} loops and header above)",
+                        start, cpu)
+
+    traced_chunk_task.__module__, traced_chunk_task.__qualname__ = chunk_task.__module__, chunk_task.__qualname__
+    by_chunks._chunk_task = traced_chunk_task
     start_worker = parallel._start_worker
 
     def traced_start(*args):
@@ -96,6 +108,11 @@ def _child(path: str, jobs: int) -> None:
     timed(by_sets, "scrub_set", lambda args: f"scrub set {args[0].number} HERE")
     timed(by_sets, "_forget", lambda args: f"forget set {args[0].number}")
     timed(parallel.Workers, "start", "workers.start (tables read, pool made)")
+    # (A worker's own scrub_chunk is noted in its copy of `events`, never printed: only the main
+    # process's are, the chunks scrubbed again here.)
+    timed(by_chunks._Chunked, "_pass1", "pass 1, cutting the sets into chunks")
+    timed(by_chunks, "_splice", lambda args: f"splice chunk {args[0].number}")
+    timed(by_chunks, "scrub_chunk", lambda args: f"scrub chunk {args[0].number} HERE")
     rules = load_rules()
     with tempfile.TemporaryDirectory() as out:
         t0[0] = time.perf_counter()

@@ -70,6 +70,19 @@ def test_the_jobs_timeline_shows_each_set_in_its_worker_and_each_splice(tmp_path
     assert "HERE" not in out  # no set scrubbed again in the main process: no patient in two sets
 
 
+def test_the_jobs_timeline_shows_each_chunk_of_one_set_in_its_worker_and_each_splice(tmp_path):
+    path = tmp_path / "claims.837"
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "1600", str(path), "--per-transaction", "1600"],
+                   check=True, capture_output=True)
+    done = subprocess.run([sys.executable, str(BENCH / "jobs_timeline.py"), str(path)], check=True,
+                          capture_output=True, text=True, env={**os.environ, "SCRUBBER_JOBS_MIN_BYTES": "0"})
+    out = done.stdout
+    assert "main: pass 1, cutting the sets into chunks" in out
+    for number in (1, 2, 3):  # 1,600 claims, 590 KB: three chunks of 256 KiB or less
+        assert f": chunk {number} (" in out and f"main: splice chunk {number}" in out
+    assert "HERE" not in out
+
+
 def test_the_scrub_ceiling_runs_one_scrub_alone_then_two_at_once(tmp_path):
     # The ceiling of --jobs 2 on a file of two sets: a real scrub of half the claims, alone and in pairs.
     run = _run_module()
