@@ -329,13 +329,11 @@ class _SetCutter:
         """End the chunk before the HL just read: the loops open above that HL stand above the next."""
         job = self._job(self.position - self.count, last=False)
         self.above = [(1, self.header), *((loop.position, loop.segments) for loop in self.stack)]
-        # The chunk before the one just ended is a whole chunk behind pass 1 now: the errors of its
-        # segments are as good as known (the set's end tells for sure).
-        if len(self.jobs) >= 2:
-            earlier = self.jobs[-2]
-            self._collect()
-            earlier.errors = self._errors_of(earlier, None)
-            self.ready(earlier)
+        # The errors of the chunk's segments are as good as known: the validator has read the HL
+        # after it (an error it places a segment late is there), and the set's end tells for sure.
+        self._collect()
+        job.errors = self._errors_of(job, None)
+        self.ready(job)
         return job
 
     def _job(self, position: int, last: bool) -> ChunkJob:
