@@ -174,16 +174,21 @@ def test_a_file_of_one_set_is_cut_into_chunks_by_default(tmp_path, monkeypatch):
     # Without the fixture's forcing: the real plan (a single set: not by sets), chunks of their size.
     monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
     monkeypatch.setattr(by_chunks, "CHUNK_BYTES", 4_000)
-    cut = []
+    cut: list[int] = []  # their sizes, in bytes
     new_job = by_chunks._Chunked._new_job
-    monkeypatch.setattr(by_chunks._Chunked, "_new_job", lambda *a, **k: (cut.append(1), new_job(*a, **k))[1])
+    monkeypatch.setattr(by_chunks._Chunked, "_new_job",
+                        lambda *a, **k: (cut.append(a[5]), new_job(*a, **k))[1])  # (its size)
     path = tmp_path / "one.837"
     GENERATE.generate(60, path, per_transaction=60)
     expected = _scrub_into(path, RunContext.new(TODAY))
     with Workers(2) as workers:
         assert _scrub_into(path, RunContext.new(TODAY, workers)) == expected
-    # 60 claims of about 370 bytes: some 5 chunks of 4,000 bytes or more.
-    assert 3 <= len(cut) <= 8
+    # 60 claims of about 370 bytes: the first chunk a quarter of 4,000 bytes (the workers wait for
+    # it), then 4,000 bytes or more, and a quarter again in the last 8,000 bytes of the file.
+    assert 1_000 <= cut[0] < 2_000
+    assert any(size >= 4_000 for size in cut[1:-1])
+    assert all(size < 2_000 for size in cut[-5:-1])
+    assert sum(cut) > path.stat().st_size - 400  # (the envelope's segments are in no chunk)
 
 
 def test_an_output_that_cannot_be_written_in_chunks_sends_the_file_claim_by_claim(tmp_path, monkeypatch):

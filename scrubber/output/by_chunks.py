@@ -218,8 +218,9 @@ class _SetCutter:
                  validator: Any, pass1: Pass1,
                  open_chunk: Callable[[_SetCutter], tuple[int, str, BinaryIO]],
                  new_job: Callable[[_SetCutter, int, str, int, Segment | None, int, int, bool], ChunkJob],
-                 ready: Callable[[ChunkJob], None]) -> None:
+                 ready: Callable[[ChunkJob], None], input_size: int) -> None:
         self.transaction = transaction
+        self.input_size = input_size  # (the bytes pass 1 reads in all: near their end, chunks are smaller)
         self.isa, self.gs = isa, gs
         self.envelope_errors = envelope_errors
         self.validator = validator
@@ -316,7 +317,8 @@ class _SetCutter:
         else:
             stack.clear()
         ended = None
-        if (self.cuttable and regular and self.claims and seg.offset - self.first.offset >= CHUNK_BYTES  # type: ignore[union-attr]
+        if (self.cuttable and regular and self.claims
+                and seg.offset - self.first.offset >= self._chunk_bytes(seg)  # type: ignore[union-attr]
                 and all(loop.regular for loop in stack)
                 and len(self.header) + sum(len(loop.segments) for loop in stack) <= ABOVE_LIMIT):
             ended = self._cut()
@@ -324,6 +326,13 @@ class _SetCutter:
         stack.append(loop)
         self.collecting = loop.segments
         return ended
+
+    def _chunk_bytes(self, seg: Segment) -> int:
+        """How large the chunk being read may grow. The workers wait for a set's first chunk, and the
+        run for the input's last (bench/jobs_timeline.py): those are a quarter of the usual size."""
+        if not self.jobs or self.input_size - seg.offset < 2 * CHUNK_BYTES:
+            return CHUNK_BYTES // 4
+        return CHUNK_BYTES
 
     def _cut(self) -> ChunkJob:
         """End the chunk before the HL just read: the loops open above that HL stand above the next."""
@@ -509,7 +518,8 @@ class _Chunked:
                     self.workers.start(self.rules, share=True)
                     started = True
                 cutter = _SetCutter(event, isa, gs, interchange_errors + group_errors, validator, pass1,
-                                    self._open_chunk, functools.partial(self._new_job, d), self.queue.append)
+                                    self._open_chunk, functools.partial(self._new_job, d), self.queue.append,
+                                    self.size)
             elif isinstance(event, TransactionEnd):
                 assert cutter is not None
                 check: SetCheck = records.records[-1]
