@@ -26,8 +26,11 @@ the set's. Either way the outputs are those of one job, byte for byte.
 
 A cut is made only where pass 2's reader would stand in the same state after the loops above the
 chunk as after everything before it: at an HL whose parent is one of the loops open above it (or
-a new billing provider), in a set whose header holds no claim and whose segments all start with
-an id. Anywhere else the chunk simply goes on.
+a new billing provider), in a set whose header and billing provider loops hold no claim and whose
+segments all start with an id; and not below more than ABOVE_LIMIT segments of header and open
+loops. Anywhere else the chunk simply goes on. A chunk goes out as soon as it is cut; a set's
+first chunk, and those near the end of the input, are smaller (the workers wait for the one, the
+run for the others).
 """
 
 from __future__ import annotations
