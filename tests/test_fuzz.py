@@ -75,6 +75,9 @@ CRASHES = {  # reproducer -> the defect that makes it fail today (None: fixed, a
     "escape-in-segment-id-message.837": None,  # issue 8 item 8
     "ack277-huge-charge.837": None,
     "clm-inside-billing-provider-loop.837": None,  # a CLM right under HL 20 took the provider's REF*EI
+    # An LX with no SV2 ending a claim, then HLs the guide cannot place: the claim went out, and its
+    # corrected file, scrubbed again, was rejected (bench/fuzz.py --seed 20261203).
+    "service-line-without-sv2-before-unplaced-hls.837": None,
 }
 
 

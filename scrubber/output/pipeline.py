@@ -614,6 +614,20 @@ class _OpenSet:
             first = claim.segments[0]
             self.sealed.append((StructuralError(first.index, "LX", None, "I7", "model",
                                                 'Mandatory loop "Service Line Number" (2400) missing'), ""))
+        elif not self.sealed:
+            # So is SV1 (837P) or SV2 (837I) in every service line. When a claim ends right after
+            # an LX, pyx12 reports the missing segment at the next segment, an HL or another claim's
+            # CLM, or not at all when what follows cannot be placed: then the error reaches another
+            # loop or claim, or none, and a claim with a service line that bills nothing would go
+            # out (a fuzzing find: its corrected file, scrubbed again, was rejected).
+            for line in claim.lines:
+                if line.procedure_segment is None:
+                    lx = claim.segments[line.first - claim.first]
+                    seg_id, name = ("SV2", "Institutional Service Line") if claim.is_institutional \
+                        else ("SV1", "Professional Service")
+                    self.sealed.append((StructuralError(lx.index, seg_id, None, "3", "model",
+                                                        f'Mandatory segment "{name}" ({seg_id}) missing'), ""))
+                    break
 
     def errors_of(self, claim: Claim) -> list[tuple[StructuralError, str]]:
         """The structural errors that stand in the way of `claim`: the set's, its HL loops', its own."""
