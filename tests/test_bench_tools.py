@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 BENCH = ROOT / "bench"
@@ -55,32 +56,21 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
         "scrubber", "scrubber-jobs2"}
 
 
-def test_the_jobs_timeline_shows_each_set_in_its_worker_and_each_splice(tmp_path):
+@pytest.mark.parametrize(("per_set", "part"), [(800, "set"), (1600, "chunk")], ids=["by-sets", "one-set-in-chunks"])
+def test_the_jobs_timeline_shows_each_part_in_its_worker_and_each_splice(tmp_path, per_set, part):
+    # 1,600 claims (590 KB): two sets over 256 KiB (by_sets.GROUP_BYTES: smaller ones would go to a
+    # worker together), or one set, cut into chunks.
     path = tmp_path / "claims.837"
-    # Sets over 256 KiB (by_sets.GROUP_BYTES): smaller ones would go to a worker together.
-    subprocess.run([sys.executable, str(BENCH / "generate.py"), "1600", str(path), "--per-transaction", "800"],
+    subprocess.run([sys.executable, str(BENCH / "generate.py"), "1600", str(path), "--per-transaction", str(per_set)],
                    check=True, capture_output=True)
     done = subprocess.run([sys.executable, str(BENCH / "jobs_timeline.py"), str(path)], check=True,
                           capture_output=True, text=True, env={**os.environ, "SCRUBBER_JOBS_MIN_BYTES": "0"})
     out = done.stdout
-    assert out.startswith("round 1: wall ")
-    assert "main: scan" in out and "worker start (initializer)" in out
+    assert out.startswith("round 1: wall ") and "worker start (initializer)" in out
+    assert ("main: scan" if part == "set" else "main: pass 1, cutting the sets into chunks") in out
     for number in (1, 2):
-        assert f": set {number} (" in out and f"main: splice set {number}" in out
-    assert "HERE" not in out  # no set scrubbed again in the main process: no patient in two sets
-
-
-def test_the_jobs_timeline_shows_each_chunk_of_one_set_in_its_worker_and_each_splice(tmp_path):
-    path = tmp_path / "claims.837"
-    subprocess.run([sys.executable, str(BENCH / "generate.py"), "1600", str(path), "--per-transaction", "1600"],
-                   check=True, capture_output=True)
-    done = subprocess.run([sys.executable, str(BENCH / "jobs_timeline.py"), str(path)], check=True,
-                          capture_output=True, text=True, env={**os.environ, "SCRUBBER_JOBS_MIN_BYTES": "0"})
-    out = done.stdout
-    assert "main: pass 1, cutting the sets into chunks" in out
-    for number in (1, 2, 3):  # 1,600 claims, 590 KB: three chunks of 256 KiB or less
-        assert f": chunk {number} (" in out and f"main: splice chunk {number}" in out
-    assert "HERE" not in out
+        assert f": {part} {number} (" in out and f"main: splice {part} {number}" in out
+    assert "HERE" not in out  # nothing scrubbed again in the main process: no patient in two parts
 
 
 def test_the_scrub_ceiling_runs_one_scrub_alone_then_two_at_once(tmp_path):
