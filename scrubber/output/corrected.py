@@ -334,12 +334,13 @@ class ClaimFileChunk(FragmentSink):
                     parent = loop.parent.position if loop.parent is not None else None
                     described.append((loop.position, parent, loop.number, loop.parent_number, loop.level,
                                       [(segment.text, segment.suffix) for segment in loop.segments]))
+        position = node.position if node is not None else None
         if (result.disposition == REJECTED) != self._rejected:
-            self._records.append((described, node.position if node is not None else None, None, 0))
+            self._records.append((described, position, None, 0))
             return
         segments = _written(result, self._rejected)
         text = "".join([segment.text + segment.suffix for segment in segments])
-        self._records.append((described, node.position if node is not None else None, text, len(segments)))
+        self._records.append((described, position, text, len(segments)))
 
     def take(self) -> tuple[list[tuple[str, str]], list[_ChunkClaim]]:
         return self._header, self._records
