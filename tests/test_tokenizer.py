@@ -188,3 +188,17 @@ def test_a_span_with_one_line_break_after_every_terminator_is_split_on_both(line
             written = "".join(text + suffix for _, _, text, suffix in results[0][0]) + results[0][1]
             assert written == data.decode("latin-1")
     assert True in fast and False in fast
+
+
+@pytest.mark.parametrize("terminator", ["~", "\n"])
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_a_shift_moves_every_index_and_offset_as_the_input_it_was_cut_from_has_them(terminator, chunk):
+    """A worker reads a set copied out of the input (after its ISA and GS): `shift` gives its
+    segments the indexes and offsets they have in the input, and a cut-short error says where."""
+    data = (ISA[:-1] + terminator + f"GS*HC*A*B{terminator}ST*837*0001{terminator}SE*2*0001{terminator}").encode()
+    plain = list(SegmentReader(io.BytesIO(data), chunk_size=chunk))
+    shifted = list(SegmentReader(io.BytesIO(data), chunk_size=chunk, shift=(40, 5000)))
+    assert [(s.index + 40, s.offset + 5000, s.text) for s in plain] == [(s.index, s.offset, s.text) for s in shifted]
+    with pytest.raises(InputError) as cut:
+        list(SegmentReader(io.BytesIO(data + b"CLM*1"), chunk_size=chunk, shift=(40, 5000)))
+    assert (cut.value.segment, cut.value.offset) == (45, 5000 + len(data))

@@ -147,19 +147,13 @@ def _segments(job: SetJob) -> Iterator[Segment]:
     """The ISA, the GS and the sets' segments, read by SegmentReader from the sets' file, with the
     indexes and offsets they have in the input."""
     isa, gs, span = job.isa, job.gs, job.spans[0]
-    shift_index = span.header.index - 3
-    shift_offset = span.start - len(_head(isa, gs))
+    shift = (span.header.index - 3, span.start - len(_head(isa, gs)))  # (the ST is the third segment)
     with open(job.path, "rb") as stored:
-        for seg in SegmentReader(stored):
-            index = seg.index
-            if index > 2:
-                seg.index = index + shift_index
-                seg.offset += shift_offset
-            elif index == 1:
-                seg.index, seg.offset = isa.index, isa.offset
-            else:
-                seg.index, seg.offset = gs.index, gs.offset
+        segments = iter(SegmentReader(stored, shift=shift))
+        for first, seg in zip((isa, gs), segments, strict=False):  # (the tuple first: zip stops on it)
+            seg.index, seg.offset = first.index, first.offset
             yield seg
+        yield from segments
 
 
 def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory) -> Summary:
@@ -172,13 +166,10 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
     kept = list(_segments(job)) if job.keep_segments else None
     validator = make_validator(job.validator, d)
     records = _Records()
-    pass1 = Pass1(validator, records)
-    closed = 0
-    for event in EnvelopeReader(kept if kept is not None else _segments(job), d, validator.feed):
-        if pass1.event(event):
-            closed += 1
-            if closed == sets:
-                break
+    pass1 = Pass1(validator, records).sets_closed(EnvelopeReader(kept or _segments(job), d, validator.feed))
+    for closed, _ in enumerate(pass1, 1):
+        if closed == sets:
+            break
     checks: list[SetCheck] = records.records[2:]
     for number, check, span in zip(range(job.number, job.number + sets), checks, job.spans, strict=False):
         if check.count != span.count:
@@ -189,12 +180,17 @@ def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistor
                    job.mode, RunContext(history, job.today), None, 0)
     number = job.number
     closed = 0
-    for event in EnvelopeReader(kept if kept is not None else _segments(job), d):
-        if isinstance(event, TransactionSet):
+    segments = iter(kept or _segments(job))
+    envelope = EnvelopeReader(segments, d)
+    for event in envelope:
+        if type(event) is TransactionSet:
             event.number = number
             number += 1
+            scrub.event(event, deliver_envelope=False)
+            scrub.read_body(segments, envelope)
+            continue
         scrub.event(event, deliver_envelope=False)
-        if isinstance(event, TransactionEnd):
+        if type(event) is TransactionEnd:
             closed += 1
             if closed == sets:
                 break

@@ -27,7 +27,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -274,18 +274,9 @@ def _validate(source: HashingStream, log: _ValidationLog, progress: Progress | N
     d = reader.delimiters
     validator = make_validator(validator_name, d)
     envelope = EnvelopeReader(reader, d, validator.feed)
-    pass1 = Pass1(validator, log)
-    sets = 0
-    for event in envelope:
-        if type(event) is Segment:
-            # (Pass1.event's first case, inlined: nearly every event is a body segment.)
-            text = event.text
-            if not text.isascii() or not text.strip():
-                pass1.raw.extend(raw_problems([event]))
-        elif pass1.event(event):
-            sets += 1
-            if progress is not None and sets % 8 == 0:
-                progress(int(reader.bytes_read * pass1_share(validator_name)), 0)
+    for sets, _ in enumerate(Pass1(validator, log).sets_closed(envelope), 1):
+        if progress is not None and sets % 8 == 0:
+            progress(int(reader.bytes_read * pass1_share(validator_name)), 0)
     validator.finish()
     fail_on(validator.take_errors())
     return list(envelope.notes)
@@ -300,6 +291,17 @@ class Pass1:
         self.validator = validator
         self.log = log
         self.raw: list[StructuralError] = []
+
+    def sets_closed(self, events: Iterable[Any]) -> Iterator[None]:
+        """Take the events; yields when one closed a transaction set."""
+        for event in events:
+            if type(event) is Segment:
+                # (event's first case, inlined: nearly every event is a body segment)
+                text = event.text
+                if not text.isascii() or not text.strip():
+                    self.raw.extend(raw_problems([event]))
+            elif self.event(event):
+                yield
 
     def event(self, event: Any) -> bool:
         """Take one event; True when it closed a transaction set."""
@@ -371,21 +373,25 @@ class Pass2:
         for event in envelope:
             self.event(event)
             if type(event) is TransactionSet:
-                # Pass 1 counted the set's segments and checked its envelope: its body is read
-                # here, straight from the tokenizer, and the envelope reader goes on at its SE.
-                transaction = self._transaction
-                assert transaction is not None
-                body = transaction.check.count - 2
-                feed = transaction.feed
-                for segment in itertools.islice(segments, body):
-                    claim = feed(segment)
-                    if claim is not None:
-                        self._deliver_claim(transaction, claim)
-                envelope.skip_segments(body)
+                self.read_body(segments, envelope)
         if self.ordered is not None:
             self.ordered.finish()
         self.finish(notes, self.reader.trailer)
         return self.summary
+
+    def read_body(self, segments: Iterator[Segment], envelope: EnvelopeReader) -> None:
+        """The body of the set just opened (`event` took its ST), from `segments`, which `envelope`
+        reads: pass 1 counted the set's segments and checked its envelope, so the body is read
+        straight from the tokenizer, and the envelope reader goes on at its SE."""
+        transaction = self._transaction
+        assert transaction is not None
+        body = transaction.check.count - 2
+        feed = transaction.feed
+        for segment in itertools.islice(segments, body):
+            claim = feed(segment)
+            if claim is not None:
+                self._deliver_claim(transaction, claim)
+        envelope.skip_segments(body)
 
     def event(self, event: Any, deliver_envelope: bool = True) -> None:
         """One envelope event of pass 2. The interchange and group events are handed to the sinks

@@ -184,7 +184,9 @@ class SegmentReader:
     `trailer` for whitespace after the last terminator.
     """
 
-    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE, shift: tuple[int, int] = (0, 0)) -> None:
+        # `shift`: the segments and bytes before the stream's first in the input it holds a part
+        # of (output/by_sets.py): they are added to every segment's index and offset.
         self._stream = stream
         self._chunk_size = chunk_size
         head = stream.read(max(chunk_size, 4096))
@@ -206,7 +208,7 @@ class SegmentReader:
         self.delimiters = parse_isa(text[start : start + ISA_LENGTH], start)
         self._buffer = text
         self._pos = start
-        self._base = 0  # file offset of _buffer[0]
+        self._first_index, self._base = shift  # (_base: the file offset of _buffer[0])
         self.trailer = ""
 
     def _more(self) -> bool:
@@ -221,20 +223,19 @@ class SegmentReader:
         return True
 
     def __iter__(self) -> Iterator[Segment]:
-        index = 0
+        index = self._first_index
         if self.delimiters.segment not in "\r\n":
-            index = yield from self._split()
+            index = yield from self._split(index)
         yield from self._scan(index)
 
-    def _split(self) -> Iterator[Segment]:
+    def _split(self, index: int) -> Iterator[Segment]:
         """The segments of each chunk, split at once on the terminator (str.split, in C) rather
         than found one by one: a run of CR and LF after a terminator starts the next piece, and is
         the suffix of the segment before. The last segment of a span waits for the next span or
         chunk (its line break may go on there); at the end of the stream, what is left goes to _scan,
-        which also finds a file cut short. Returns the number of segments read. Not for a CR or
-        LF terminator (_scan's)."""
+        which also finds a file cut short. Returns the index of the last segment read (`index`:
+        the one before the first). Not for a CR or LF terminator (_scan's)."""
         terminator = self.delimiters.segment
-        index = 0
         suffixes: dict[str, str] = {}  # line break -> terminator and line break, shared
         while True:
             buffer, pos, base = self._buffer, self._pos, self._base
