@@ -18,6 +18,7 @@ from lxml import html
 import scrubber
 from scrubber import FixMode, RunContext
 from scrubber.errors import InputError
+from scrubber.output import pipeline
 from scrubber.output.files import make_sink
 from scrubber.output.pipeline import scrub_stream
 from scrubber.output.sink import ScrubbedClaim, Sink
@@ -278,8 +279,9 @@ def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, rule_fault):
     assert result.summary.undelivered == 1
 
 
-def test_memory_holds_one_claim_at_a_time(rules):
-    """Each claim's model is freed once the outputs have it: memory does not follow the set."""
+def _alive_at_each_claim(rules, claims: int, sizes: list[int] | None = None) -> list[int]:
+    """How many earlier claims' results are still held when each claim reaches the outputs, in a
+    generated set of `claims` claims (and each claim's segments, into `sizes`)."""
     seen: list[weakref.ref] = []
     alive_at_each_claim: list[int] = []
 
@@ -287,6 +289,8 @@ def test_memory_holds_one_claim_at_a_time(rules):
         def claim(self, item: ScrubbedClaim) -> None:
             alive_at_each_claim.append(sum(ref() is not None for ref in seen))
             seen.append(weakref.ref(item.result))
+            if sizes is not None:
+                sizes.append(len(item.result.claim.segments))
 
     sys.path.insert(0, str(SAMPLES.parent / "bench"))
     try:
@@ -294,11 +298,32 @@ def test_memory_holds_one_claim_at_a_time(rules):
     finally:
         sys.path.pop(0)
     out = io.StringIO()
-    generate.write_837(out, 300, per_transaction=300)  # one transaction set of 300 claims
+    generate.write_837(out, claims, per_transaction=claims)  # one transaction set
     scrub_stream(io.BytesIO(out.getvalue().encode("ascii")), rules, [Watch()], FixMode.SAFE,
                  run=RunContext.new(TODAY))
-    assert len(alive_at_each_claim) == 300
-    assert max(alive_at_each_claim) <= 1
+    assert len(alive_at_each_claim) == claims
+    return alive_at_each_claim
+
+
+def test_memory_holds_a_batch_of_claims_at_a_time(rules):
+    """Each claim's model is freed once the outputs have it and its batch is done (pipeline.BATCH_CLAIMS):
+    memory does not follow the set."""
+    alive = _alive_at_each_claim(rules, 300)
+    assert max(alive) == pipeline.BATCH_CLAIMS - 1  # the claims before it in its batch
+    assert alive[pipeline.BATCH_CLAIMS] == 0  # the first claim of the next batch: the first batch is freed
+
+
+def test_a_batch_holds_a_bounded_number_of_segments(rules, monkeypatch):
+    """Large claims make short batches (pipeline.BATCH_SEGMENTS): memory is bounded by the largest
+    claim, not by a number of claims."""
+    monkeypatch.setattr(pipeline, "BATCH_SEGMENTS", 40)  # the generated claims have 7 to 16 segments
+    sizes: list[int] = []
+    alive = _alive_at_each_claim(rules, 100, sizes)
+    starts = [i for i, held in enumerate(alive) if held == 0]
+    batches = [sizes[start:end] for start, end in zip(starts, [*starts[1:], len(sizes)], strict=True)]
+    assert len(batches) > 100 // 8
+    for batch in batches:  # full once it reached 40 segments: only its last claim took it there
+        assert sum(batch[:-1]) < 40 <= sum(batch) or batch is batches[-1]
 
 
 def test_every_corpus_file_and_sample_conserves_its_claims(rules):

@@ -180,6 +180,7 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
     if done is not None:
         transaction._seal(done)
         deliver(transaction, done)
+    scrub.deliver_batch()
     return scrub.summary, reader.claims_read
 
 

@@ -242,6 +242,17 @@ def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, p
         log.close()
 
 
+# With one job, claims are checked in batches: the claim model of up to this many claims (or of
+# BATCH_SEGMENTS segments, whichever comes first), then their checks, then the checks across
+# claims, then the sinks, each step over the whole batch. Each step then runs with its own code
+# and tables warm in the processor's caches: a claim at a time, the steps took turns evicting each
+# other's, and the scrub took 12% longer (bench/run.py, 10,000 claims: 1.53 against 1.35 s; 16
+# claims a batch gave 1.43 s, 128 1.46 s). The batch holds a few dozen claims: memory stays
+# bounded by the largest claim.
+BATCH_CLAIMS = 64
+BATCH_SEGMENTS = 1024
+
+
 CHUNKS_ENV = "SCRUBBER_CHUNKS"
 
 
@@ -346,6 +357,9 @@ class Pass2:
         self.ordered = OrderedChecks(workers, rules, mode, run.today) if workers is not None else None
         self._transaction: _OpenSet | None = None
         self._keep_segments = any(sink.wants_set_segments for sink in sinks)
+        # Claims read, waiting to be checked as a batch (deliver_batch), with their segments.
+        self._batch: list[tuple[_OpenSet, ClaimWork]] = []
+        self._batch_segments = 0
         self.pass1_share = pass1_share(DEFAULT_VALIDATOR)  # (of the progress shown: _scrub sets it)
 
     def run(self, notes: list[Any]) -> Summary:
@@ -425,6 +439,7 @@ class Pass2:
             self._in_order(functools.partial(deliver_all, self.sinks, event))
 
     def finish(self, notes: list[Any], trailer: str) -> None:
+        self.deliver_batch()  # (none is left: a set's end delivers its claims)
         # A wrong count is fixed wherever claims go out: the writer recomputes every count.
         goes_out = self.summary.accepted + self.summary.corrected > 0
         for note in notes:
@@ -440,30 +455,57 @@ class Pass2:
         if self.ordered is not None:
             self.ordered.claim(work, functools.partial(self._settle, transaction.transaction,
                                                        transaction.reader.header))
-        else:
-            self._settle(transaction.transaction, transaction.reader.header, work,
-                         check_locally(work, self.rules, self.mode, self.run_context.today))
+            return
+        batch = self._batch
+        batch.append((transaction, work))
+        self._batch_segments += len(claim.segments)
+        if len(batch) >= BATCH_CLAIMS or self._batch_segments >= BATCH_SEGMENTS:
+            self.deliver_batch()
+
+    def deliver_batch(self) -> None:
+        """Check, settle and hand to the sinks the claims delivered since the last batch, each step
+        for the whole batch in turn (see BATCH_CLAIMS), in input order. Called when the batch is
+        full, at the end of a set, and by whoever delivers claims outside a set (by_chunks.py)."""
+        batch, self._batch = self._batch, []
+        self._batch_segments = 0
+        if not batch:
+            return
+        rules, mode, today = self.rules, self.mode, self.run_context.today
+        checked = [check_locally(work, rules, mode, today) for _, work in batch]
+        settled = [self._across(work, local) for (_, work), local in zip(batch, checked, strict=True)]
+        for (transaction, work), outcome in zip(batch, settled, strict=True):
+            self._hand_over(transaction.transaction, transaction.reader.header, work, outcome)
 
     def _settle(self, transaction: TransactionSet, header: list[Segment], work: ClaimWork,
                 local: LocalResult | CheckFailed) -> None:
         """In input order: the checks across claims, the disposition, the history, the sinks."""
+        self._hand_over(transaction, header, work, self._across(work, local))
+
+    def _across(self, work: ClaimWork, local: LocalResult | CheckFailed) -> ClaimResult | Unattributed:
+        """In input order: the checks across claims, the disposition and the history; a claim whose
+        checks failed is held back (Unattributed)."""
         claim = work.claim
         try:
             if isinstance(local, CheckFailed):
                 raise _RuleFault(local.kind)
-            result = self._check_across(local, work.base_index)
+            return self._check_across(local, work.base_index)
         except Exception as exc:  # a fault in the rules must not take down the file: this claim is held back
             kind = exc.kind if isinstance(exc, _RuleFault) else type(exc).__name__
-            item = Unattributed(claim.claim_id.segment.index if claim.claim_id else claim.segments[0].index,
+            return Unattributed(claim.claim_id.segment.index if claim.claim_id else claim.segments[0].index,
                                 claim.id or None,
                                 f"internal error while checking the claim ({kind}); it was "
                                 "not delivered: report this to the scrubber's maintainers")
-            self.summary.add_unattributed(item)
+
+    def _hand_over(self, transaction: TransactionSet, header: list[Segment], work: ClaimWork,
+                   outcome: ClaimResult | Unattributed) -> None:
+        """In input order: the claim's outcome to the summary and the sinks."""
+        if isinstance(outcome, Unattributed):
+            self.summary.add_unattributed(outcome)
             for sink in self.sinks:
-                sink.unattributed(item)
+                sink.unattributed(outcome)
             return
-        self.summary.add(result)
-        scrubbed = ScrubbedClaim(result, transaction, header, [error for error, _ in work.structural])
+        self.summary.add(outcome)
+        scrubbed = ScrubbedClaim(outcome, transaction, header, [error for error, _ in work.structural])
         for sink in self.sinks:
             sink.claim(scrubbed)
         if self.progress is not None and self.summary.claims % 256 == 0:
@@ -484,6 +526,7 @@ class Pass2:
         return result
 
     def _close_set(self, transaction: _OpenSet, event: TransactionEnd) -> None:
+        self.deliver_batch()
         errors = transaction.check.errors
         closed = TransactionClosed(
             transaction=event.transaction,
