@@ -21,6 +21,20 @@ CORPUS = Path(os.environ.get("SCRUBBER_CORPUS", ROOT.parent / "shared" / "corpus
 TODAY = dt.date(2026, 11, 27)
 
 
+def make_a_rule_raise(monkeypatch, claim_id: str = "P-OK-MEDICARE-JZ") -> None:
+    """A rule (the units checks) raises on one claim, as a bug in a rule would."""
+    from scrubber.rules import units
+
+    original = units.check
+
+    def check(claim, rules, out):
+        if claim.id == claim_id:
+            raise ZeroDivisionError("a bug in a rule")
+        return original(claim, rules, out)
+
+    monkeypatch.setattr(units, "check", check)
+
+
 def corpus_files() -> list[Path]:
     if not CORPUS.is_dir():
         raise RuntimeError(f"the public 837 corpus is missing: {CORPUS} (set SCRUBBER_CORPUS)")

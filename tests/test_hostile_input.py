@@ -12,7 +12,7 @@ import sys
 import weakref
 
 import pytest
-from conftest import SAMPLES, TODAY, corpus_files
+from conftest import SAMPLES, TODAY, corpus_files, make_a_rule_raise
 from lxml import html
 
 import scrubber
@@ -259,24 +259,21 @@ def test_regression_input_that_loses_a_segment_between_the_passes_is_refused_as_
 @pytest.fixture
 def rule_fault(monkeypatch):
     """The rules raise on one claim of the clean sample, as a bug in a rule would."""
-    from scrubber.rules import engine
-
-    original = engine.check_claim
-
-    def check(claim, context):
-        if claim.id == "P-OK-MEDICARE-JZ":
-            raise ZeroDivisionError("a bug in a rule")
-        return original(claim, context)
-
-    monkeypatch.setattr(engine, "check_claim", check)
+    make_a_rule_raise(monkeypatch, "P-OK-MEDICARE-JZ")
 
 
-def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, rule_fault):
+def test_a_fault_in_the_rules_holds_back_that_claim_only(rules, monkeypatch):
+    """The claims are checked in batches, each rule over the whole batch (engine.check_claims_locally):
+    a rule that raises on one claim stops that claim's checks, and the others come out as they
+    would have without it."""
+    alone = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY)).report["claims"]
+    make_a_rule_raise(monkeypatch, "P-OK-MEDICARE-JZ")
     result = scrubber.scrub(CLEAN, rules=rules, run=RunContext.new(TODAY))
     _conserved(CLEAN, result)
     assert [item["claim_id"] for item in result.report["unattributed"]] == ["P-OK-MEDICARE-JZ"]
     assert "ZeroDivisionError" in result.report["unattributed"][0]["reason"]
     assert result.summary.undelivered == 1
+    assert result.report["claims"] == [claim for claim in alone if claim["claim_id"] != "P-OK-MEDICARE-JZ"]
 
 
 def _alive_at_each_claim(rules, claims: int, sizes: list[int] | None = None) -> list[int]:
@@ -324,6 +321,32 @@ def test_a_batch_holds_a_bounded_number_of_segments(rules, monkeypatch):
     assert len(batches) > 100 // 8
     for batch in batches:  # full once it reached 40 segments: only its last claim took it there
         assert sum(batch[:-1]) < 40 <= sum(batch) or batch is batches[-1]
+
+
+@pytest.mark.parametrize("mode", [FixMode.SAFE, FixMode.UNSAFE])
+def test_claims_checked_in_batches_come_out_as_checked_one_at_a_time(rules, monkeypatch, mode):
+    """Batches (pipeline.BATCH_CLAIMS, each rule over the whole batch) change no output: every
+    sample, fixes and all, and a set of 150 generated claims, against batches of one claim."""
+    sys.path.insert(0, str(SAMPLES.parent / "bench"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    generated = io.StringIO()
+    generate.write_837(generated, 150, per_transaction=150)
+    inputs = [path.read_bytes() for path in sorted(SAMPLES.glob("*.837"))]
+    inputs.append(generated.getvalue().encode("ascii"))
+
+    def outputs() -> list[tuple]:
+        found = []
+        for data in inputs:
+            result = scrubber.scrub(data, rules=rules, fix=mode, run=RunContext.new(TODAY))
+            found.append((result.report["claims"], result.report["summary"], result.corrected, result.rejected))
+        return found
+
+    batched = outputs()
+    monkeypatch.setattr(pipeline, "BATCH_CLAIMS", 1)
+    assert outputs() == batched
 
 
 def test_every_corpus_file_and_sample_conserves_its_claims(rules):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, SAMPLES, TODAY, corpus_files
+from conftest import ROOT, SAMPLES, TODAY, corpus_files, make_a_rule_raise
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub, scrub_stream
 from scrubber.cli import cli
@@ -377,14 +377,7 @@ def test_a_rule_that_raises_in_a_worker_fails_that_claim_only(monkeypatch):
     with (SAMPLES / "clean_837p.837").open("rb") as source, Workers(2) as workers:
         monkeypatch.setattr(workers, "start", lambda rules: None)
         scrub_stream(source, load_rules(), [Keep()], run=RunContext.new(TODAY, workers))
-    original = engine.check_claim
-
-    def check(claim, context):
-        if claim.id == "P-OK-MEDICARE-JZ":
-            raise ZeroDivisionError("a bug in a rule")
-        return original(claim, context)
-
-    monkeypatch.setattr(engine, "check_claim", check)
+    make_a_rule_raise(monkeypatch, "P-OK-MEDICARE-JZ")
     monkeypatch.setattr(parallel, "_worker_rules", load_rules())
     crossed = ForkingPickler.loads(bytes(ForkingPickler.dumps(works)))
     results = parallel._check_batch(crossed, engine.FixMode.SAFE, TODAY)

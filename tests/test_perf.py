@@ -78,7 +78,8 @@ def test_a_lines_modifier_codes_are_read_once():
 
 def test_a_claims_profiled_lines_are_found_once_per_claim(rules, monkeypatch):
     """profiled_lines ran in each of the eleven checks that ask, twenty times a claim; then once
-    a check pass, three times a claim (its checks, its checks across claims, the history's record)."""
+    a check pass. The checks across claims reuse what the last check found (LocalResult.drug_lines):
+    claims are checked in batches, so "the claim asked last" no longer is the one they ask for."""
     calls = []
     real = lines.profiled_lines
 

@@ -35,7 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from ..model.build import ClaimSegments, HLNode, reread_claim
-from ..rules.engine import FixMode, LocalResult, check_claim_locally
+from ..rules.engine import FixMode, LocalCheck, LocalResult, check_claims_locally
 from ..rules.findings import ClaimContext
 from ..rules.ruleset import RuleSet
 from ..rules.syntax import syntax_findings
@@ -179,26 +179,41 @@ def _ready() -> None:
 
 def check_locally(work: ClaimWork, rules: RuleSet, mode: FixMode, today: dt.date) -> LocalResult | CheckFailed:
     """A claim's checks that read only the claim; a rule that raises makes a CheckFailed."""
-    claim = work.claim
-    try:
-        findings = syntax_findings(work.structural, claim, rules)
-        policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
-        # No history: the checks across claims are left to the parent, in input order.
-        context = ClaimContext(rules, policy, None, today, work.delimiters, work.base_index)  # type: ignore[arg-type]
-        return check_claim_locally(claim, ClaimSegments(claim), context, mode, findings or None)  # type: ignore[arg-type]
-    except Exception as exc:  # a fault in the rules must not take down the file
-        return CheckFailed(type(exc).__name__)
+    return check_all_locally([work], rules, mode, today)[0]
+
+
+def check_all_locally(batch: list[ClaimWork], rules: RuleSet, mode: FixMode,
+                      today: dt.date) -> list[LocalResult | CheckFailed]:
+    """check_locally for each claim of a batch, in order, through engine.check_claims_locally (each
+    check over the whole batch in turn). No history: the checks across claims are left to the
+    parent, in input order."""
+    results: list[LocalResult | CheckFailed | None] = [None] * len(batch)
+    checks: list[LocalCheck] = []
+    numbers: list[int] = []
+    for number, work in enumerate(batch):
+        claim = work.claim
+        try:
+            findings = syntax_findings(work.structural, claim, rules)
+            policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
+            context = ClaimContext(rules, policy, None, today, work.delimiters, work.base_index)  # type: ignore[arg-type]
+        except Exception as exc:  # a fault in the rules must not take down the file
+            results[number] = CheckFailed(type(exc).__name__)
+            continue
+        checks.append(LocalCheck(claim, ClaimSegments(claim), context, findings or None))
+        numbers.append(number)
+    for number, outcome in zip(numbers, check_claims_locally(checks, mode), strict=True):
+        results[number] = CheckFailed(type(outcome).__name__) if isinstance(outcome, Exception) else outcome
+    return results  # type: ignore[return-value]
 
 
 def _check_batch(batch: list[ClaimWork], mode: FixMode, today: dt.date) -> list[LocalResult | CheckFailed]:
     assert _worker_rules is not None
     out: list[LocalResult | CheckFailed] = []
-    for work in batch:
-        result = check_locally(work, _worker_rules, mode, today)
+    for result in check_all_locally(batch, _worker_rules, mode, today):
         if isinstance(result, LocalResult):
             # The parent holds the claim (its HL loops are shared with its neighbours there) and
             # reads a fixed one again from the fixed segments: send back only the findings and fixes.
-            result.final = result.claim = None  # type: ignore[assignment]
+            result.final = result.claim = result.drug_lines = None  # type: ignore[assignment]
         out.append(result)
     return out
 
@@ -464,7 +479,7 @@ class OrderedChecks:
 
     def _check_here(self, items: list[ClaimWork]) -> list[LocalResult | CheckFailed]:
         mode, today = self._args
-        return [check_locally(work, self._rules, mode, today) for work in items]
+        return check_all_locally(items, self._rules, mode, today)
 
 
 __all__ = ["MIN_PARALLEL_BYTES", "CheckFailed", "ClaimWork", "OrderedChecks", "Workers", "usable_cores"]

@@ -52,7 +52,7 @@ from ..x12.envelope import (
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
 from ..x12.structural import StructuralError
 from ..x12.tokenizer import Segment, SegmentReader
-from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_locally, min_parallel_bytes
+from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_all_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
 
@@ -470,8 +470,7 @@ class Pass2:
         self._batch_segments = 0
         if not batch:
             return
-        rules, mode, today = self.rules, self.mode, self.run_context.today
-        checked = [check_locally(work, rules, mode, today) for _, work in batch]
+        checked = check_all_locally([work for _, work in batch], self.rules, self.mode, self.run_context.today)
         settled = [self._across(work, local) for (_, work), local in zip(batch, checked, strict=True)]
         for (transaction, work), outcome in zip(batch, settled, strict=True):
             self._hand_over(transaction.transaction, transaction.reader.header, work, outcome)

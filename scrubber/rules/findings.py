@@ -89,8 +89,8 @@ class Findings:
 
     @property
     def drug_lines(self) -> list[DrugLine]:
-        """The claim's lines with a drug profile (lines.profiled_lines), found once a claim: a
-        dozen checks ask, in each pass and across claims."""
+        """The claim's lines with a drug profile (lines.profiled_lines), found once for these
+        findings: a dozen checks ask."""
         if self._drug_lines is None:
             self._drug_lines = drug_lines_of(self.claim, self.rules)
         return self._drug_lines

@@ -18,7 +18,7 @@ RULES = ("U008", "U009", "U015")
 
 class _LastDoses:
     """The doses of the claim asked last: its checks across claims, then the history that records
-    it, ask for the same claim in a row (see lines.drug_lines_of)."""
+    it, ask for the same claim in a row."""
 
     claim: ClassVar[Claim | None] = None
     rules: ClassVar[RuleSet | None] = None

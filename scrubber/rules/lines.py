@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 from ..model.claim import Claim, ServiceLine
 from . import cms_data
@@ -55,24 +55,9 @@ def profiled_lines(claim: Claim, rules: RuleSet) -> Iterator[DrugLine]:
                            units_of(line))
 
 
-class _LastClaim:
-    """The profiled lines of the claim asked last. A claim is asked in a row: by its checks, by
-    its checks across claims, by the history that records it; it is not changed once read (a fix
-    makes a new claim), so its lines are found once, not three times."""
-
-    claim: ClassVar[Claim | None] = None
-    rules: ClassVar[RuleSet | None] = None
-    lines: ClassVar[list[DrugLine]] = []
-
-
 def drug_lines_of(claim: Claim, rules: RuleSet) -> list[DrugLine]:
-    """profiled_lines as a list, found once a claim (do not change the list)."""
-    last = _LastClaim
-    if last.claim is not claim or last.rules is not rules:
-        # (The claim is held, so no other object can take its id while it is remembered.)
-        last.lines = list(profiled_lines(claim, rules))
-        last.claim, last.rules = claim, rules
-    return last.lines
+    """profiled_lines as a list (Findings.drug_lines keeps it for the checks of one pass)."""
+    return list(profiled_lines(claim, rules))
 
 
 def units_of(line: ServiceLine) -> Decimal | None:
