@@ -1,9 +1,11 @@
 """Build the claim model of one transaction set from its segments.
 
-The 837 loops are recognised from segment ids and qualifiers, the way the implementation
-guide defines them: a claim runs from CLM to the next CLM, HL or SE; within it, the 2300
-claim loop runs until its first sub-loop (NM1, SBR) or service line (LX); a service line
-runs from LX to the next LX.
+A claim runs from CLM to the next CLM, HL or SE; a service line from LX to the next LX. Within
+a claim, each segment goes to the loop the implementation guide puts it in (model/loops.py reads
+the claim loop, 2300, and the loops below it from the compiled guide): the claim's own segments
+are read in 2300, its providers in the 2310 loops, a line's in 2400, 2410 and 2420; what stands in
+another payer's loops (2320, 2330) or out of order is not the claim's. The HL loops above the
+claims are told apart by their NM1 entity codes (85, IL, QC, PR).
 """
 
 from __future__ import annotations
@@ -11,6 +13,19 @@ from __future__ import annotations
 from ..x12.envelope import TransactionSet
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from .claim import Claim, DateRange, Diagnosis, Field, Party, ServiceLine, TransactionContext
+from .elements import BHT, CLM, CTP, DMG, DTP, HI, HL, LIN, LX, NM1, NTE, PROCEDURE, PWK, REF, SBR, SV1, SV2
+from .loops import (
+    CLAIM_PROVIDER,
+    CLAIM_SEGMENT,
+    DRUG_IDENTIFICATION,
+    DRUG_SEGMENT,
+    LINE_PROVIDER,
+    LINE_SEGMENT,
+    NOTHING,
+    NOWHERE,
+    ClaimLoops,
+    claim_loops,
+)
 
 # HI qualifiers (ICD-10-CM first, then their ICD-9-CM counterparts) and the role they give.
 _DIAGNOSIS_ROLES = {
@@ -90,8 +105,22 @@ class TransactionReader:
         self.claim: Claim | None = None
         self.line: ServiceLine | None = None
         self.claims_read = 0
-        self.loop = "header"  # header, hl, 2300, 2300-sub, 2400, 2410, 2400-sub
+        self.loops: ClaimLoops | None = None  # the guide's claim loops, once a claim is read
+        self.node = NOWHERE  # the claim's loop the last segment went to (model/loops.py)
         self.entity = ""  # NM101 of the current NM1 loop
+
+    @classmethod
+    def for_claim(cls, context: TransactionContext, d: Delimiters) -> TransactionReader:
+        """A reader for one claim's own segments (its CLM first, read with claim_header): a claim
+        read again after its fixes, or from its text in a worker."""
+        builder = cls.__new__(cls)
+        builder.d = d
+        builder.context = context
+        builder.line = None
+        builder.entity = ""
+        builder.loops = claim_loops(context.kind)
+        builder.node = builder.loops.claim
+        return builder
 
     def feed(self, seg: Segment) -> Claim | None:
         # (Runs once a segment of every set: the common case makes no call it can avoid.)
@@ -130,7 +159,7 @@ class TransactionReader:
         else:
             self.header.append(seg)
             if seg_id == "BHT":
-                self.context.creation_date = self.field(seg, elements, seg_id, 4)
+                self.context.creation_date = self.field(seg, elements, seg_id, BHT.creation_date)
         return None
 
     def finish(self, position: int) -> Claim | None:
@@ -158,12 +187,13 @@ class TransactionReader:
     # -- HL loops -------------------------------------------------------------------------
 
     def start_hl(self, position: int, seg: Segment, elements: list[str]) -> None:
-        number = elements[1] if len(elements) > 1 else ""
-        parent_number = elements[2] if len(elements) > 2 else ""
+        n = len(elements)
+        number = elements[HL.number] if n > HL.number else ""
+        parent_number = elements[HL.parent_number] if n > HL.parent_number else ""
         # In X12 a child loop follows its parent, so its parent is one of the open loops: close
         # the loops below it. An HL02 naming no open loop makes a top-level loop.
         stack = self.stack
-        level = elements[3] if len(elements) > 3 else ""
+        level = elements[HL.level] if n > HL.level else ""
         misplaced = False
         parent: HLNode | None = None
         if parent_number:
@@ -188,16 +218,15 @@ class TransactionReader:
         node.segments.append(seg)
         stack.append(node)
         self.hl = node
-        self.loop = "hl"
         self.entity = ""
 
     def hl_segment(self, seg: Segment, elements: list[str], seg_id: str) -> None:
         assert self.hl is not None
         party = self.hl.party
         if seg_id == "SBR":
-            party["payer_class"] = self.field(seg, elements, seg_id, 9)
+            party["payer_class"] = self.field(seg, elements, seg_id, SBR.claim_filing_indicator)
         elif seg_id == "NM1":
-            entity = self.entity = elements[1] if len(elements) > 1 else ""
+            entity = self.entity = elements[NM1.entity] if len(elements) > NM1.entity else ""
             if entity == "85":
                 party["billing_provider"] = self.party(seg, elements)
             elif entity == "IL":
@@ -206,25 +235,25 @@ class TransactionReader:
                 party["patient"] = self.party(seg, elements)
             elif entity == "PR":
                 # Of the payer's NM1 only its id is read: not a whole Party (four Fields) a claim.
-                party["payer_id"] = self.field(seg, elements, "NM1", 9)
+                party["payer_id"] = self.field(seg, elements, "NM1", NM1.identifier)
         elif seg_id == "DMG":
             holder = _DEMOGRAPHICS_OF.get(self.entity)
             if holder and holder in party:
-                party[holder].birth_date = self.field(seg, elements, seg_id, 2)  # type: ignore[attr-defined]
+                party[holder].birth_date = self.field(seg, elements, seg_id, DMG.birth_date)  # type: ignore[attr-defined]
 
     def party(self, seg: Segment, elements: list[str]) -> Party:
         # (NM103, NM104, NM108, NM109: read at once, a Field for each one that is not empty)
         n = len(elements)
-        last = elements[3] if n > 3 else ""
-        first = elements[4] if n > 4 else ""
-        qualifier = elements[8] if n > 8 else ""
-        identifier = elements[9] if n > 9 else ""
+        last = elements[NM1.last_name] if n > NM1.last_name else ""
+        first = elements[NM1.first_name] if n > NM1.first_name else ""
+        qualifier = elements[NM1.id_qualifier] if n > NM1.id_qualifier else ""
+        identifier = elements[NM1.identifier] if n > NM1.identifier else ""
         # (Positional, in Party's order: a dataclass made with keywords costs twice as much.)
         return Party(
-            Field(last, seg, "NM1", 3) if last else None,  # last_name
-            Field(first, seg, "NM1", 4) if first else None,  # first_name
-            Field(identifier, seg, "NM1", 9) if identifier else None,  # identifier
-            Field(qualifier, seg, "NM1", 8) if qualifier else None,  # id_qualifier
+            Field(last, seg, "NM1", NM1.last_name) if last else None,  # last_name
+            Field(first, seg, "NM1", NM1.first_name) if first else None,  # first_name
+            Field(identifier, seg, "NM1", NM1.identifier) if identifier else None,  # identifier
+            Field(qualifier, seg, "NM1", NM1.id_qualifier) if qualifier else None,  # id_qualifier
         )
 
     # -- claims ---------------------------------------------------------------------------
@@ -245,14 +274,16 @@ class TransactionReader:
         self.claims_read += 1
         self.claim = claim
         self.line = None
-        self.loop = "2300"
+        if self.loops is None:
+            self.loops = claim_loops(self.context.kind)
+        self.node = self.loops.claim
 
     def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
-        claim.claim_id = self.field(seg, elements, "CLM", 1)
-        claim.total_charge = self.field(seg, elements, "CLM", 2)
-        parts = elements[5].split(self.d.component) if len(elements) > 5 else []
-        claim.facility_code = _component(seg, "CLM", 5, parts, 1)
-        claim.frequency = _component(seg, "CLM", 5, parts, 3)
+        claim.claim_id = self.field(seg, elements, "CLM", CLM.claim_id)
+        claim.total_charge = self.field(seg, elements, "CLM", CLM.total_charge)
+        parts = elements[CLM.facility].split(self.d.component) if len(elements) > CLM.facility else []
+        claim.facility_code = _component(seg, "CLM", CLM.facility, parts, CLM.facility_code)
+        claim.frequency = _component(seg, "CLM", CLM.facility, parts, CLM.frequency)
 
     def close_claim(self, position: int) -> Claim | None:
         if self.line is not None:
@@ -265,92 +296,96 @@ class TransactionReader:
         return claim
 
     def claim_segment(self, position: int, seg: Segment, elements: list[str], seg_id: str) -> None:
-        """Read one segment of the open claim (any segment: those not in _CLAIM_READS do nothing)."""
+        """Read one segment of the open claim (any segment: those not in _CLAIM_READS do nothing),
+        in the loop the guide puts it in (model/loops.py)."""
         claim = self.claim
         assert claim is not None
+        loops = self.loops
         if seg_id == "LX":
+            # Every LX starts a service line, wherever it stands: a line is never lost in another loop.
             if self.line is not None:
                 self.line.end = position
-            self.line = ServiceLine(self.field(seg, elements, seg_id, 1), position)
+            self.line = ServiceLine(self.field(seg, elements, seg_id, LX.number), position)
             claim.lines.append(self.line)
-            self.loop = "2400"
+            self.node = loops.line
             return
-        if seg_id == "NM1" and self.loop in ("2300", "2300-sub"):
-            self.loop = "2300-sub"
-            entity = _element(elements, 1)
+        found = loops.plain[self.node].get(seg_id)  # (step's memo, without the call: most segments)
+        if found is None:
+            found = loops.step(self.node, seg_id, elements, self.d.component)
+        node, read = found
+        if node == NOWHERE:
+            return  # out of order or unknown: the validator says so; the model reads nothing of it
+        self.node = node
+        if read == NOTHING:
+            return
+        if read == CLAIM_SEGMENT:
+            if seg_id == "HI":
+                self.diagnoses(claim, seg, elements)
+            elif seg_id == "REF" and _element(elements, REF.qualifier) == "G1":
+                found_ref = self.field(seg, elements, seg_id, REF.value)
+                if found_ref is not None:
+                    claim.prior_auth.append(found_ref)
+            elif seg_id in ("PWK", "NTE"):
+                self.documentation(claim, seg, elements, seg_id)
+            elif seg_id == "DTP" and _element(elements, DTP.qualifier) == "434":
+                value = self.field(seg, elements, seg_id, DTP.date)
+                if value is not None:
+                    claim.statement_dates = DateRange.read(_element(elements, DTP.date_format), value)
+            return
+        if read == CLAIM_PROVIDER:  # a 2310 loop
+            entity = _element(elements, NM1.entity)
             if entity == "82":
                 claim.rendering_provider = self.party(seg, elements)
             elif entity == "71":
                 claim.attending_provider = self.party(seg, elements)
             return
-        if self.loop == "2300":
-            if seg_id == "SBR":
-                self.loop = "2300-sub"
-            elif seg_id == "HI":
-                self.diagnoses(claim, seg, elements)
-            elif seg_id == "REF" and _element(elements, 1) == "G1":
-                found = self.field(seg, elements, seg_id, 2)
-                if found is not None:
-                    claim.prior_auth.append(found)
-            elif seg_id in ("PWK", "NTE"):
-                self.documentation(claim, seg, elements, seg_id)
-            elif seg_id == "DTP" and _element(elements, 1) == "434":
-                value = self.field(seg, elements, seg_id, 3)
-                if value is not None:
-                    claim.statement_dates = DateRange.read(_element(elements, 2), value)
-            return
         line = self.line
         if line is None:
             return
-        # (The segment id is asked before the loop: it is the cheaper test, and most often false.)
-        loop = self.loop
-        if seg_id == "NM1" and loop in ("2400", "2410", "2400-sub"):
-            self.loop = "2400-sub"
-            if _element(elements, 1) == "82":
-                line.rendering_provider = self.party(seg, elements)
-        elif (seg_id == "SVD" or seg_id == "LQ") and loop in ("2400", "2410"):
-            self.loop = "2400-sub"
-        elif loop == "2400":
+        if read == LINE_SEGMENT:
             self.line_segment(line, seg, elements, seg_id)
-        elif loop == "2410" and seg_id == "CTP":
-            line.ndc_quantity = self.field(seg, elements, seg_id, 4)
-            line.ndc_unit = self.field(seg, elements, seg_id, 5, 1)
-        if seg_id == "LIN" and self.loop in ("2400", "2410"):
-            self.loop = "2410"
-            line.ndc_qualifier = self.field(seg, elements, seg_id, 2)
-            line.ndc = self.field(seg, elements, seg_id, 3)
+        elif read == DRUG_SEGMENT:
+            if seg_id == "CTP":
+                line.ndc_quantity = self.field(seg, elements, seg_id, CTP.quantity)
+                line.ndc_unit = self.field(seg, elements, seg_id, CTP.unit, CTP.unit_code)
+        elif read == LINE_PROVIDER:  # a 2420 loop
+            if _element(elements, NM1.entity) == "82":
+                line.rendering_provider = self.party(seg, elements)
+        elif read == DRUG_IDENTIFICATION:  # 2410
+            line.ndc_qualifier = self.field(seg, elements, seg_id, LIN.id_qualifier)
+            line.ndc = self.field(seg, elements, seg_id, LIN.ndc)
 
     def line_segment(self, line: ServiceLine, seg: Segment, elements: list[str], seg_id: str) -> None:
         if seg_id == "SV1":
             # (Fields made here rather than through `field`: one SV1 a service line)
             line.procedure_segment, line.procedure_seg_id = seg, seg_id
-            self.procedure(line, seg, elements, seg_id, 1)
+            self.procedure(line, seg, elements, seg_id, SV1.procedure)
             n = len(elements)
-            value = elements[2] if n > 2 else ""
-            line.charge = Field(value, seg, seg_id, 2) if value else None
-            value = elements[3] if n > 3 else ""
-            line.unit_basis = Field(value, seg, seg_id, 3) if value else None
-            value = elements[4] if n > 4 else ""
-            line.units = Field(value, seg, seg_id, 4) if value else None
-            if n > 7 and elements[7]:
+            value = elements[SV1.charge] if n > SV1.charge else ""
+            line.charge = Field(value, seg, seg_id, SV1.charge) if value else None
+            value = elements[SV1.unit_basis] if n > SV1.unit_basis else ""
+            line.unit_basis = Field(value, seg, seg_id, SV1.unit_basis) if value else None
+            value = elements[SV1.units] if n > SV1.units else ""
+            line.units = Field(value, seg, seg_id, SV1.units) if value else None
+            if n > SV1.pointers and elements[SV1.pointers]:
                 pointers = line.pointers
-                for comp, pointer in enumerate(elements[7].split(self.d.component), start=1):
+                for comp, pointer in enumerate(elements[SV1.pointers].split(self.d.component), start=1):
                     if pointer:
-                        pointers.append(Field(pointer, seg, seg_id, 7, comp))
+                        pointers.append(Field(pointer, seg, seg_id, SV1.pointers, comp))
         elif seg_id == "DTP":
-            if _element(elements, 1) == "472":
-                value = self.field(seg, elements, seg_id, 3)
+            if _element(elements, DTP.qualifier) == "472":
+                value = self.field(seg, elements, seg_id, DTP.date)
                 if value is not None:
-                    line.service_date = DateRange.read(_element(elements, 2), value)
+                    line.service_date = DateRange.read(_element(elements, DTP.date_format), value)
         elif seg_id == "SV2":
             line.procedure_segment, line.procedure_seg_id = seg, seg_id
-            line.revenue_code = self.field(seg, elements, seg_id, 1)
-            self.procedure(line, seg, elements, seg_id, 2)
-            line.charge = self.field(seg, elements, seg_id, 3)
-            line.unit_basis = self.field(seg, elements, seg_id, 4)
-            line.units = self.field(seg, elements, seg_id, 5)
-        elif seg_id == "REF" and _element(elements, 1) == "G1":
-            found = self.field(seg, elements, seg_id, 2)
+            line.revenue_code = self.field(seg, elements, seg_id, SV2.revenue_code)
+            self.procedure(line, seg, elements, seg_id, SV2.procedure)
+            line.charge = self.field(seg, elements, seg_id, SV2.charge)
+            line.unit_basis = self.field(seg, elements, seg_id, SV2.unit_basis)
+            line.units = self.field(seg, elements, seg_id, SV2.units)
+        elif seg_id == "REF" and _element(elements, REF.qualifier) == "G1":
+            found = self.field(seg, elements, seg_id, REF.value)
             if found is not None:
                 line.prior_auth.append(found)
         elif seg_id in ("PWK", "NTE"):
@@ -358,7 +393,7 @@ class TransactionReader:
 
     def documentation(self, holder: Claim | ServiceLine, seg: Segment, elements: list[str], seg_id: str) -> None:
         """PWK (attachment: its report type, PWK01) and NTE (note text, NTE02) at 2300 or 2400."""
-        found = self.field(seg, elements, seg_id, 1 if seg_id == "PWK" else 2)
+        found = self.field(seg, elements, seg_id, PWK.report_type if seg_id == "PWK" else NTE.text)
         if found is not None:
             (holder.attachments if seg_id == "PWK" else holder.notes).append(found)
 
@@ -366,18 +401,18 @@ class TransactionReader:
         # The composite is split once for its seven components.
         parts = elements[pos].split(self.d.component) if pos < len(elements) else []
         n = len(parts)
-        value = parts[0] if n else ""
-        line.qualifier = Field(value, seg, seg_id, pos, 1) if value else None
-        value = parts[1] if n > 1 else ""
-        line.code = Field(value, seg, seg_id, pos, 2) if value else None
-        if n > 2:
+        value = parts[PROCEDURE.qualifier - 1] if n >= PROCEDURE.qualifier else ""
+        line.qualifier = Field(value, seg, seg_id, pos, PROCEDURE.qualifier) if value else None
+        value = parts[PROCEDURE.code - 1] if n >= PROCEDURE.code else ""
+        line.code = Field(value, seg, seg_id, pos, PROCEDURE.code) if value else None
+        if n >= PROCEDURE.first_modifier:
             modifiers = line.modifiers
-            for comp in range(3, min(n, 6) + 1):
+            for comp in range(PROCEDURE.first_modifier, min(n, PROCEDURE.last_modifier) + 1):
                 value = parts[comp - 1]
                 if value:
                     modifiers.append(Field(value, seg, seg_id, pos, comp))
-        value = parts[6] if n > 6 else ""
-        line.description = Field(value, seg, seg_id, pos, 7) if value else None
+        value = parts[PROCEDURE.description - 1] if n >= PROCEDURE.description else ""
+        line.description = Field(value, seg, seg_id, pos, PROCEDURE.description) if value else None
 
     def diagnoses(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         component = self.d.component
@@ -388,7 +423,7 @@ class TransactionReader:
             parts = elements[pos].split(component)
             if len(parts) < 2:
                 continue
-            qualifier, code = parts[0], parts[1]
+            qualifier, code = parts[HI.qualifier - 1], parts[HI.code - 1]
             if not qualifier or not code:
                 continue
             role = _DIAGNOSIS_ROLES.get(qualifier)
@@ -398,11 +433,13 @@ class TransactionReader:
             if role == "principal" or role == "other":
                 pointed += 1
                 position = pointed
-            found.append(Diagnosis(Field(qualifier, seg, "HI", pos, 1), Field(code, seg, "HI", pos, 2), position, role))
+            found.append(Diagnosis(Field(qualifier, seg, "HI", pos, HI.qualifier), Field(code, seg, "HI", pos, HI.code),
+                                   position, role))
 
 
-# The segment ids claim_segment reads or that move it to another loop: no other segment of a
-# claim (N3, N4, PRV, AMT, ...) says anything the model keeps, so feed does not hand them on.
+# The segment ids claim_segment reads or that move it to another loop (ClaimLoops.moves, held to this
+# set by tests/test_claim_loops.py): no other segment of a claim (N3, N4, PRV, AMT, ...) says
+# anything the model keeps, so feed does not hand them on.
 _CLAIM_READS = frozenset(("LX", "NM1", "SBR", "HI", "REF", "PWK", "NTE", "DTP", "SV1", "SV2", "SVD", "LQ",
                           "CTP", "LIN"))
 # Those hl_segment reads.
@@ -428,11 +465,7 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
 
     `segments` are the claim's own, from its CLM up to its end.
     """
-    builder = TransactionReader.__new__(TransactionReader)
-    builder.d = delimiters
-    builder.context = claim.transaction
-    builder.loop = "2300"
-    builder.line = None
+    builder = TransactionReader.for_claim(claim.transaction, delimiters)
     fresh = Claim(claim.transaction, claim.first)
     for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl"):
         setattr(fresh, name, getattr(claim, name))

@@ -112,12 +112,7 @@ def read_claim(transaction: TransactionContext, first: int, end: int, segments: 
                party: dict[str, Any], d: Delimiters) -> Claim:
     """A claim read from its own segments as TransactionReader reads it, with what its HL loops
     said of it (`party`, as TransactionReader.start_claim takes it)."""
-    builder = TransactionReader.__new__(TransactionReader)
-    builder.d = d
-    builder.context = transaction
-    builder.loop = "2300"
-    builder.line = None
-    builder.entity = ""
+    builder = TransactionReader.for_claim(transaction, d)
     claim = Claim(transaction, first)
     claim.payer_class = party.get("payer_class")
     claim.payer_id = party.get("payer_id")
