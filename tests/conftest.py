@@ -21,6 +21,27 @@ CORPUS = Path(os.environ.get("SCRUBBER_CORPUS", ROOT.parent / "shared" / "corpus
 TODAY = dt.date(2026, 11, 27)
 
 
+def model_claims(source) -> list:
+    """The claims of a file (a binary stream) as the pipeline's claim model reads them, with the
+    file's delimiters: [(claim, delimiters)] (no validation)."""
+    from scrubber.model.build import TransactionReader
+    from scrubber.x12.envelope import EnvelopeReader, TransactionEnd, TransactionSet
+    from scrubber.x12.tokenizer import Segment, SegmentReader
+
+    reader = SegmentReader(source)
+    d = reader.delimiters
+    found = []
+    transaction = None
+    for event in EnvelopeReader(reader, d):
+        if isinstance(event, TransactionSet):
+            transaction = TransactionReader(event, d)
+        elif transaction is not None and isinstance(event, Segment | TransactionEnd):
+            done = transaction.feed(event) if isinstance(event, Segment) else transaction.finish(event.count - 1)
+            if done is not None:
+                found.append((done, d))
+    return found
+
+
 def make_a_rule_raise(monkeypatch, claim_id: str = "P-OK-MEDICARE-JZ") -> None:
     """A rule (the units checks) raises on one claim, as a bug in a rule would."""
     from scrubber.rules import units

@@ -5,29 +5,16 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import CORPUS, SAMPLES
+from conftest import CORPUS, SAMPLES, model_claims
 
-from scrubber.model.build import _CLAIM_READS, TransactionReader
+from scrubber.model.build import _CLAIM_READS
 from scrubber.model.loops import NOWHERE, claim_loops
-from scrubber.x12.envelope import EnvelopeReader, TransactionEnd, TransactionSet
-from scrubber.x12.tokenizer import Segment, SegmentReader
 
 COB = CORPUS / "LinuxForHealth__x12__demo.cob.example3.C.837"
 
 
 def _claims(data: bytes) -> list:
-    """The claims of a file as the pipeline's model reads them (no validation)."""
-    reader = SegmentReader(io.BytesIO(data))
-    d = reader.delimiters
-    found, transaction = [], None
-    for event in EnvelopeReader(reader, d):
-        if isinstance(event, TransactionSet):
-            transaction = TransactionReader(event, d)
-        elif transaction is not None and isinstance(event, Segment | TransactionEnd):
-            done = transaction.feed(event) if isinstance(event, Segment) else transaction.finish(event.count - 1)
-            if done is not None:
-                found.append(done)
-    return found
+    return [claim for claim, _ in model_claims(io.BytesIO(data))]
 
 
 def _loop(kind: str, xid: str) -> int:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import BinaryIO
 
-from conftest import CORPUS, SAMPLES, TODAY
+from conftest import CORPUS, SAMPLES, TODAY, model_claims
 
 from scrubber import FixMode, RunContext, scrub_stream
 from scrubber.model.build import TransactionReader
@@ -23,26 +23,14 @@ from scrubber.output.sink import ScrubbedClaim, Sink
 from scrubber.rules import engine, history_checks, lines
 from scrubber.rules.findings import ClaimContext
 from scrubber.rules.history import RunHistory
-from scrubber.x12.envelope import EnvelopeReader, TransactionEnd, TransactionSet
-from scrubber.x12.tokenizer import Delimiters, Segment, SegmentReader
+from scrubber.x12.tokenizer import Delimiters, Segment
 
 BENCH = SAMPLES.parent / "bench"
 
 
 def _claims(source: BinaryIO) -> list[tuple[Claim, Delimiters]]:
     """The claims of a file as the pipeline's model reads them (no validation)."""
-    reader = SegmentReader(source)
-    d = reader.delimiters
-    found = []
-    transaction = None
-    for event in EnvelopeReader(reader, d):
-        if isinstance(event, TransactionSet):
-            transaction = TransactionReader(event, d)
-        elif transaction is not None and isinstance(event, Segment | TransactionEnd):
-            done = transaction.feed(event) if isinstance(event, Segment) else transaction.finish(event.count - 1)
-            if done is not None:
-                found.append((done, d))
-    return found
+    return model_claims(source)
 
 
 def _many_lines(lines: int) -> bytes:
