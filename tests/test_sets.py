@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, SAMPLES, TODAY, corpus_files
+from conftest import ROOT, SAMPLES, TODAY, corpus_files, model_claims
 from test_jobs import GENERATE, TOOL, _claim, _fillers, _renamed
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
@@ -266,6 +266,25 @@ def test_a_patients_doses_across_sets_are_checked_against_the_earlier_sets(tmp_p
     files = assert_same_as_one_job(tmp_path, monkeypatch, by_set, inputs, by_sets_expected=2)
     assert by_set["here"] == 2  # the sets of WINDOW-B, and of CYCLE-B and DUP-2
     _assert_found_with_the_earlier_claims(files)
+
+
+def test_the_doses_of_spliced_sets_wait_for_an_idle_moment_and_none_is_lost(tmp_path, monkeypatch, by_set):
+    """The main process inserts the doses of the sets it splices while it waits on a worker, not in
+    each splice (by_sets.DEFERRED_ROWS): the last set's wait in memory when the file ends. Every
+    patient of the file is in the run's history all the same, and it inserts as usual afterwards."""
+    from scrubber.rules import history
+
+    first, _second = _patients_in_two_files(tmp_path)
+    with Workers(2) as workers:
+        run = RunContext.new(TODAY, workers)
+        with first.open("rb") as source:
+            scrub_stream(source, load_rules(), [JsonReport(io.StringIO(), str(first), {})], run=run)
+        assert by_set["inputs"] == 1
+        assert run.history.insert_at == history._COMMIT_EVERY
+        assert run.history._rows  # the last set's doses: not inserted yet
+        patients = [claim.patient_key for claim, _ in model_claims(io.BytesIO(first.read_bytes()))]
+        assert all(run.history.knows_any([patient]) for patient in patients if patient[0])
+        run.close()
 
 
 def test_interchanges_groups_and_sets_with_no_claim_going_out_come_out_the_same(tmp_path, monkeypatch, by_set):

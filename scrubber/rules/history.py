@@ -88,6 +88,9 @@ class RunHistory:
         self._rows: list[tuple[object, ...]] = []  # recorded, not yet inserted
         self._recorded = bytearray(_BLOOM_BITS // 8)  # the Bloom filter of the patients recorded
         self._last: tuple[tuple[str, ...], int] | None = None  # the last patient hashed (asked, then recorded)
+        # Rows recorded before they are inserted (a query inserts what waits first): more while the
+        # caller has idle moments to insert them in (flush; output/by_sets.py, waiting on workers).
+        self.insert_at = _COMMIT_EVERY
 
     def doses(self, patient: tuple[str, ...]) -> list[Dose]:
         key = self._key(patient)
@@ -113,8 +116,12 @@ class RunHistory:
             for bit in _bloom_bits(key):
                 recorded[bit >> 3] |= 1 << (bit & 7)
         self._rows.extend(rows)
-        if len(self._rows) >= _COMMIT_EVERY:
+        if len(self._rows) >= self.insert_at:
             self._insert()
+
+    def flush(self) -> None:
+        """Insert the rows recorded so far (a moment with nothing else to do)."""
+        self._insert()
 
     def take_part(self, part: PartHistory) -> bool:
         """Record the doses of a part of the run scrubbed against a history of its own (a set, a
