@@ -7,8 +7,8 @@ import io
 import pytest
 from conftest import CORPUS, SAMPLES, model_claims
 
-from scrubber.model.build import _CLAIM_READS
-from scrubber.model.loops import NOWHERE, claim_loops
+from scrubber.model.build import _CLAIM_READS, _HL_READS
+from scrubber.model.loops import BIRTH_DATE, NOTHING, NOWHERE, PARTY, PAYER_CLASS, claim_loops, hl_loops
 
 COB = CORPUS / "LinuxForHealth__x12__demo.cob.example3.C.837"
 
@@ -45,7 +45,7 @@ def _step(kind: str, start: str, segment: str) -> str | None:
     ("837P", "2410", "NM1*82*1*DOE*JANE****XX*1234567893", "2420A"),
     ("837P", "2430", "NM1*82*1*DOE*JANE****XX*1234567893", None),  # 2420A comes before 2430
     ("837P", "2420A", "DTP*472*D8*20261102", None),  # a 2400 segment after a 2420 loop
-    ("837P", "2300", "NM1*XX*1*DOE", "2310A"),  # an unknown qualifier: still a 2310 loop
+    ("837P", "2300", "NM1*XX*1*DOE", None),  # an unknown qualifier: no loop, as the validator finds none
 ])
 def test_a_segment_goes_where_the_guide_puts_it(kind, start, segment, goes_to):
     assert _step(kind, start, segment) == goes_to
@@ -107,3 +107,34 @@ def test_every_element_the_model_reads_is_where_the_guide_puts_it():
         for attribute in vars(getattr(elements, table)):
             if not attribute.startswith("_"):
                 assert (table, attribute) in named, (table, attribute)
+
+
+def _hl_step(kind: str, level: str, start: str, segment: str) -> tuple[str | None, int]:
+    loops = hl_loops(kind, level)
+    node = loops.claim if start == loops.xid[loops.claim] else next(n for n in loops.first_id if loops.xid[n] == start)
+    elements = segment.split("*")
+    found, read = loops.step(node, elements[0], elements, ":")
+    return (None if found == NOWHERE else loops.xid[found]), read
+
+
+@pytest.mark.parametrize(("kind", "level", "start", "segment", "goes_to", "read"), [
+    ("837P", "20", "2000A", "NM1*85*2*CLINIC*****XX*1234567893", "2010AA", PARTY),
+    ("837P", "20", "2000A", "NM1*117*2*CLINIC*****XX*1234567893", None, NOTHING),  # the validator: not found
+    ("837P", "22", "2000B", "SBR*P*18*******CI", "2000B", PAYER_CLASS),
+    ("837P", "22", "2000B", "NM1*IL*1*DOE*JOHN****MI*M1", "2010BA", PARTY),
+    ("837P", "22", "2010BA", "DMG*D8*19600101*M", "2010BA", BIRTH_DATE),
+    ("837P", "22", "2010BA", "NM1*PR*2*PAYER*****PI*P1", "2010BB", PARTY),
+    ("837P", "22", "2000B", "NM1*QC*1*DOE*JANE", None, NOTHING),  # a patient's loop is 2000C's
+    ("837I", "23", "2000C", "NM1*QC*1*DOE*JANE", "2010CA", PARTY),
+    ("837I", "23", "2000C", "NM1*IL*1*DOE*JOHN****MI*M1", None, NOTHING),  # no subscriber loop in 2000C
+])
+def test_an_hl_loops_segment_goes_where_the_guide_puts_it(kind, level, start, segment, goes_to, read):
+    assert _hl_step(kind, level, start, segment) == (goes_to, read)
+
+
+@pytest.mark.parametrize("kind", ["837P", "837I"])
+def test_the_model_looks_at_every_segment_that_can_change_an_hl_loop(kind):
+    """TransactionReader.feed hands an HL loop's segment on only when its id is in _HL_READS."""
+    for level in ("20", "22", "23"):
+        assert hl_loops(kind, level).moves <= _HL_READS
+    assert hl_loops(kind, "99") is None  # a level the guide does not have: nothing is read

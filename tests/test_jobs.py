@@ -387,6 +387,42 @@ def test_a_rule_that_raises_in_a_worker_fails_that_claim_only(monkeypatch):
     assert sum(isinstance(r, engine.LocalResult) for r in results) == len(works) - 1 > 0
 
 
+@pytest.mark.parametrize("sample", ["clean_837p.837", "drugs_837i.837", "defects_837p.837"])
+def test_a_claim_sent_to_a_worker_reads_its_hl_loops_as_here(monkeypatch, sample):
+    """A claim crosses to a worker as text, with the texts of the HL loops above it, which the worker
+    reads again (claim_text._party_of, through the guide's HL loops): the parties come out as the
+    main process read them. Regression: the worker's reader lacked the HL loop's tables, every
+    worker died on its first batch, and the main process checked every claim itself."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from scrubber.rules import engine
+
+    works: list[parallel.ClaimWork] = []
+
+    def keep(self, work, deliver):  # OrderedChecks.claim, recording what would cross
+        work.loops = self._loops_of(work.claim.hl)
+        works.append(work)
+        deliver(work, parallel.check_locally(work, load_rules(), engine.FixMode.SAFE, TODAY))
+
+    monkeypatch.setenv(parallel.MIN_BYTES_ENV, "0")
+    monkeypatch.setattr(parallel.OrderedChecks, "claim", keep)
+    with (SAMPLES / sample).open("rb") as source, Workers(2) as workers:
+        monkeypatch.setattr(workers, "start", lambda rules: None)
+        scrub_stream(source, load_rules(), [Sink()], run=RunContext.new(TODAY, workers))
+    crossed = ForkingPickler.loads(bytes(ForkingPickler.dumps(works)))
+    assert works and len(crossed) == len(works)
+
+    def parties(claim):
+        def show(party):
+            return None if party is None else [f.value if f is not None else None for f in (
+                party.last_name, party.first_name, party.identifier, party.id_qualifier, party.birth_date)]
+        return (show(claim.billing_provider), show(claim.subscriber), show(claim.patient),
+                claim.payer_class_code, claim.payer_id_code)
+
+    for here, there in zip(works, crossed, strict=True):
+        assert parties(there.claim) == parties(here.claim), here.claim.id
+
+
 def test_a_worker_stopped_half_way_through_a_result_does_not_hang_the_run():
     """A worker killed while it wrote a large result (a set's outputs) left half a message in the
     result pipe: the pool's thread waited in recv() for the rest, and the run hung after Ctrl-C or

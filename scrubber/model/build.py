@@ -5,7 +5,8 @@ a claim, each segment goes to the loop the implementation guide puts it in (mode
 the claim loop, 2300, and the loops below it from the compiled guide): the claim's own segments
 are read in 2300, its providers in the 2310 loops, a line's in 2400, 2410 and 2420; what stands in
 another payer's loops (2320, 2330) or out of order is not the claim's. The HL loops above the
-claims are told apart by their NM1 entity codes (85, IL, QC, PR).
+claims are read the same way (loops.hl_loops): the HL's level (HL03) names its loop in the guide
+(2000A, 2000B, 2000C), and its 2010 loops say whose NM1 and DMG a segment is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from .claim import Claim, DateRange, Diagnosis, Field, Party, ServiceLine, TransactionContext
 from .elements import BHT, CLM, CTP, DMG, DTP, HI, HL, LIN, LX, NM1, NTE, PROCEDURE, PWK, REF, SBR, SV1, SV2
 from .loops import (
+    BIRTH_DATE,
     CLAIM_PROVIDER,
     CLAIM_SEGMENT,
     DRUG_IDENTIFICATION,
@@ -23,8 +25,11 @@ from .loops import (
     LINE_SEGMENT,
     NOTHING,
     NOWHERE,
+    PARTY,
+    PAYER_CLASS,
     ClaimLoops,
     claim_loops,
+    hl_loops,
 )
 
 # HI qualifiers (ICD-10-CM first, then their ICD-9-CM counterparts) and the role they give.
@@ -107,7 +112,8 @@ class TransactionReader:
         self.claims_read = 0
         self.loops: ClaimLoops | None = None  # the guide's claim loops, once a claim is read
         self.node = NOWHERE  # the claim's loop the last segment went to (model/loops.py)
-        self.entity = ""  # NM101 of the current NM1 loop
+        self.hl_loops: ClaimLoops | None = None  # the guide's tables of the open HL loop's level
+        self.hl_at = NOWHERE  # the loop of the open HL loop the last segment went to
 
     @classmethod
     def for_claim(cls, context: TransactionContext, d: Delimiters) -> TransactionReader:
@@ -117,7 +123,6 @@ class TransactionReader:
         builder.d = d
         builder.context = context
         builder.line = None
-        builder.entity = ""
         builder.loops = claim_loops(context.kind)
         builder.node = builder.loops.claim
         return builder
@@ -218,28 +223,45 @@ class TransactionReader:
         node.segments.append(seg)
         stack.append(node)
         self.hl = node
-        self.entity = ""
+        self.enter_hl_loop(level)
+
+    def enter_hl_loop(self, level: str) -> None:
+        """The segments that follow are the HL loop's of level `level` (HL03): read through its
+        tables in the guide (none for a level the guide does not have: nothing is read then)."""
+        self.hl_loops = hl_loops(self.context.kind, level)
+        self.hl_at = self.hl_loops.claim if self.hl_loops is not None else NOWHERE
 
     def hl_segment(self, seg: Segment, elements: list[str], seg_id: str) -> None:
+        """Read one segment of the open HL loop (those not in _HL_READS do nothing), in the loop the
+        guide puts it in (model/loops.py, hl_loops)."""
         assert self.hl is not None
+        loops = self.hl_loops
+        if loops is None:
+            return  # an HL level the guide does not have (the validator says so): nothing is read
+        found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
+        if found is None:
+            found = loops.step(self.hl_at, seg_id, elements, self.d.component)
+        node, read = found
+        if node == NOWHERE:
+            return
+        self.hl_at = node
+        if read == NOTHING:
+            return
         party = self.hl.party
-        if seg_id == "SBR":
+        if read == PAYER_CLASS:
             party["payer_class"] = self.field(seg, elements, seg_id, SBR.claim_filing_indicator)
-        elif seg_id == "NM1":
-            entity = self.entity = elements[NM1.entity] if len(elements) > NM1.entity else ""
-            if entity == "85":
-                party["billing_provider"] = self.party(seg, elements)
-            elif entity == "IL":
-                party["subscriber"] = self.party(seg, elements)
-            elif entity == "QC":
-                party["patient"] = self.party(seg, elements)
-            elif entity == "PR":
+            return
+        name = _PARTY_OF_LOOP.get(loops.xid[node])
+        if name is None:
+            return
+        if read == PARTY:
+            if name == "payer_id":
                 # Of the payer's NM1 only its id is read: not a whole Party (four Fields) a claim.
                 party["payer_id"] = self.field(seg, elements, "NM1", NM1.identifier)
-        elif seg_id == "DMG":
-            holder = _DEMOGRAPHICS_OF.get(self.entity)
-            if holder and holder in party:
-                party[holder].birth_date = self.field(seg, elements, seg_id, DMG.birth_date)  # type: ignore[attr-defined]
+            else:
+                party[name] = self.party(seg, elements)
+        elif read == BIRTH_DATE and name in ("subscriber", "patient") and name in party:
+            party[name].birth_date = self.field(seg, elements, seg_id, DMG.birth_date)  # type: ignore[attr-defined]
 
     def party(self, seg: Segment, elements: list[str]) -> Party:
         # (NM103, NM104, NM108, NM109: read at once, a Field for each one that is not empty)
@@ -444,8 +466,8 @@ _CLAIM_READS = frozenset(("LX", "NM1", "SBR", "HI", "REF", "PWK", "NTE", "DTP", 
                           "CTP", "LIN"))
 # Those hl_segment reads.
 _HL_READS = frozenset(("SBR", "NM1", "DMG"))
-# Whose birth date a DMG gives, by the NM101 of the loop it is in.
-_DEMOGRAPHICS_OF = {"IL": "subscriber", "QC": "patient"}
+# The party each 2010 loop of the guide names, as the HL loops hold them (and as claims take them).
+_PARTY_OF_LOOP = {"2010AA": "billing_provider", "2010BA": "subscriber", "2010BB": "payer_id", "2010CA": "patient"}
 
 
 def _component(seg: Segment, seg_id: str, pos: int, parts: list[str], comp: int) -> Field | None:

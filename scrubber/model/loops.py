@@ -1,4 +1,5 @@
-"""The loops of a claim as the implementation guide has them (issue 11 §5).
+"""The loops of a claim, and of the HL loops above claims, as the implementation guide has them
+(issue 11 §5).
 
 The claim model reads which loop a segment of a claim opens or belongs to from the compiled guide
 (x12/guide/loops.py: pyx12's map, compiled), not from loop names written into the model: from the
@@ -9,7 +10,12 @@ A segment goes where the guide puts it, as a reader of the guide would look for 
 of the loop it is in, or a segment of that loop (in any order: the model reads what the claim says,
 the validator reports the order); else a loop or segment of a loop above, at a position after the
 loop it leaves. A segment the guide has nowhere there (out of order, or unknown) leaves the model
-where it was: what it says is not read, and the validator reports it.
+where it was: what it says is not read, and the validator reports it. So does a segment whose
+qualifier the guide does not know (an NM1*117 where 2010AA wants NM1*85): the validator finds no
+such loop either ("segment not found").
+
+The HL loops (2000A, 2000B, 2000C: hl_loops) are read the same way, each from its own loop down
+to the 2010 loops it holds; an HL or a CLM starts the next loop or claim (TransactionReader.feed).
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ DRUG_SEGMENT = 3  # a segment of the drug identification loop (2410) after its L
 CLAIM_PROVIDER = 4  # the NM1 that opens a loop of the claim's providers (2310)
 LINE_PROVIDER = 5  # the NM1 that opens a loop of the line's providers (2420)
 DRUG_IDENTIFICATION = 6  # the LIN that opens 2410
+# ... and in the HL loops above the claims (2000A/B/C and their 2010 loops):
+PARTY = 7  # the NM1 that opens a 2010 loop (billing provider, subscriber, payer, patient)
+PAYER_CLASS = 8  # the subscriber loop's SBR (2000B)
+BIRTH_DATE = 9  # the DMG of a 2010 loop (the subscriber's, the patient's)
+HL_LEVELS = {"20": "2000A", "22": "2000B", "23": "2000C"}  # HL03 -> the guide's HL loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,12 @@ class ClaimLoops:
         """The answer of step: the loop, and what is read of the segment there."""
         if node == NOWHERE:
             return node, NOTHING
+        if self.line == NOWHERE:  # an HL loop (hl_loops)
+            if node != loop or seg_id == self.first_id.get(node):  # it opens the loop
+                return node, PARTY if seg_id == "NM1" and self.parent[node] == self.claim else NOTHING
+            if seg_id == "SBR" and node == self.claim:
+                return node, PAYER_CLASS
+            return node, BIRTH_DATE if seg_id == "DMG" and self.parent[node] == self.claim else NOTHING
         parent = self.parent[node]
         if node != loop or seg_id == self.first_id.get(node):  # it opens the loop
             if seg_id == "NM1" and parent == self.claim:
@@ -124,13 +141,13 @@ class ClaimLoops:
             found = self.opens[loop].get(seg_id)
             if found is not None:
                 later = [o for o in found if o.pos >= at]
+                for opening in later:
+                    if not opening.element or _qualifier(elements, opening, component) in opening.codes:
+                        return opening.loop
                 if later:
-                    for opening in later:
-                        if not opening.element or _qualifier(elements, opening, component) in opening.codes:
-                            return opening.loop
-                    # A qualifier the guide does not know (the validator reports it): still such a
-                    # loop, so its segments are not read as the claim's own.
-                    return later[0].loop
+                    # A qualifier the guide does not know: the validator finds no such loop ("segment
+                    # not found"), and the model reads nothing of it either.
+                    return NOWHERE
             last = self.own[loop].get(seg_id)
             if last is not None and last >= at:
                 return loop
@@ -156,14 +173,30 @@ def _qualifier(elements: list[str], opening: _Opening, component: str) -> str | 
 @functools.cache  # (the tables are package data: one per kind for the life of the process)
 def claim_loops(kind: str) -> ClaimLoops:
     """The claim loops of the guide that `kind` (837P, 837I) is read with."""
+    loops = _compile(kind, CLAIM_LOOP)
+    loops.line = loops.opens[loops.claim]["LX"][0].loop
+    return loops
+
+
+@functools.cache
+def hl_loops(kind: str, level: str) -> ClaimLoops | None:
+    """The HL loop of level `level` (HL03: 20, 22, 23) in the guide `kind` is read with, and the
+    loops below it (`claim` is the HL loop; `line` is NOWHERE). None for a level the guide does not
+    have. Its claims and child HL loops are not read through it: an HL or a CLM starts those."""
+    xid = HL_LEVELS.get(level)
+    return _compile(kind, xid, skip=("HL", "CLM")) if xid is not None else None
+
+
+def _compile(kind: str, root_xid: str, skip: tuple[str, ...] = ()) -> ClaimLoops:
+    """The tables of the loop `root_xid` and the loops below it, but those a segment of `skip` opens."""
     from ..x12.guide.loops import LOOP, SEGMENT
     from ..x12.guide.validator import load_tables
     from ..x12.structural import _MAP_FILES
 
     t = load_tables(_MAP_FILES[_GUIDE_OF_KIND[kind]])
-    # The map holds the claim loop under each HL level that may have claims (2000B, 2000C): the
-    # same loops below it, so the first serves every claim.
-    claim = next(n for n in range(len(t.kind)) if t.kind[n] == LOOP and t.xid[n] == CLAIM_LOOP)
+    # The map holds the claim loop under each HL level that may have claims (2000B, 2000C), and
+    # the 2000C loop in two places: the same loops below each, so the first serves.
+    claim = next(n for n in range(len(t.kind)) if t.kind[n] == LOOP and t.xid[n] == root_xid)
     loops = ClaimLoops(claim, NOWHERE, t.xid, t.parent, t.pos)
     todo = [claim]
     while todo:
@@ -177,7 +210,7 @@ def claim_loops(kind: str) -> ClaimLoops:
                     own[t.xid[child]] = max(own.get(t.xid[child], t.pos[child]), t.pos[child])
                 continue
             first = t.children[child][0] if t.children[child] else -1
-            if first < 0 or t.kind[first] != SEGMENT:
+            if first < 0 or t.kind[first] != SEGMENT or t.xid[first] in skip:
                 continue  # (no such loop in an 837 map: a loop opens with a segment)
             match = t.match[first]
             element, component, codes = match if match is not None else (0, 0, frozenset())
@@ -187,7 +220,6 @@ def claim_loops(kind: str) -> ClaimLoops:
         loops.opens[loop] = {seg_id: tuple(found) for seg_id, found in opens.items()}
         loops.plain[loop] = {}
         loops.own[loop] = own
-    loops.line = loops.opens[claim]["LX"][0].loop
     for opens in loops.opens.values():
         for seg_id, found in opens.items():
             for opening in found:

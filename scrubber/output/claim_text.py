@@ -15,6 +15,7 @@ from typing import Any
 
 from ..model.build import TransactionReader
 from ..model.claim import Claim, Field, Party, TransactionContext
+from ..model.elements import HL
 from ..rules.catalog import Rule
 from ..rules.findings import Edit, Finding, Fix
 from ..x12.structural import StructuralError
@@ -58,7 +59,7 @@ def _arrive(shape: tuple[Any, ...], texts: Texts, loops: Loops,
             structural: list[tuple[StructuralError, str]], base_index: int, delimiters: Delimiters) -> ClaimWork:
     transaction, first, end = shape
     segments = [Segment(*t) for t in texts]
-    claim = read_claim(transaction, first, end, segments, _party_of(loops, delimiters), delimiters)
+    claim = read_claim(transaction, first, end, segments, _party_of(loops, transaction, delimiters), delimiters)
     return ClaimWork(claim, structural, base_index, delimiters)
 
 
@@ -67,7 +68,7 @@ def _arrive(shape: tuple[Any, ...], texts: Texts, loops: Loops,
 _known: list[tuple[Texts, dict[str, Any]]] = []
 
 
-def _party_of(loops: Loops, d: Delimiters) -> dict[str, Any]:
+def _party_of(loops: Loops, transaction: TransactionContext, d: Delimiters) -> dict[str, Any]:
     """What the HL loops above a claim say of it, as TransactionReader gathers it loop by loop
     (each loop starts from a copy of what the loop above it said)."""
     party: dict[str, Any] = {}
@@ -76,10 +77,10 @@ def _party_of(loops: Loops, d: Delimiters) -> dict[str, Any]:
             party = _known[depth][1]
             continue
         del _known[depth:]
-        builder = TransactionReader.__new__(TransactionReader)
-        builder.d = d
+        builder = TransactionReader.for_claim(transaction, d)
         builder.hl = _LoopParty(dict(party))  # type: ignore[assignment]
-        builder.entity = ""
+        hl_elements, _ = _elements(Segment(*texts[0]), d)
+        builder.enter_hl_loop(hl_elements[HL.level] if len(hl_elements) > HL.level else "")
         for text in texts[1:]:  # after its HL
             seg = Segment(*text)
             elements, seg_id = _elements(seg, d)
