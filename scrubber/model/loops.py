@@ -112,12 +112,6 @@ class ClaimLoops:
         """The answer of step: the loop, and what is read of the segment there."""
         if node == NOWHERE:
             return node, NOTHING
-        if self.line == NOWHERE:  # an HL loop (hl_loops)
-            if node != loop or seg_id == self.first_id.get(node):  # it opens the loop
-                return node, PARTY if seg_id == "NM1" and self.parent[node] == self.claim else NOTHING
-            if seg_id == "SBR" and node == self.claim:
-                return node, PAYER_CLASS
-            return node, BIRTH_DATE if seg_id == "DMG" and self.parent[node] == self.claim else NOTHING
         parent = self.parent[node]
         if node != loop or seg_id == self.first_id.get(node):  # it opens the loop
             if seg_id == "NM1" and parent == self.claim:
@@ -157,6 +151,20 @@ class ClaimLoops:
             loop = self.parent[loop]
 
 
+class HLLoops(ClaimLoops):
+    """An HL loop (2000A/B/C, `claim` here) and the 2010 loops below it: what is read of a segment
+    there (step's second answer) is PARTY, PAYER_CLASS or BIRTH_DATE."""
+
+    def _read(self, loop: int, seg_id: str, node: int) -> tuple[int, int]:
+        if node == NOWHERE:
+            return node, NOTHING
+        if node != loop or seg_id == self.first_id.get(node):  # it opens the loop
+            return node, PARTY if seg_id == "NM1" and self.parent[node] == self.claim else NOTHING
+        if seg_id == "SBR" and node == self.claim:
+            return node, PAYER_CLASS
+        return node, BIRTH_DATE if seg_id == "DMG" and self.parent[node] == self.claim else NOTHING
+
+
 _MEMO_LIMIT = 4096
 
 
@@ -173,21 +181,21 @@ def _qualifier(elements: list[str], opening: _Opening, component: str) -> str | 
 @functools.cache  # (the tables are package data: one per kind for the life of the process)
 def claim_loops(kind: str) -> ClaimLoops:
     """The claim loops of the guide that `kind` (837P, 837I) is read with."""
-    loops = _compile(kind, CLAIM_LOOP)
+    loops = _compile(kind, CLAIM_LOOP, ClaimLoops)
     loops.line = loops.opens[loops.claim]["LX"][0].loop
     return loops
 
 
 @functools.cache
-def hl_loops(kind: str, level: str) -> ClaimLoops | None:
+def hl_loops(kind: str, level: str) -> HLLoops | None:
     """The HL loop of level `level` (HL03: 20, 22, 23) in the guide `kind` is read with, and the
-    loops below it (`claim` is the HL loop; `line` is NOWHERE). None for a level the guide does not
+    loops below it (`claim` is the HL loop: see HLLoops). None for a level the guide does not
     have. Its claims and child HL loops are not read through it: an HL or a CLM starts those."""
     xid = HL_LEVELS.get(level)
-    return _compile(kind, xid, skip=("HL", "CLM")) if xid is not None else None
+    return _compile(kind, xid, HLLoops, skip=("HL", "CLM")) if xid is not None else None  # type: ignore[return-value]
 
 
-def _compile(kind: str, root_xid: str, skip: tuple[str, ...] = ()) -> ClaimLoops:
+def _compile(kind: str, root_xid: str, cls: type[ClaimLoops], skip: tuple[str, ...] = ()) -> ClaimLoops:
     """The tables of the loop `root_xid` and the loops below it, but those a segment of `skip` opens."""
     from ..x12.guide.loops import LOOP, SEGMENT
     from ..x12.guide.validator import load_tables
@@ -197,7 +205,7 @@ def _compile(kind: str, root_xid: str, skip: tuple[str, ...] = ()) -> ClaimLoops
     # The map holds the claim loop under each HL level that may have claims (2000B, 2000C), and
     # the 2000C loop in two places: the same loops below each, so the first serves.
     claim = next(n for n in range(len(t.kind)) if t.kind[n] == LOOP and t.xid[n] == root_xid)
-    loops = ClaimLoops(claim, NOWHERE, t.xid, t.parent, t.pos)
+    loops = cls(claim, NOWHERE, t.xid, t.parent, t.pos)
     todo = [claim]
     while todo:
         loop = todo.pop()
