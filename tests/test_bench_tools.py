@@ -38,7 +38,7 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
     monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.98)
     monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: {500: 1.75}[claims])
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2"]) == 0
+    assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2", "--pairs", "0"]) == 0
     # Each mode once on a small file first, unmeasured (bytecode and caches), then the rounds.
     warm_up = [("scrubber", run.WARM_UP_CLAIMS), ("scrubber-jobs2", run.WARM_UP_CLAIMS)]
     assert measured == warm_up + [("scrubber", 1000), ("scrubber-jobs2", 1000)] * 2
@@ -54,6 +54,38 @@ def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, mo
     assert "- bytecode: kept, as installed, under bench/results/pycache (PYTHONDONTWRITEBYTECODE was set" in table
     assert {r["mode"] for r in json.loads((tmp_path / "latest.json").read_text())["runs"]} == {
         "scrubber", "scrubber-jobs2"}
+
+
+def test_bench_run_measures_the_jobs_speed_up_again_in_adjacent_pairs(tmp_path, monkeypatch):
+    # Each pair runs one job and two side by side, the first of the pair alternating; the table
+    # gives the median of the pairs' ratios and the ratio of the fastest runs, judged against 1.7x.
+    run = _run_module()
+    measured: list[tuple[str, int]] = []
+    times = {"scrubber": iter([4.0, 4.0, 3.0, 4.0, 3.6, 4.2]),  # the rounds' one, then the pairs'
+             "scrubber-jobs2": iter([3.0, 2.5, 2.5, 1.7, 3.0, 2.0])}
+
+    def fake_measure(mode, path, claims):
+        measured.append((mode, claims))
+        seconds = next(times[mode]) if claims == 1000 else 1.0
+        return {"mode": mode, "claims": claims, "seconds": seconds, "cpu_seconds": seconds, "gc_seconds": 0.0,
+                "peak_rss_mib": 60.0, "rss_after_import_mib": 30.0}
+
+    ceilings = iter([1.98, 1.90, 1.80])
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
+    monkeypatch.setattr(run, "measure", fake_measure)
+    monkeypatch.setattr(run, "parallel_ceiling", lambda: next(ceilings))
+    monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: 1.9)
+    assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--pairs", "5"]) == 0
+    pairs = [m for m, claims in measured if claims == 1000][2:]
+    assert pairs == ["scrubber", "scrubber-jobs2", "scrubber-jobs2", "scrubber"] * 2 + ["scrubber", "scrubber-jobs2"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "| 1,000 | 1.33x (MISSED) | 4.00 | 3.00 |" in table  # the round's own
+    assert "CPU-loop ceiling before and after: 1.90x, 1.80x" in table
+    # Pairs: 4.0/2.5, 3.0/2.5, 4.0/1.7, 3.6/3.0, 4.2/2.0; fastest 3.0 and 1.7.
+    assert "| 1,000 | 5 | 1.60x | 1.20x-2.35x | 1.76x | 3.000, 1.700 |" in table
+    raw = json.loads((tmp_path / "latest.json").read_text())
+    assert raw["pair_ceilings"] == [1.90, 1.80] and len(raw["pairs"]["1000"]) == 5
 
 
 @pytest.mark.parametrize(("per_set", "part"), [(800, "set"), (1600, "chunk")], ids=["by-sets", "one-set-in-chunks"])
