@@ -84,6 +84,17 @@ def test_regression_the_inlined_line_break_scan_keeps_every_segment_at_any_chunk
             assert reader.trailer == whole[0].trailer
 
 
+def test_a_file_that_is_not_x12_is_not_quoted_past_where_isa_belongs(tmp_path):
+    # A file named by mistake, or a link to one, must not carry its contents into the error
+    # (which goes into the reports): only the three bytes where ISA belongs are shown.
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$saltsalt$hashhashhash:20228:0:99999:7:::\n")
+    with pytest.raises(InputError) as caught, secret.open("rb") as stream:
+        SegmentReader(stream)
+    assert "(it starts with 'roo')" in str(caught.value)
+    assert "salt" not in str(caught.value) and "20228" not in str(caught.value)
+
+
 @pytest.mark.parametrize("span", [2, 9, 50, 1 << 16])
 @pytest.mark.parametrize("terminator", ["~", "'", "\x1c"])
 def test_splitting_a_chunk_at_once_gives_what_finding_each_segment_gives(terminator, span, monkeypatch):
@@ -136,7 +147,7 @@ def test_empty_segment_is_a_segment_of_its_own():
         (b"", "not_x12", "empty"),
         (b"   \n", "not_x12", "empty"),
         (b"GS*HC*SENDER~", "not_x12", "does not start with ISA"),
-        (b"Example 1 - a claim\n\nISA*00", "not_x12", "found 'Example 1"),
+        (b"Example 1 - a claim\n\nISA*00", "not_x12", "it starts with 'Exa'"),
         (ISA[:80].encode(), "isa.short", "cut short"),
         (ISA.replace("*00*          *00", "*00*         *00", 1).encode() + b"~~~~", "isa.width", "ISA02"),
         (ISA.replace("*ZZ*SUBMIT001      *", "*ZZ*SUBMIT001       *").encode() + b"~~~", "isa.width", "ISA06"),
@@ -148,6 +159,17 @@ def test_what_is_not_x12_gets_one_clear_error(data, code, where):
         segments(data)
     assert caught.value.code == code
     assert where in str(caught.value)
+
+
+def test_a_file_that_is_not_x12_is_not_quoted_past_where_isa_belongs(tmp_path):
+    # A file named by mistake, or a link to one, must not carry its contents into the error
+    # (which goes into the reports): only the three bytes where ISA belongs are shown.
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$saltsalt$hashhashhash:20228:0:99999:7:::\n")
+    with pytest.raises(InputError) as caught, secret.open("rb") as stream:
+        SegmentReader(stream)
+    assert "(it starts with 'roo')" in str(caught.value)
+    assert "salt" not in str(caught.value) and "20228" not in str(caught.value)
 
 
 @pytest.mark.parametrize("span", [2, 9, 50, 1 << 16])

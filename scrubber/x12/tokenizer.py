@@ -197,11 +197,14 @@ class SegmentReader:
         while start < len(head) and head[start : start + 1] in (b" ", b"\t", b"\r", b"\n", b"\x0c"):
             start += 1
         if not head[start:].startswith(b"ISA"):
-            found = head[start : start + 20].decode("latin-1")
+            # Only the three bytes where ISA belongs are quoted: enough to tell XML ('<?x'), a PDF
+            # ('%PD') or a ZIP ('PK\x03') from a claim file, too little to carry what a file named
+            # by mistake (or a link to one) holds into a report that may go back to its sender.
+            found = head[start : start + 3].decode("latin-1")
             if not head.strip():
                 message = "the file is empty"
             else:
-                message = f"not an X12 interchange: the file does not start with ISA (found {found!r})"
+                message = f"not an X12 interchange: the file does not start with ISA (it starts with {found!r})"
             raise InputError(message, code="not_x12", offset=start)
         text = head.decode("latin-1")
         self.prefix = text[:start]
