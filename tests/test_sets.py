@@ -719,36 +719,3 @@ def test_the_main_process_splices_with_its_heap_frozen_and_thaws_it_after(tmp_pa
     assert min(frozen_at_splice) > 10_000
     assert gc.get_freeze_count() == 0
     assert got == expected
-
-
-def test_a_workers_kept_segments_are_frozen_with_no_garbage_and_freed_with_the_task(monkeypatch):
-    # In a worker, the segments held for both passes are left out of the collector's walks
-    # (by_sets._kept_segments): garbage the worker held before is collected first, never frozen
-    # with them for the life of the worker, and the frozen segments go with the task.
-    import gc
-    import weakref
-
-    class Cycle:
-        pass
-
-    text = (ROOT / "edi_samples" / "clean_837p.837").read_bytes()
-    monkeypatch.setattr(by_sets, "_segments", lambda job: iter(SegmentReader(io.BytesIO(text))))
-    garbage = Cycle()
-    garbage.itself = garbage
-    gone = weakref.ref(garbage)
-    del garbage
-    assert gone() is not None  # (a cycle: only the collector frees it)
-    before = gc.get_freeze_count()
-    try:
-        kept = by_sets._kept_segments(None, in_worker=True)
-        assert gone() is None
-        assert [s.text[:3] for s in kept[:2]] == ["ISA", "GS*"] and gc.isenabled()
-        frozen = gc.get_freeze_count()
-        assert frozen >= before + len(kept)
-        del kept
-        assert gc.get_freeze_count() <= frozen - text.count(b"~")
-        # In the main process (a set scrubbed here again), nothing is frozen.
-        assert len(by_sets._kept_segments(None, in_worker=False)) == text.count(b"~")
-        assert gc.get_freeze_count() <= frozen - text.count(b"~")
-    finally:
-        gc.unfreeze()

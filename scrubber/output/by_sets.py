@@ -28,7 +28,6 @@ and the main process reads them back one output at a time when it splices them, 
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import pickle
@@ -160,36 +159,14 @@ def _segments(job: SetJob) -> Iterator[Segment]:
         yield from segments
 
 
-def _kept_segments(job: SetJob, in_worker: bool) -> list[Segment]:
-    """The job's segments, read once for both passes. In a worker they are then left out of the
-    collector's walks (gc.freeze): the 78,000 segments of a set of 5,000 claims live as long as
-    the task, and each collection of the older generations walked them all (15-20 ms of the
-    collector a set, against 6-7 ms). What the worker held before is collected first, so that no
-    garbage is frozen with them for the life of the worker; frozen objects are still freed when
-    their last reference goes, as the segments are when the task ends."""
-    if not in_worker:
-        return list(_segments(job))
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()  # (tokenizing makes no garbage: no collection walks the list while it grows)
-    try:
-        kept = list(_segments(job))
-    finally:
-        if enabled:
-            gc.enable()
-    gc.freeze()
-    return kept
-
-
-def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory, in_worker: bool = False) -> Summary:
+def scrub_set(job: SetJob, rules: RuleSet, sinks: list[Sink], history: RunHistory) -> Summary:
     """Scrub a job's transaction sets into `sinks` (their claims and ends: no envelope event)
-    against `history`, as the whole file's two passes scrub them (`in_worker`: in a worker
-    process, see _kept_segments)."""
+    against `history`, as the whole file's two passes scrub them."""
     d = job.delimiters
     sets = len(job.spans)
     # Sets of a few MiB are read once for both passes (about 7% of their scrub); larger ones
     # twice, so that memory holds one claim at a time, as with one job.
-    kept = _kept_segments(job, in_worker) if job.keep_segments else None
+    kept = list(_segments(job)) if job.keep_segments else None
     validator = make_validator(job.validator, d)
     records = _Records()
     pass1 = Pass1(validator, records).sets_closed(EnvelopeReader(kept or _segments(job), d, validator.feed))
@@ -228,7 +205,7 @@ def _set_task(job: SetJob) -> Summary:
     rules = parallel._worker_rules
     assert rules is not None
     return render_parts(job.fragments, job.delimiters, job.parts_path,
-                        lambda parts, history: scrub_set(job, rules, parts, history, in_worker=True))
+                        lambda parts, history: scrub_set(job, rules, parts, history))
 
 
 def render_parts(fragments: list[Callable[[], FragmentSink]], delimiters: Delimiters, parts_path: str,
