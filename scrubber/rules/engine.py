@@ -83,8 +83,7 @@ def _check(claim: Claim, context: ClaimContext) -> Findings:
 
 
 def _history_findings(claim: Claim, context: ClaimContext, drug_lines: list[DrugLine] | None = None) -> list[Finding]:
-    out = Findings(context, claim)
-    out._drug_lines = drug_lines  # (those its last check found, when they are the same claim's)
+    out = Findings(context, claim, lines_found=drug_lines)  # (those its last check found)
     history_checks.check(claim, context.rules, out)
     return out.items
 
@@ -201,7 +200,7 @@ def _fix_loop(claim: Claim, segments: Sequence[Segment], context: ClaimContext, 
     remaining_keys = {f.key for f in findings}
     # A fix whose finding is back after the re-check did not fix it: report what is left.
     fixed = [f for f in applied if f.key not in remaining_keys]
-    return LocalResult(claim, structural, as_sent, findings, limit, fixed, replacements, current, last._drug_lines)
+    return LocalResult(claim, structural, as_sent, findings, limit, fixed, replacements, current, last.lines_found)
 
 
 def settle_claim(local: LocalResult, context: ClaimContext) -> ClaimResult:

@@ -81,7 +81,9 @@ class Findings:
     context: ClaimContext
     claim: Claim
     items: list[Finding] = field(default_factory=list)
-    _drug_lines: list[DrugLine] | None = field(default=None, init=False, repr=False)
+    # The claim's profiled lines once found (drug_lines), or as a check of the same claim found
+    # them (engine: the checks across claims reuse those of its last local check).
+    lines_found: list[DrugLine] | None = field(default=None, repr=False)
 
     @property
     def rules(self) -> RuleSet:
@@ -91,9 +93,9 @@ class Findings:
     def drug_lines(self) -> list[DrugLine]:
         """The claim's lines with a drug profile (lines.profiled_lines), found once for these
         findings: a dozen checks ask."""
-        if self._drug_lines is None:
-            self._drug_lines = drug_lines_of(self.claim, self.rules)
-        return self._drug_lines
+        if self.lines_found is None:
+            self.lines_found = drug_lines_of(self.claim, self.rules)
+        return self.lines_found
 
     @property
     def policy(self) -> PayerPolicy:
