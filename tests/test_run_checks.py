@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import pickle
 import subprocess
 import sys
 from decimal import Decimal
@@ -96,6 +97,43 @@ def test_history_a_bloom_filter_false_positive_finds_no_doses(monkeypatch):
     store.record(("MBR1", "DOE", "JANE", "19600101"), [_dose("C1")])
     assert store.doses(("MBR2", "ROE", "RICHARD", "19500101")) == []
     assert len(selects) == 1  # asked, and SQLite said no
+    store.close()
+
+
+def _part(*patients: tuple[str, ...]) -> tuple[list[int], bytes]:
+    """A part's history as a worker sends it (by_sets.render_parts): the keys, the rows pickled."""
+    worker = history.LocalHistory()
+    for number, patient in enumerate(patients):
+        worker.record(patient, [_dose(f"P{number}")])
+    return worker.keys, pickle.dumps(worker.rows)
+
+
+def test_history_a_part_sent_pickled_is_read_only_when_needed_and_in_order():
+    jane, richard = ("MBR1", "DOE", "JANE", "19600101"), ("MBR2", "ROE", "RICHARD", "19500101")
+    ann = ("MBR3", "POE", "ANN", "19700101")
+    store = RunHistory()
+    assert not store.knows_any([jane])  # (an empty history)
+    store.record_pickled(*_part(jane))
+    store.record_pickled(*_part(richard))
+    assert store._unread and not store._any_recorded  # nothing read yet
+    assert store.knows_any([ann, richard])  # asked of the parts' keys themselves
+    assert not store.knows_any([ann])
+    assert store._unread  # still not read
+    store.record(ann, [_dose("C9")])  # a write reads them first: the parts' doses come before
+    assert not store._unread
+    assert [store.doses(p) for p in (jane, richard, ann)] == [[_dose("P0")], [_dose("P0")], [_dose("C9")]]
+    store.close()
+
+
+def test_history_parts_sent_pickled_are_read_when_they_pile_up_or_on_flush():
+    store = RunHistory()
+    for number in range(history._UNREAD_PARTS + 1):
+        store.record_pickled(*_part((f"MBR{number}", "DOE", "JANE", "19600101")))
+    assert not store._unread and store._any_recorded
+    store.record_pickled(*_part(("MBR9", "DOE", "JANE", "19600101")))
+    store.flush()
+    assert not store._unread
+    assert store.doses(("MBR9", "DOE", "JANE", "19600101")) == [_dose("P0")]
     store.close()
 
 

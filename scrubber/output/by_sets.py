@@ -213,9 +213,10 @@ def render_parts(fragments: list[Callable[[], FragmentSink]], delimiters: Delimi
     """In a worker: `scrub` a part of the input (a set, a chunk) against a history of its own into
     fresh parts of every output. What it returns (the counts) goes back through the pool's pipe;
     the rest goes to `parts_path`, one pickle after the other: the patients whose earlier doses its
-    checks asked for, each output's part (in the order of the sinks), the doses it recorded (per
-    claim, in order). Through the pipe they would wait in the main process, unpickled (some 5 MiB a
-    set of 5,000 claims), until their turn."""
+    checks asked for, each output's part (in the order of the sinks), the patients it recorded
+    doses for, then those doses (per claim, in order: the main process reads them only when its
+    history needs them, RunHistory.record_pickled). Through the pipe they would wait in the main
+    process, unpickled (some 5 MiB a set of 5,000 claims), until their turn."""
     parts = [make() for make in fragments]
     for part in parts:
         part.begin("", delimiters)
@@ -230,7 +231,8 @@ def render_parts(fragments: list[Callable[[], FragmentSink]], delimiters: Delimi
         pickle.dump(own.asked, out, pickle.HIGHEST_PROTOCOL)
         for part in parts:
             pickle.dump(part.take(), out, pickle.HIGHEST_PROTOCOL)
-        pickle.dump((own.keys, own.rows), out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(own.keys, out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(own.rows, out, pickle.HIGHEST_PROTOCOL)
     return done
 
 
@@ -492,7 +494,7 @@ def _splice(job: SetJob | Any, sinks: list[Sink], history: RunHistory, chunk: bo
                 sink.splice_chunk(part)
             else:
                 sink.splice(part)
-        history.record_rows(*pickle.load(stored))
+        history.record_pickled(pickle.load(stored), stored.read())  # (the rows are read when needed)
     return True
 
 
