@@ -5,6 +5,7 @@ byte for byte, with the checks across claims (U008, U009, U015) exact across set
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import json
 import logging
@@ -719,3 +720,13 @@ def test_the_main_process_splices_with_its_heap_frozen_and_thaws_it_after(tmp_pa
     assert min(frozen_at_splice) > 10_000
     assert gc.get_freeze_count() == 0
     assert got == expected
+
+
+def test_scrubbing_collects_the_young_and_middle_generations_seldom():
+    """A worker holds its set's segments for both passes: a middle-generation collection would
+    walk every one of them again (pipeline.fewer_collections). The thresholds come back after."""
+    before = gc.get_threshold()
+    with pipeline.fewer_collections():
+        young, middle, _ = gc.get_threshold()
+        assert young >= 10_000 and middle >= 100
+    assert gc.get_threshold() == before
