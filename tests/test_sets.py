@@ -271,7 +271,7 @@ def test_a_patients_doses_across_sets_are_checked_against_the_earlier_sets(tmp_p
 
 def test_the_doses_of_spliced_sets_wait_for_an_idle_moment_and_none_is_lost(tmp_path, monkeypatch, by_set):
     """The main process inserts the doses of the sets it splices while it waits on a worker, not in
-    each splice (by_sets.DEFERRED_ROWS): the last set's wait in memory when the file ends. Every
+    each splice (RunHistory.record_pickled): the last set's wait in memory when the file ends. Every
     patient of the file is in the run's history all the same, and it inserts as usual afterwards."""
     from scrubber.rules import history
 

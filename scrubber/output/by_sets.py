@@ -74,9 +74,6 @@ AHEAD = 2
 # main process one output's part of it while splicing. A file with one is scrubbed the usual way
 # (claims checked in the workers).
 LARGEST_SET = 64 << 20
-# The run history's rows that may wait to be inserted while sets are spliced (about 290 bytes each:
-# 4.7 MB at most).
-DEFERRED_ROWS = 16384
 # The bytes copied at a time from the input into a set's file.
 _COPY_CHUNK = 1 << 20
 # A set up to this size (about 20,000 claims) is tokenized once in its worker, for both passes.
@@ -341,16 +338,8 @@ def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, s
     """Scrub the input whose sets `plan` found, its sets in `workers`; the outputs are those of one job."""
     # The rule set, the tables and whatever else the process holds stay out of the collector's
     # walks while it splices (the doses read back make many objects) and in the workers it forks.
-    # The doses of the sets spliced wait to be inserted into the run's history while a worker is
-    # awaited (DEFERRED_ROWS at most), rather than in each splice: the last set's splice, after
-    # every worker is done, then inserts nothing.
-    history = run.history
-    insert_at, history.insert_at = history.insert_at, DEFERRED_ROWS
-    try:
-        with parallel.frozen_heap():
-            return _scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers, validator_name)
-    finally:
-        history.insert_at = insert_at
+    with parallel.frozen_heap():
+        return _scrub_by_sets(source, start, plan, rules, sinks, mode, progress, run, workers, validator_name)
 
 
 def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, sinks: list[Sink], mode: FixMode,
@@ -433,7 +422,10 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
             done_there = None
             if future is not None:
                 if not future.done():
-                    run.history.flush()  # (while the worker works: not after the last set)
+                    # The doses of the sets spliced wait, pickled, in the run's history (its
+                    # record_pickled): they are read and inserted while a worker is awaited, not in
+                    # a splice; the last set's, spliced after every worker is done, never are.
+                    run.history.flush()
                 try:
                     done_there = workers.result(future)
                 except Exception as exc:  # a worker died, or the set could not be sent

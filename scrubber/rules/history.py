@@ -96,8 +96,8 @@ class RunHistory:
         # patients' keys, and their rows pickled.
         self._unread: list[tuple[list[int], bytes]] = []
         self._last: tuple[tuple[str, ...], int] | None = None  # the last patient hashed (asked, then recorded)
-        # Rows recorded before they are inserted (a query inserts what waits first): more while the
-        # caller has idle moments to insert them in (flush; output/by_sets.py, waiting on workers).
+        # Rows recorded before they are inserted (a query inserts what waits first; `flush`, at a
+        # moment with nothing else to do, inserts them all).
         self.insert_at = _COMMIT_EVERY
 
     def doses(self, patient: tuple[str, ...]) -> list[Dose]:
