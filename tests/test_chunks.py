@@ -118,15 +118,18 @@ def test_a_patients_doses_across_chunks_are_checked_against_the_earlier_chunks(t
 
 def test_chunks_handed_other_errors_than_their_sets_are_scrubbed_again_here(tmp_path, monkeypatch, by_chunk):
     # A chunk is handed out while pass 1 reads on, with the errors found so far. The last claim's
-    # CLM cut to "C": the guide's errors for it are reported at the SE, and reach every claim of
-    # the set. Every chunk handed out before was scrubbed without them, and is scrubbed again here.
+    # CLM cut to "C": the guide's errors for its segments are reported at the SE (the id "C" is
+    # invalid, and the walk places none of them). Every chunk handed out before was scrubbed
+    # without them, and is scrubbed again here. (They are the last claim's, a claim with no CLM:
+    # the 59 others go out, as with one job.)
     path = tmp_path / "generated.837"
     GENERATE.generate(60, path, per_transaction=60)
     text = path.read_text(encoding="latin-1")
     last = text.rindex("\nCLM*")
     path.write_text(text[:last] + "\nC*" + text[last + 5:], encoding="latin-1")
     files = assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, [path])
-    assert json.loads(files["generated.report.json"])["summary"]["rejected"] == 59
+    summary = json.loads(files["generated.report.json"])["summary"]
+    assert (summary["claims"], summary["accepted"], summary["rejected"]) == (60, 59, 1)
     # (the first chunks go out before the SE whatever the workers' pace: `ahead` of them at least)
     assert by_chunk["here"] >= by_chunks.AHEAD
 

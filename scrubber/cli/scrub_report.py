@@ -79,7 +79,7 @@ def lint_lines(name: str, item: ScrubbedClaim) -> str:
     result = item.result
     lines = []
     for f in result.findings:
-        notes = [f"claim {result.claim.id}", *(["fixed"] if f.fixed else []),
+        notes = [f"claim {result.claim.label}", *(["fixed"] if f.fixed else []),
                  *([] if f.severity == "error" else [f.severity])]
         where = f"{f.segment or ''}:{f.element or f.seg_id or ''}"
         # Claim ids and messages quote the sender's bytes: escaped, so one finding is one line.

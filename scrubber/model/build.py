@@ -51,7 +51,7 @@ class HLNode:
     """
 
     __slots__ = ("depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
-                 "position", "segments", "top")
+                 "position", "segments", "stray", "top")
 
     def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
         self.position = position
@@ -68,6 +68,9 @@ class HLNode:
         self.party: dict[str, object] = dict(parent.party) if parent is not None else {}
         self.errors: list[object] = []  # structural problems in its own segments (set by the pipeline)
         self.misplaced = False  # its HL02 names no loop open above it
+        # Where, in `segments`, the first segment stands that the guide does not place in the loop
+        # (a CLX, an HI: a claim's, with its CLM missing or damaged), while no claim is read in it.
+        self.stray: int | None = None
 
     @property
     def end(self) -> int:
@@ -143,7 +146,9 @@ class TransactionReader:
             seg_id = segment_id(seg_id)
             elements = [seg_id, *elements[1:]]
         if seg_id == "HL":
-            done = self.close_claim(position)
+            hl = self.hl
+            child = hl is not None and len(elements) > HL.parent_number and elements[HL.parent_number] == hl.number
+            done = self.close_loop(position, child)
             self.start_hl(position, seg, elements)
             return done
         if seg_id == "CLM":
@@ -157,10 +162,17 @@ class TransactionReader:
             claim.segments.append(seg)
             if seg_id in _CLAIM_READS:
                 self.claim_segment(position, seg, elements, seg_id)
-        elif self.hl is not None:
-            self.hl.segments.append(seg)
+        elif (hl := self.hl) is not None:
+            hl.segments.append(seg)
             if seg_id in _HL_READS:
-                self.hl_segment(seg, elements, seg_id)
+                if not self.hl_segment(seg, elements, seg_id) and hl.stray is None:
+                    hl.stray = len(hl.segments) - 1
+            elif hl.stray is None and (loops := self.hl_loops) is not None:
+                found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
+                if found is None:
+                    found = loops.step(self.hl_at, seg_id, elements, self.d.component)
+                if found[0] == NOWHERE:
+                    hl.stray = len(hl.segments) - 1
         else:
             self.header.append(seg)
             if seg_id == "BHT":
@@ -169,7 +181,7 @@ class TransactionReader:
 
     def finish(self, position: int) -> Claim | None:
         """The SE at `position`: close what is open; returns the last claim, if one was open."""
-        done = self.close_claim(position)
+        done = self.close_loop(position, child=False)
         self.stack = []
         self.hl = None
         return done
@@ -231,29 +243,29 @@ class TransactionReader:
         self.hl_loops = hl_loops(self.context.kind, level)
         self.hl_at = self.hl_loops.claim if self.hl_loops is not None else NOWHERE
 
-    def hl_segment(self, seg: Segment, elements: list[str], seg_id: str) -> None:
+    def hl_segment(self, seg: Segment, elements: list[str], seg_id: str) -> bool:
         """Read one segment of the open HL loop (those not in _HL_READS do nothing), in the loop the
-        guide puts it in (model/loops.py, hl_loops)."""
+        guide puts it in (model/loops.py, hl_loops). False: the guide has it nowhere there."""
         assert self.hl is not None
         loops = self.hl_loops
         if loops is None:
-            return  # an HL level the guide does not have (the validator says so): nothing is read
+            return True  # an HL level the guide does not have (the validator says so): nothing is read
         found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
         if found is None:
             found = loops.step(self.hl_at, seg_id, elements, self.d.component)
         node, read = found
         if node == NOWHERE:
-            return
+            return False
         self.hl_at = node
         if read == NOTHING:
-            return
+            return True
         party = self.hl.party
         if read == PAYER_CLASS:
             party["payer_class"] = self.field(seg, elements, seg_id, SBR.claim_filing_indicator)
-            return
+            return True
         name = _PARTY_OF_LOOP.get(loops.xid[node])
         if name is None:
-            return
+            return True
         if read == PARTY:
             if name == "payer_id":
                 # Of the payer's NM1 only its id is read: not a whole Party (four Fields) a claim.
@@ -262,6 +274,7 @@ class TransactionReader:
                 party[name] = self.party(seg, elements)
         elif read == BIRTH_DATE and name in ("subscriber", "patient") and name in party:
             party[name].birth_date = self.field(seg, elements, seg_id, DMG.birth_date)  # type: ignore[attr-defined]
+        return True
 
     def party(self, seg: Segment, elements: list[str]) -> Party:
         # (NM103, NM104, NM108, NM109: read at once, a Field for each one that is not empty)
@@ -286,19 +299,62 @@ class TransactionReader:
         self.claim_header(claim, seg, elements)
         node = self.hl
         if node is not None:
-            party = node.party
-            claim.payer_class = party.get("payer_class")  # type: ignore[assignment]
-            claim.payer_id = party.get("payer_id")  # type: ignore[assignment]
-            claim.billing_provider = party.get("billing_provider") or Party()  # type: ignore[assignment]
-            claim.subscriber = party.get("subscriber") or Party()  # type: ignore[assignment]
-            claim.patient = party.get("patient")  # type: ignore[assignment]
-            claim.hl = node
+            # The loop's strays, if any, are its own: shared with its claims, which they reject.
+            node.stray = None
+            self.under(claim, node)
+        self.open_claim(claim)
+
+    def under(self, claim: Claim, node: HLNode) -> None:
+        """`claim` hangs under the HL loop `node`: what the loops above say of it."""
+        party = node.party
+        claim.payer_class = party.get("payer_class")  # type: ignore[assignment]
+        claim.payer_id = party.get("payer_id")  # type: ignore[assignment]
+        claim.billing_provider = party.get("billing_provider") or Party()  # type: ignore[assignment]
+        claim.subscriber = party.get("subscriber") or Party()  # type: ignore[assignment]
+        claim.patient = party.get("patient")  # type: ignore[assignment]
+        claim.hl = node
+
+    def open_claim(self, claim: Claim) -> None:
         self.claims_read += 1
         self.claim = claim
         self.line = None
         if self.loops is None:
             self.loops = claim_loops(self.context.kind)
         self.node = self.loops.claim
+
+    def close_loop(self, position: int, child: bool) -> Claim | None:
+        """What ends before an HL (`child`: a loop below the open one) or the SE at `position`: the
+        claim open, or the segments of a claim with no CLM (claim_without_clm). Returns it."""
+        done = self.close_claim(position)
+        if done is None and not child and self.hl is not None and self.hl.stray is not None:
+            done = self.claim_without_clm(position)
+        return done
+
+    def claim_without_clm(self, position: int) -> Claim | None:
+        """An HL loop that holds no claim and no child loop ends at `position`, and segments its
+        guide tables do not have stand after its own (from `stray` on): where a claim should be,
+        with its CLM missing or damaged (a CLX, or an HI straight after the payer). They are
+        delivered as a claim with no CLM, never dropped with a loop no claim goes out under; the
+        pipeline rejects it and says why. (The loop's own segments stay the loop's.)"""
+        node = self.hl
+        assert node is not None and node.stray is not None
+        at, node.stray = node.stray, None
+        segments = node.segments[at:]
+        del node.segments[at:]
+        first = node.position + at
+        claim = Claim(self.context, first)
+        claim.missing_clm = True
+        claim.segments = segments
+        self.under(claim, node)
+        self.open_claim(claim)
+        element = self.d.element
+        for offset, seg in enumerate(segments):
+            elements = seg.text.split(element)
+            seg_id = segment_id(elements[0])
+            if seg_id in _CLAIM_READS:
+                elements[0] = seg_id
+                self.claim_segment(first + offset, seg, elements, seg_id)
+        return self.close_claim(position)
 
     def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         claim.claim_id = self.field(seg, elements, "CLM", CLM.claim_id)
@@ -485,18 +541,23 @@ def _element(elements: list[str], position: int) -> str:
 def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) -> Claim:
     """Read a claim again from (edited) segments, keeping what its HL loops said.
 
-    `segments` are the claim's own, from its CLM up to its end.
+    `segments` are the claim's own, from its CLM (if it has one) up to its end.
     """
     builder = TransactionReader.for_claim(claim.transaction, delimiters)
     fresh = Claim(claim.transaction, claim.first)
     for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl"):
         setattr(fresh, name, getattr(claim, name))
     fresh.segments = list(segments)
-    builder.claim_header(fresh, segments[0], segments[0].elements(delimiters))
     builder.claim = fresh
-    for offset, seg in enumerate(segments[1:], start=1):
+    for offset, seg in enumerate(segments):
         elements = seg.split(delimiters)
-        builder.claim_segment(claim.first + offset, seg, elements, elements[0])
+        seg_id = segment_id(elements[0])
+        if offset == 0 and seg_id == "CLM":
+            builder.claim_header(fresh, seg, elements)
+            continue
+        if offset == 0:
+            fresh.missing_clm = True  # (TransactionReader.claim_without_clm)
+        builder.claim_segment(claim.first + offset, seg, elements, seg_id)
     builder.close_claim(claim.end)
     return fresh
 

@@ -227,11 +227,24 @@ class Claim:
     lines: list[ServiceLine] = field(default_factory=list)
     hl: HLNode | None = None  # the HL loop the claim hangs under (its parents above it)
     segments: list[Segment] = field(default_factory=list)  # its own, from the CLM to its end
+    # No CLM starts it: segments where a claim should be, with its CLM missing or damaged
+    # (TransactionReader.claim_without_clm). Always rejected; delivered so that it is not lost.
+    missing_clm: bool = False
     _patient_key: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # (patient_key)
 
     @property
     def id(self) -> str:
         return self.claim_id.value if self.claim_id is not None else ""
+
+    @property
+    def label(self) -> str:
+        """The claim as a reader is told of it: its CLM01, or what it lacks."""
+        return self.id or ("(no CLM)" if self.missing_clm else "(no CLM01)")
+
+    @property
+    def clm_segment(self) -> int | None:
+        """The file index of the claim's CLM (None for a claim without one: missing_clm)."""
+        return None if self.missing_clm or not self.segments else self.segments[0].index
 
     @property
     def is_institutional(self) -> bool:

@@ -62,6 +62,7 @@ from .pipeline import (
     Progress,
     RunContext,
     SetCheck,
+    _left_behind,
     _OpenSet,
     deliver_all,
     fail_on,
@@ -117,6 +118,7 @@ class ChunkJob:
     errors: list[StructuralError] | None = None  # those of the set that reach it, once given
     count: int = _COUNT_NOT_KNOWN  # the set's segments, once its SE is read
     last: bool = False  # the set's last chunk (it ends at the SE)
+    before_child: bool = False  # the HL after it opens a loop below the loop open at its end
     redo: list[StructuralError] | None = None  # the set's errors, when the chunk's proved other
 
     @property
@@ -175,10 +177,10 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
             deliver(transaction, claim)
     if reader.position != job.end:
         raise RuntimeError(f"chunk {job.number} read as {reader.position - job.position} segments, not {job.segments}")
-    # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends.
-    done = reader.close_claim(job.end)
+    # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends, or
+    # the strays of a loop with no claim become one (TransactionReader.close_loop).
+    done = transaction.end_loop(job.end, job.before_child, job.last)
     if done is not None:
-        transaction._seal(done)
         deliver(transaction, done)
     scrub.deliver_batch()
     return scrub.summary, reader.claims_read
@@ -306,6 +308,7 @@ class _SetCutter:
         parent_number = elements[2] if len(elements) > 2 else ""
         level = elements[3] if len(elements) > 3 else ""
         stack = self.stack
+        child = bool(stack) and stack[-1].number == parent_number  # (as TransactionReader.feed tells)
         parent = None
         if parent_number:
             for loop in reversed(stack):
@@ -324,8 +327,9 @@ class _SetCutter:
         if (self.cuttable and regular and self.claims
                 and seg.offset - self.first.offset >= self._chunk_bytes(seg)  # type: ignore[union-attr]
                 and all(loop.regular for loop in stack)
-                and len(self.header) + sum(len(loop.segments) for loop in stack) <= ABOVE_LIMIT):
-            ended = self._cut()
+                and len(self.header) + sum(len(loop.segments) for loop in stack) <= ABOVE_LIMIT
+                and not self._left_behind_at_hl()):
+            ended = self._cut(child)
         loop = _Loop(number, level, self.position, [seg], regular)
         stack.append(loop)
         self.collecting = loop.segments
@@ -338,9 +342,17 @@ class _SetCutter:
             return CHUNK_BYTES // 4
         return CHUNK_BYTES
 
-    def _cut(self) -> ChunkJob:
-        """End the chunk before the HL just read: the loops open above that HL stand above the next."""
+    def _left_behind_at_hl(self) -> bool:
+        """Whether the validator reported at the HL just read an error about a segment before it
+        (pipeline._left_behind): it goes to the claim that ends there, in the chunk before."""
+        self._collect()
+        return any(_left_behind(error) for error in self.found.get(self.position, ()))
+
+    def _cut(self, before_child: bool) -> ChunkJob:
+        """End the chunk before the HL just read (`before_child`: it opens a loop below the loop
+        read last): the loops open above that HL stand above the next."""
         job = self._job(self.position - self.count, last=False)
+        job.before_child = before_child
         self.above = [(1, self.header), *((loop.position, loop.segments) for loop in self.stack)]
         # The errors of the chunk's segments are as good as known: the validator has read the HL
         # after it (an error it places a segment late is there), and the set's end tells for sure.

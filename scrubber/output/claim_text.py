@@ -124,10 +124,12 @@ def read_claim(transaction: TransactionContext, first: int, end: int, segments: 
     builder.claim = claim
     for offset, seg in enumerate(segments):
         elements, seg_id = _elements(seg, d)
-        if offset == 0:
+        if offset == 0 and seg_id == "CLM":
             builder.claim_header(claim, seg, elements)
-        else:
-            builder.claim_segment(first + offset, seg, elements, seg_id)
+            continue
+        if offset == 0:
+            claim.missing_clm = True  # (TransactionReader.claim_without_clm)
+        builder.claim_segment(first + offset, seg, elements, seg_id)
     builder.close_claim(end)
     return claim
 

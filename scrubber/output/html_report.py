@@ -130,11 +130,11 @@ def claim_html(result: ClaimResult, number: int, redact: bool) -> bytes:
     of 25,000 findings held as one tree took some 120 MB (the bytes are the same)."""
     claim = result.claim
     where = f"transaction set {claim.transaction.control_number}"
-    if claim.claim_id is not None:
-        where += f", segment {claim.claim_id.segment.index}"
+    if claim.clm_segment is not None:
+        where += f", segment {claim.clm_segment}"
     name = "(name withheld)" if redact else patient_name(claim) or "(no name)"
     head = E.tr({"class": "claim-head"},
-                E.th({"colspan": "2"}, f"Claim {claim.id or '(no CLM01)'}"),
+                E.th({"colspan": "2"}, f"Claim {claim.label}"),
                 E.th({"colspan": "2"}, name),
                 E.th({"class": "disposition"}, result.disposition),
                 E.th({"colspan": "2"}, where))

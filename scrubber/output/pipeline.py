@@ -51,7 +51,7 @@ from ..x12.envelope import (
 )
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
 from ..x12.structural import StructuralError
-from ..x12.tokenizer import Segment, SegmentReader
+from ..x12.tokenizer import Segment, SegmentReader, segment_id
 from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_all_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
@@ -562,6 +562,7 @@ class _OpenSet:
     reader: TransactionReader = field(init=False)
     by_position: dict[int, list[StructuralError]] = field(init=False)
     shared: list[tuple[StructuralError, str]] = field(init=False)  # reach every claim of the set
+    left_at_trailer: list[StructuralError] = field(init=False)  # see _left_behind
     claim_errors: list[tuple[StructuralError, str]] = field(init=False)  # the open claim's own
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
     captured: SetSegments = field(init=False)
@@ -574,10 +575,13 @@ class _OpenSet:
         count = self.check.count
         self.by_position = {}
         self.shared = [(e, _ENVELOPE_WHERE) for e in self.envelope_errors]
+        self.left_at_trailer = []
         for error in self.check.errors:
             position = error.segment - base
             if 0 < position < count - 1:
                 self.by_position.setdefault(position, []).append(error)
+            elif position == count - 1 and _left_behind(error):
+                self.left_at_trailer.append(error)  # (finish: the last claim's, as a rule)
             else:  # the ST, the SE, or outside the set: in the way of every claim
                 where = _HEADER_WHERE if 0 <= position < count else _ENVELOPE_WHERE
                 self.shared.append((error, where))
@@ -609,13 +613,17 @@ class _OpenSet:
             if node is not None and node.position == position and node.misplaced:
                 self._structure(node, segment)
         if position in self.marked:
-            self._marked(position, segment, claim)
+            self._marked(position, segment, claim, done)
         return done
 
-    def _marked(self, position: int, segment: Segment, claim: Claim | None) -> None:
+    def _marked(self, position: int, segment: Segment, claim: Claim | None, done: Claim | None) -> None:
         """A segment `captured` keeps, or one with structural errors: handed to whom it belongs."""
         self.captured.offer(position, segment)  # (it keeps only those it wants)
         found = self.by_position.get(position)
+        if found and done is not None and any(_left_behind(e) for e in found):
+            # The claim that closed here held the segment they are about.
+            self.sealed.extend((e, "") for e in found if _left_behind(e))
+            found = [e for e in found if not _left_behind(e)]
         if found:
             reader = self.reader
             owner = claim or reader.hl
@@ -653,14 +661,29 @@ class _OpenSet:
 
     def finish(self, event: TransactionEnd) -> Claim | None:
         self.captured.offer(event.count - 1, event.trailer)
-        done = self.reader.finish(event.count - 1)
+        done = self.end_loop(event.count - 1, child=False, last=True)
+        self.reader.finish(event.count - 1)  # (nothing is open any more: it lets the loops go)
+        return done
+
+    def end_loop(self, position: int, child: bool, last: bool) -> Claim | None:
+        """What ends before the HL (`child`: one below the loop read last) or, `last`, the SE at
+        `position`: the claim open, or a claim with no CLM (TransactionReader.close_loop), sealed."""
+        done = self.reader.close_loop(position, child)
         if done is not None:
             self._seal(done)
+        if last:
+            # Errors the validator reported at the SE about a segment before it: the last claim's.
+            if done is not None:
+                self.sealed.extend((e, "") for e in self.left_at_trailer)
+            else:
+                self.shared.extend((e, _HEADER_WHERE) for e in self.left_at_trailer)
         return done
 
     def _seal(self, claim: Claim) -> None:
         self.sealed, self.claim_errors = self.claim_errors, []
-        if not claim.lines and not self.sealed:
+        if claim.missing_clm:
+            self._seal_without_clm(claim)
+        elif not claim.lines and not self.sealed:
             # The guide requires a service line (loop 2400) in every claim; pyx12 misses its absence
             # when the next segment is another CLM, so a claim with none would go out.
             first = claim.segments[0]
@@ -681,6 +704,25 @@ class _OpenSet:
                                                         f'Mandatory segment "{name}" ({seg_id}) missing'), ""))
                     break
 
+    def _seal_without_clm(self, claim: Claim) -> None:
+        """A claim with no CLM (TransactionReader.claim_without_clm): the errors found in its
+        segments, which the pipeline handed to its HL loop as they went by, are its own; and it
+        is rejected, with the reason first, even where the guide's walk placed every segment."""
+        node = claim.hl
+        assert node is not None
+        first = claim.segments[0]
+        kept, own = [], []
+        for error, where in node.errors:  # type: ignore[misc]
+            (own if error.segment >= first.index else kept).append((error, where))
+        node.errors = kept
+        loop = _loop_name(node)
+        seg_id = segment_id(first.text.split(self.d.element)[0])
+        reason = StructuralError(first.index, "CLM", None, "3", "model",
+                                 f'Mandatory segment "Claim Information" (CLM) missing: the {loop} holds no claim, '
+                                 f"and segments the loop does not have follow its own, from {shown(seg_id)} on: "
+                                 "if they are a claim, its CLM is missing or damaged")
+        self.sealed[:0] = [(reason, ""), *((error, "") for error, _where in own)]
+
     def errors_of(self, claim: Claim) -> list[tuple[StructuralError, str]]:
         """The structural errors that stand in the way of `claim`: the set's, its HL loops', its own."""
         found = list(self.shared)
@@ -693,6 +735,20 @@ class _OpenSet:
 
 _ENVELOPE_WHERE = "in the interchange or group header, shared by every claim in it: "
 _HEADER_WHERE = "in the transaction header, shared with other claims: "
+
+
+def _left_behind(error: StructuralError) -> bool:
+    """An error the validator holds back from a segment it could not place, and reports at the
+    next segment it places (pyx12 does so: an HL or CLM, or the SE), about a segment before it:
+    an LX numbered out of count, or an invalid segment id, reported at a segment of another id."""
+    if error.code == "LX":
+        return error.seg_id != "LX"
+    if error.code == "1" and error.message.startswith(_INVALID_ID):
+        return error.message != f'{_INVALID_ID}"{error.seg_id}" is invalid'
+    return False
+
+
+_INVALID_ID = "Segment identifier "  # (the message pyx12's reader gives, as the compiled validator's)
 
 
 def _loop_name(node: HLNode) -> str:

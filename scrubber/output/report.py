@@ -39,7 +39,7 @@ def claim_dict(result: ClaimResult, with_findings: bool = True) -> dict[str, Any
         "claim_id": claim.id,
         "disposition": result.disposition,
         "transaction_set": claim.transaction.control_number,
-        "segment": claim.claim_id.segment.index if claim.claim_id else None,
+        "segment": claim.clm_segment,
     }
     if with_findings:  # last: JsonReport streams them after the rest
         found["findings"] = [finding_dict(f) for f in result.findings]
@@ -69,7 +69,7 @@ def _scalar(value: str | int | None) -> str:
 def _claim_head(result: ClaimResult) -> str:
     """`_encode_compact(claim_dict(result, with_findings=False))` without its closing brace."""
     claim = result.claim
-    segment = claim.claim_id.segment.index if claim.claim_id else None
+    segment = claim.clm_segment
     return (f'{{"claim_id":{_scalar(claim.id)},"disposition":{_scalar(result.disposition)},'
             f'"transaction_set":{_scalar(claim.transaction.control_number)},"segment":{_scalar(segment)}')
 

@@ -75,8 +75,14 @@ def check_claim(claim: Claim, context: ClaimContext) -> list[Finding]:
     return _check(claim, context).items
 
 
+# A claim with no CLM (Claim.missing_clm) is not checked by the rules: its segments may be a claim,
+# part of one (its CLM stands elsewhere) or none, so what they would say of "the claim" (a pointer
+# to no diagnosis, a missing charge) is noise beside the one finding that matters, the missing CLM,
+# which rejects it (pipeline._OpenSet._seal_without_clm).
 def _check(claim: Claim, context: ClaimContext) -> Findings:
     out = Findings(context, claim)
+    if claim.missing_clm:
+        return out
     for module in CHECKS if context.history is not None else LOCAL_CHECKS:
         module.check(claim, context.rules, out)
     return out
@@ -84,7 +90,8 @@ def _check(claim: Claim, context: ClaimContext) -> Findings:
 
 def _history_findings(claim: Claim, context: ClaimContext, drug_lines: list[DrugLine] | None = None) -> list[Finding]:
     out = Findings(context, claim, lines_found=drug_lines)  # (those its last check found)
-    history_checks.check(claim, context.rules, out)
+    if not claim.missing_clm:  # (see _check)
+        history_checks.check(claim, context.rules, out)
     return out.items
 
 
@@ -156,7 +163,7 @@ def check_claims_locally(batch: list[LocalCheck], mode: FixMode = FixMode.SAFE) 
     for module in LOCAL_CHECKS:
         check = module.check
         for number, (item, out) in enumerate(zip(batch, found, strict=True)):
-            if failed[number] is None:
+            if failed[number] is None and not item.claim.missing_clm:  # (see _check)
                 try:
                     check(item.claim, item.context.rules, out)
                 except Exception as exc:  # this claim's checks stop here, as check_claim_locally's would

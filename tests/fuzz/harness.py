@@ -239,8 +239,17 @@ def _parse_report(text: str) -> dict[str, Any]:
         raise _fail("report", f"the JSON report does not parse: {exc}") from exc
 
 
+def without_clm(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's claims that no CLM starts (segment null): segments where a claim should be,
+    with its CLM missing or damaged. They are counted beside the input's CLMs, and must be rejected."""
+    return [c for c in report["claims"] if c["segment"] is None]
+
+
 def _check_conservation(expected: list[tuple[int, str]], corrected_ids: list[str], rejected_ids: list[str],
                         report: dict[str, Any]) -> None:
+    sent = [c for c in without_clm(report) if c["disposition"] != "rejected"]
+    if sent:
+        raise _fail("conservation", f"a claim without a CLM is {sent[0]['disposition']}, not rejected")
     unattributed = report.get("unattributed", [])  # the old code has no such list
     clm_at = dict(expected)
     for entry in unattributed:
@@ -279,8 +288,9 @@ def _check_summary(summary: Summary, report: dict[str, Any], expected: list[tupl
     listed = getattr(summary, "unattributed", [None] * unattributed)
     counts = {"claims": summary.claims, "accepted + corrected": summary.accepted + summary.corrected,
               "rejected": summary.rejected, "unattributed": len(listed)}
-    truth = {"claims": len(expected), "accepted + corrected": len(corrected_ids), "rejected": len(rejected_ids),
-             "unattributed": unattributed}
+    orphans = len(without_clm(report))  # (in the rejected file, which no CLM of theirs names)
+    truth = {"claims": len(expected) + orphans, "accepted + corrected": len(corrected_ids),
+             "rejected": len(rejected_ids) + orphans, "unattributed": unattributed}
     if counts != truth:
         raise _fail("summary", f"the summary says {counts}; the files say {truth}")
     reported = {k: v for k, v in report["summary"].items() if k != "by_rule"}
@@ -300,7 +310,7 @@ def _check_report(report: dict[str, Any], corrected_ids: list[str], rejected_ids
     if error is not None:
         raise _fail("report", f"the report breaks the schema at {list(error.absolute_path)}: {error.message[:200]}")
     goes_out = [c["claim_id"] for c in report["claims"] if c["disposition"] in ("accepted", "corrected")]
-    held = [c["claim_id"] for c in report["claims"] if c["disposition"] == "rejected"]
+    held = [c["claim_id"] for c in report["claims"] if c["disposition"] == "rejected" and c["segment"] is not None]
     if goes_out != corrected_ids:
         raise _fail("report", f"the report's accepted and corrected claims {goes_out[:5]} are not those of the "
                               f"corrected file {corrected_ids[:5]}")
