@@ -108,13 +108,17 @@ def _stop_at_once(_signum: int, _frame: object) -> None:
               help="SFTP: the private key to log in with (default: ssh's usual keys).")
 @click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="SFTP: the known_hosts file the server's key must be in (default: ~/.ssh/known_hosts).")
+@click.option("--memory-limit", "memory_limit", default="auto", show_default=True, metavar="SIZE",
+              help="Data each watcher process (the watcher, each worker) may use, e.g. 2G or 800M; a file whose scrub "
+                   "needs more goes to ROOT/error with the reason, and the rest go on. auto: three quarters of the "
+                   "machine's memory (or its control group's), shared among the processes; none: no limit.")
 @validator_option
 @jobs_option
 def watch(root: str, once: bool, settle: float, stale: float, poll: float, journal_path: Path | None,
           log_format: str, outputs_value: str | None, redact: bool, no_fix: bool, unsafe_fixes: bool,
           rule_dirs: tuple[Path, ...], inbox: str, work: str, outbox: str, archive: str, error_folder: str,
-          identity: Path | None, known_hosts: Path | None, validator: str = DEFAULT_VALIDATOR,
-          jobs: int | None = None) -> None:
+          identity: Path | None, known_hosts: Path | None, memory_limit: str = "auto",
+          validator: str = DEFAULT_VALIDATOR, jobs: int | None = None) -> None:
     """Watch ROOT (a folder, or sftp://user@host:port/path) for claim files and scrub each once.
 
     Files dropped in ROOT/inbox are taken when complete (unchanged for --settle seconds and a
@@ -125,7 +129,8 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     processes, a few ahead of the one being finished; the outbox is the same for any N. SIGTERM
     or SIGINT finishes the files in hand (those taken ahead too) and stops; a second one stops at
     once. Only regular files are taken: links, FIFOs, devices and folders in the inbox go to
-    ROOT/error unopened. Exit
+    ROOT/error unopened. Each process may use --memory-limit of data: a file whose scrub needs more
+    (a claim of millions of lines) goes to ROOT/error, and the watcher goes on. Exit
     codes: 0 stopped, 2 a file could not be finished for an operational reason (it waits in
     work/), or the root, the journal or the SFTP server (host key, login) refused at start, 130
     stopped at once.
@@ -138,10 +143,17 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
     from ..watch import EventLog, Layout, Watcher, WatchOptions
+    from ..watch.memory import apply_limit, default_limit, parse_limit
 
+    try:
+        wanted = parse_limit(memory_limit)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--memory-limit") from None
     rules = load(rule_dirs)
     log = EventLog(sys.stderr, log_format)
     jobs = jobs or usable_cores()
+    # Before any worker is forked: each inherits the limit (watch/memory.py says why).
+    limit = apply_limit(default_limit(jobs) if wanted == "auto" else wanted)  # type: ignore[arg-type]
     if jobs > 1:
         # As the scrub command does, before any thread starts (the pool's, SFTP's): a long-running
         # watcher would otherwise keep an arena's pages for each of them.
@@ -154,7 +166,7 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
         raise
     options = WatchOptions(settle=settle, stale=stale, poll=poll, once=once, outputs=parse_outputs(outputs_value),
                            mode=FixMode.NONE if no_fix else FixMode.UNSAFE if unsafe_fixes else FixMode.SAFE,
-                           redact=redact, validator=validator, jobs=jobs)
+                           redact=redact, validator=validator, jobs=jobs, memory_limit=limit)
     layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:

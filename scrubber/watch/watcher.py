@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import io
 import os
@@ -47,6 +48,7 @@ from ..x12.guide import DEFAULT_VALIDATOR
 from .ahead import FilesInFlight, InFlight
 from .journal import DONE, DUPLICATE, ERROR, PUBLISHED, Journal, Record
 from .log import EventLog, printable
+from .memory import out_of_memory_text, release_memory
 from .storage import AccessRefused, Entry, FileProblem, Identity, Storage, UnreadableFile
 
 # Names uploaders give files still being written: never taken.
@@ -92,6 +94,7 @@ class WatchOptions:
     # Worker processes (output/parallel.py), kept from file to file: small files are scrubbed whole
     # in them, a few ahead of the one being finished (ahead.py); a large file's sets or claims too.
     jobs: int = 1
+    memory_limit: int | None = None  # bytes of data each of its processes may use (watch/memory.py), for the log
 
 
 @dataclass
@@ -138,6 +141,8 @@ def _encoded(text: str) -> bytes:
 def failure_text(exc: BaseException) -> str:
     """What went wrong, for a reason file and the log: the exception's type, where it was raised
     and the start of its message; never the traceback, never the input's content."""
+    if isinstance(exc, MemoryError):
+        return out_of_memory_text()
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {PurePosixPath(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     message = printable(str(exc).split("\n", 1)[0])
@@ -272,7 +277,9 @@ class Watcher:
         layout = self.layout
         for folder in (layout.inbox, layout.work, layout.outbox, layout.archive, layout.error):
             self.storage.makedirs(folder)
-        self.log.event("started", root=self.storage.describe(), journal=str(self.journal.path))
+        limit = self.options.memory_limit
+        self.log.event("started", root=self.storage.describe(), journal=str(self.journal.path),
+                       memory_limit=f"{limit >> 20} MiB per process" if limit else "none")
         for entry in self.storage.list(layout.work):
             if entry.is_dir and entry.name.endswith(".out"):
                 self.storage.remove_tree(f"{layout.work}/{entry.name}")
@@ -520,6 +527,7 @@ class Watcher:
     def _process_safely(self, token: str, name: str, fault: str | None = None, ahead: InFlight | None = None) -> None:
         """Process one file; whatever goes wrong with it stays with it."""
         for _attempt in range(_MOST_FAILURES):
+            problem, out_of_memory = None, False
             try:
                 self.process(token, name, fault, ahead)
                 return
@@ -532,14 +540,21 @@ class Watcher:
                 self._unstage_remote(token)
                 fault = str(exc)
             except OSError as exc:
-                # Operational (outbox not writable, disk full, connection lost): the input stays in
-                # work/ and is tried again later; nothing half-done is left in the outbox.
                 self._unstage_remote(token)
-                self._retry_later(token, name, exc)
-                return
+                if exc.errno == errno.ENOMEM:  # (a file or a process the scrub could not make: its memory)
+                    problem, out_of_memory = out_of_memory_text(), True
+                else:
+                    # Operational (outbox not writable, disk full, connection lost): the input stays in
+                    # work/ and is tried again later; nothing half-done is left in the outbox.
+                    self._retry_later(token, name, exc)
+                    return
             except Exception as exc:  # a bug, in a renderer or anywhere: this file's, not the watcher's
                 self._unstage_remote(token)
                 problem = failure_text(exc)
+                out_of_memory = isinstance(exc, MemoryError)
+            if problem is not None:
+                if out_of_memory:
+                    release_memory()  # (here: the exception, whose traceback holds what the scrub built, is gone)
                 failures = self.journal.failed(token, problem)
                 if failures < _MOST_FAILURES:
                     self.log.event("failed", file=name, token=token, problem=problem, failures=failures,
