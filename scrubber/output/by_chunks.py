@@ -36,6 +36,7 @@ run for the others).
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import logging
 import os
@@ -171,10 +172,13 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
             feed(seg)  # (no claim ends in them: a claim would stand above the chunk)
     reader.position = job.position
     deliver = scrub._deliver_claim
-    for seg in _segments(job):
-        claim = feed(seg)
-        if claim is not None:
-            deliver(transaction, claim)
+    # (Closed here, its file with it, whatever is raised: a MemoryError left it to the collector,
+    # which printed "Exception ignored in ..." with a traceback on the watcher's log.)
+    with contextlib.closing(_segments(job)) as segments:
+        for seg in segments:
+            claim = feed(seg)
+            if claim is not None:
+                deliver(transaction, claim)
     if reader.position != job.end:
         raise RuntimeError(f"chunk {job.number} read as {reader.position - job.position} segments, not {job.segments}")
     # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends, or

@@ -196,6 +196,8 @@ def check_all_locally(batch: list[ClaimWork], rules: RuleSet, mode: FixMode,
             findings = syntax_findings(work.structural, claim, rules)
             policy = rules.policy_for(claim.payer_class_code, claim.payer_id_code)
             context = ClaimContext(rules, policy, None, today, work.delimiters, work.base_index)  # type: ignore[arg-type]
+        except MemoryError:
+            raise  # (engine.check_claims_locally says why)
         except Exception as exc:  # a fault in the rules must not take down the file
             results[number] = CheckFailed(type(exc).__name__)
             continue

@@ -492,6 +492,8 @@ class Pass2:
             if isinstance(local, CheckFailed):
                 raise _RuleFault(local.kind)
             return self._check_across(local, work.base_index)
+        except MemoryError:
+            raise  # (engine.check_claims_locally says why)
         except Exception as exc:  # a fault in the rules must not take down the file: this claim is held back
             kind = exc.kind if isinstance(exc, _RuleFault) else type(exc).__name__
             return Unattributed(claim.claim_id.segment.index if claim.claim_id else claim.segments[0].index,

@@ -157,7 +157,9 @@ def check_claims_locally(batch: list[LocalCheck], mode: FixMode = FixMode.SAFE) 
     the exception (the others are checked all the same). The first check runs each check module
     over every claim of the batch in turn, rather than every module over one claim: a module's
     code and tables then stay warm in the processor's caches (8% of the whole scrub at 10,000
-    claims, bench/run.py). The fix loops that follow, rare, go a claim at a time."""
+    claims, bench/run.py). The fix loops that follow, rare, go a claim at a time. A MemoryError is
+    raised, not given: it says nothing of the claim, and the claim must not be held back for it as
+    for a bug in a rule (the watcher puts the file in error/ with the reason, watch/memory.py)."""
     found: list[Findings] = [Findings(item.context, item.claim) for item in batch]
     failed: list[Exception | None] = [None] * len(batch)
     for module in LOCAL_CHECKS:
@@ -166,6 +168,8 @@ def check_claims_locally(batch: list[LocalCheck], mode: FixMode = FixMode.SAFE) 
             if failed[number] is None and not item.claim.missing_clm:  # (see _check)
                 try:
                     check(item.claim, item.context.rules, out)
+                except MemoryError:
+                    raise  # not this claim's fault: the scrub as a whole cannot go on (see check_claims_locally)
                 except Exception as exc:  # this claim's checks stop here, as check_claim_locally's would
                     failed[number] = exc
     results: list[LocalResult | Exception] = []
@@ -175,6 +179,8 @@ def check_claims_locally(batch: list[LocalCheck], mode: FixMode = FixMode.SAFE) 
             continue
         try:
             results.append(_fix_loop(item.claim, item.segments, item.context, mode, item.structural, out))
+        except MemoryError:
+            raise
         except Exception as exc:
             results.append(exc)
     return results
