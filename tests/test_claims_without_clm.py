@@ -83,6 +83,25 @@ def test_an_invalid_segment_id_in_place_of_the_last_clm_is_that_claim_s_error(sc
     assert result.report["summary"]["accepted"] == 6
 
 
+@pytest.mark.parametrize("claim_id", ["P-OK-MEDICARE-JZ", "P-OK-NO-DRUG"], ids=["inside", "last"])
+def test_white_space_before_a_damaged_clm_is_that_claim_s_error(scrub, claim_id):
+    # " CLX": the validator reports the leading space at the next segment it places, an HL or the
+    # SE, where it rejected the claim after it, or every claim of the set.
+    result = scrub(_damaged(CLEAN_P, claim_id, b" CLX"))
+    [orphan] = _without_clm(result.report)
+    assert any("Segment contains a leading space" in m for m in _messages(orphan))
+    assert _dispositions(result.report) == {i: "accepted" for i in CLEAN_P_IDS if i != claim_id}
+
+
+def test_white_space_before_the_se_itself_still_reaches_every_claim(scrub):
+    at = CLEAN_P.rindex(b"SE*")
+    result = scrub(CLEAN_P[:at] + b" " + CLEAN_P[at:])
+    assert not _without_clm(result.report)
+    assert set(_dispositions(result.report).values()) == {"rejected"}
+    for claim in result.report["claims"]:
+        assert any("transaction header" in m and "leading space" in m for m in _messages(claim))
+
+
 def test_a_deleted_clm_leaves_a_claim_with_no_clm_from_its_first_segment(scrub):
     result = scrub(_damaged(CLEAN_P, "P-OK-COMMERCIAL", b""))
     [orphan] = _without_clm(result.report)
@@ -133,7 +152,7 @@ def test_claims_without_clm_come_out_the_same_by_sets(tmp_path, monkeypatch, by_
         [("P-OK-MEDICARE-JW", "P-OK-MEDICARE-JZ", "P-OK-COMMERCIAL"), ("P-OK-MEDICAID", "P-OK-DEPENDENT"),
          ("P-OK-CHEMO-Z51", "P-OK-NO-DRUG")], start=31)]
     data = _interchange([sets], 802).encode("latin-1")
-    for claim_id, new_id in [("P-OK-MEDICARE-JZ", b"CLX"), ("P-OK-DEPENDENT", b"C"), ("P-OK-NO-DRUG", b"")]:
+    for claim_id, new_id in [("P-OK-MEDICARE-JZ", b"CLX"), ("P-OK-DEPENDENT", b"C"), ("P-OK-NO-DRUG", b" CLX")]:
         data = _damaged(data, claim_id, new_id)
     path = tmp_path / "damaged.837"
     path.write_bytes(data)
@@ -147,8 +166,12 @@ def test_claims_without_clm_come_out_the_same_in_chunks(tmp_path, monkeypatch, b
     # Chunks of one subscriber loop: a chunk ends after the loop with the damaged claim.
     inputs = []
     for number, (claim_id, new_id) in enumerate([("P-OK-MEDICARE-JZ", b"CLX"), ("P-OK-NO-DRUG", b"C"),
-                                                 ("P-OK-COMMERCIAL", b"")]):
+                                                 ("P-OK-COMMERCIAL", b""), ("P-OK-MEDICAID", b" CLX"),
+                                                 ("P-OK-NO-DRUG", b" CLX")]):
         path = tmp_path / f"damaged{number}.837"
         path.write_bytes(_damaged(CLEAN_P, claim_id, new_id))
         inputs.append(path)
+    at = CLEAN_P.rindex(b"SE*")
+    (tmp_path / "indented-se.837").write_bytes(CLEAN_P[:at] + b" " + CLEAN_P[at:])
+    inputs.append(tmp_path / "indented-se.837")
     assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, inputs)

@@ -120,6 +120,7 @@ class ChunkJob:
     count: int = _COUNT_NOT_KNOWN  # the set's segments, once its SE is read
     last: bool = False  # the set's last chunk (it ends at the SE)
     before_child: bool = False  # the HL after it opens a loop below the loop open at its end
+    indented_trailer: bool = False  # the set's SE starts with white space (SetCheck's)
     redo: list[StructuralError] | None = None  # the set's errors, when the chunk's proved other
 
     @property
@@ -161,7 +162,7 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
     d = job.delimiters
     given = job.errors if errors is None else errors
     assert given is not None
-    check = SetCheck(given, job.count)
+    check = SetCheck(given, job.count, job.indented_trailer)
     scrub = Pass2(_Delimited(d), _Records(), rules, sinks, job.mode, RunContext(history, job.today), None, 0)
     transaction = _OpenSet(job.transaction, d, check, job.envelope_errors, False)
     reader = transaction.reader
@@ -350,7 +351,7 @@ class _SetCutter:
         """Whether the validator reported at the HL just read an error about a segment before it
         (pipeline._left_behind): it goes to the claim that ends there, in the chunk before."""
         self._collect()
-        return any(_left_behind(error) for error in self.found.get(self.position, ()))
+        return any(_left_behind(error, False) for error in self.found.get(self.position, ()))  # (an HL: not indented)
 
     def _cut(self, before_child: bool) -> ChunkJob:
         """End the chunk before the HL just read (`before_child`: it opens a loop below the loop
@@ -427,6 +428,7 @@ class _SetCutter:
         for error in check.errors:
             self._file(error, self.found)
         for job in self.jobs:
+            job.indented_trailer = check.indented_trailer  # (before the last is handed out, the one it matters to)
             final = self._errors_of(job, event.count)
             if handed(job):
                 if job.errors != final:

@@ -51,7 +51,7 @@ from ..x12.envelope import (
 )
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
 from ..x12.structural import StructuralError
-from ..x12.tokenizer import Segment, SegmentReader, segment_id
+from ..x12.tokenizer import NOT_AN_ID, Segment, SegmentReader, segment_id
 from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_all_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
@@ -198,6 +198,7 @@ class SetCheck:
 
     errors: list[StructuralError]
     count: int  # segments from ST to SE
+    indented_trailer: bool = False  # the SE starts with white space (see _left_behind)
 
 
 def _scrub(source: BinaryIO, rules: RuleSet, sinks: list[Sink], mode: FixMode, progress: Progress | None,
@@ -329,7 +330,7 @@ class Pass1:
             self.raw = raw_problems([event.header])
         elif isinstance(event, TransactionEnd):
             self.raw.extend(raw_problems([event.trailer]))
-            self.log.write(SetCheck(validator.take_errors() + self.raw, event.count))
+            self.log.write(SetCheck(validator.take_errors() + self.raw, event.count, _indented(event.trailer)))
             self.raw = []
             return True
         elif isinstance(event, Interchange | Group):
@@ -582,7 +583,7 @@ class _OpenSet:
             position = error.segment - base
             if 0 < position < count - 1:
                 self.by_position.setdefault(position, []).append(error)
-            elif position == count - 1 and _left_behind(error):
+            elif position == count - 1 and _left_behind(error, self.check.indented_trailer):
                 self.left_at_trailer.append(error)  # (finish: the last claim's, as a rule)
             else:  # the ST, the SE, or outside the set: in the way of every claim
                 where = _HEADER_WHERE if 0 <= position < count else _ENVELOPE_WHERE
@@ -622,10 +623,12 @@ class _OpenSet:
         """A segment `captured` keeps, or one with structural errors: handed to whom it belongs."""
         self.captured.offer(position, segment)  # (it keeps only those it wants)
         found = self.by_position.get(position)
-        if found and done is not None and any(_left_behind(e) for e in found):
-            # The claim that closed here held the segment they are about.
-            self.sealed.extend((e, "") for e in found if _left_behind(e))
-            found = [e for e in found if not _left_behind(e)]
+        if found and done is not None:
+            indented = _indented(segment)
+            if any(_left_behind(e, indented) for e in found):
+                # The claim that closed here held the segment they are about.
+                self.sealed.extend((e, "") for e in found if _left_behind(e, indented))
+                found = [e for e in found if not _left_behind(e, indented)]
         if found:
             reader = self.reader
             owner = claim or reader.hl
@@ -739,18 +742,28 @@ _ENVELOPE_WHERE = "in the interchange or group header, shared by every claim in 
 _HEADER_WHERE = "in the transaction header, shared with other claims: "
 
 
-def _left_behind(error: StructuralError) -> bool:
+def _left_behind(error: StructuralError, indented: bool) -> bool:
     """An error the validator holds back from a segment it could not place, and reports at the
     next segment it places (pyx12 does so: an HL or CLM, or the SE), about a segment before it:
-    an LX numbered out of count, or an invalid segment id, reported at a segment of another id."""
+    an LX numbered out of count, or an invalid segment id, reported at a segment of another id; or
+    white space before an id, reported at a segment that has none (`indented`: this one has)."""
     if error.code == "LX":
         return error.seg_id != "LX"
-    if error.code == "1" and error.message.startswith(_INVALID_ID):
-        return error.message != f'{_INVALID_ID}"{error.seg_id}" is invalid'
+    if error.code == "1":
+        if error.message.startswith(_INVALID_ID):
+            return error.message != f'{_INVALID_ID}"{error.seg_id}" is invalid'
+        return error.message in _WHITE_SPACE and not indented
     return False
 
 
-_INVALID_ID = "Segment identifier "  # (the message pyx12's reader gives, as the compiled validator's)
+def _indented(segment: Segment) -> bool:
+    text = segment.text
+    return bool(text) and text[0] in NOT_AN_ID
+
+
+# (The messages pyx12's reader gives, as the compiled validator's.)
+_INVALID_ID = "Segment identifier "
+_WHITE_SPACE = frozenset(("Segment contains a leading space", "Segment starts with white space or a control character"))
 
 
 def _loop_name(node: HLNode) -> str:
