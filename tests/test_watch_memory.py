@@ -111,3 +111,16 @@ def test_a_memory_limit_that_cannot_be_read_stops_the_watcher_before_it_starts(t
     assert done.returncode == 2
     assert "--memory-limit" in done.stderr and "not a size" in done.stderr
     assert not Path(tmp_path, ".scrubber-journal.sqlite").exists()
+
+
+def test_the_scrub_command_under_a_memory_limit_says_it_ran_out(tmp_path, large_claim):
+    # `scrubber scrub` sets no limit of its own; under one set for it (ulimit -d), it says what happened.
+    path = tmp_path / "large.837"
+    path.write_bytes(large_claim)
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_DATA, (256 << 20, resource.RLIM_INFINITY))\n"
+            "from scrubber.cli import cli\ncli.main(sys.argv[1:])\n")
+    done = subprocess.run([sys.executable, "-c", code, "scrub", str(path), "--out", str(tmp_path / "out"), "-j", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4, done.stderr
+    assert "out of memory" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

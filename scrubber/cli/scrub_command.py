@@ -359,7 +359,8 @@ class _Job:
             outputs.discard()
             if debugging():
                 traceback.print_exc()
-            what = f"{type(exc).__name__}: {short(exc)}"
+            what = f"{type(exc).__name__}: {short(exc)}" if not isinstance(exc, MemoryError) else \
+                "MemoryError: out of memory (the input needs more than this process may use)"
             outcome.fail(f"internal error: {what}", EXIT_INTERNAL, {"code": "internal_error", "message": what})
         except BaseException:  # Ctrl-C, SIGTERM: nothing half-written, then stop
             outputs.discard()
