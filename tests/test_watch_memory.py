@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from test_watch import drop, files, watch
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
 from scrubber.rules import units
-from scrubber.watch import memory
+from scrubber.watch import EventLog, memory
+from scrubber.watch.log import pipeline_notes_in
 
 PATHOLOGICAL = _module("pathological_memory", ROOT / "bench" / "pathological.py")
 CLEAN = (SAMPLES / "clean_837p.837").read_bytes()
@@ -89,7 +91,8 @@ def test_a_file_too_large_for_the_limit_goes_to_error_and_the_next_is_scrubbed(t
     done = watch(tmp_path, "--memory-limit", "256M", "--jobs", jobs, "--log-format", "json")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
-    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    # Every line an event, a worker's death too (it may die rather than raise, as the limit falls).
+    events = [json.loads(line) for line in done.stderr.splitlines()]
     assert events[0]["event"] == "started" and events[0]["memory_limit"] == "256 MiB per process"
     assert files(tmp_path, "error") == ["a-large-claim.837", "a-large-claim.837.reason.txt"]
     reason = (tmp_path / "error" / "a-large-claim.837.reason.txt").read_text()
@@ -124,3 +127,18 @@ def test_the_scrub_command_under_a_memory_limit_says_it_ran_out(tmp_path, large_
     assert done.returncode == 4, done.stderr
     assert "out of memory" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_pipeline_s_notes_are_events_of_the_watcher_s_log():
+    # A worker that stopped is noted by the pipeline on the "scrubber" logger; in the watcher the
+    # note is an event of its log (a JSON line in a JSON log), not a bare line on standard error.
+    stream = io.StringIO()
+    logger = logging.getLogger("scrubber")
+    with pipeline_notes_in(EventLog(stream, "json")):
+        assert logger.propagate is False
+        logger.warning("scrubber: a worker process stopped (%s); the chunks it had not returned are scrubbed "
+                       "again in the main process", "BrokenProcessPool")
+    assert logger.propagate is True and not logger.handlers
+    [event] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert event["event"] == "worker stopped"
+    assert event["detail"].startswith("a worker process stopped (BrokenProcessPool); the chunks")

@@ -143,6 +143,7 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     if no_fix and unsafe_fixes:
         raise click.UsageError("--no-fix and --unsafe-fixes contradict each other")
     from ..watch import EventLog, Layout, Watcher, WatchOptions
+    from ..watch.log import pipeline_notes_in
     from ..watch.memory import apply_limit, default_limit, parse_limit
 
     try:
@@ -170,7 +171,8 @@ def watch(root: str, once: bool, settle: float, stale: float, poll: float, journ
     layout = Layout(inbox=inbox, work=work, outbox=outbox, archive=archive, error=error_folder)
     watcher = Watcher(storage, journal, rules, log, describe(rules), layout, options)
     try:
-        code = watcher.run()
+        with pipeline_notes_in(log):
+            code = watcher.run()
         # Done, the exit code decided. Python puts its own handlers back to the default while it
         # shuts down, so a late signal would still kill it: ignore it instead.
         for late in (signal.SIGINT, signal.SIGTERM):

@@ -7,10 +7,13 @@ line, an ESC would drive the operator's terminal. Text logs escape them (JSON es
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import sys
 import unicodedata
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 # Control characters, format characters (bidi overrides...) and line/paragraph separators.
@@ -30,6 +33,33 @@ class EventLog:
             line = f"{stamp} {name}" + "".join(f" {key}={_text(value)}" for key, value in fields.items())
         self._stream.write(line + "\n")
         self._stream.flush()
+
+
+class _PipelineNotes(logging.Handler):
+    """The pipeline's notes (the "scrubber" logger: a worker process that stopped, its work done
+    again in the watcher's process) as `worker stopped` events: one line per event, JSON in a JSON
+    log, rather than a bare line from Python's last-resort handler."""
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(logging.WARNING)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._log.event("worker stopped", detail=record.getMessage().removeprefix("scrubber: "))
+
+
+@contextlib.contextmanager
+def pipeline_notes_in(log: EventLog) -> Iterator[None]:
+    """While the watcher runs, the pipeline's notes go to its log (and nowhere else)."""
+    logger = logging.getLogger("scrubber")
+    handler, propagate = _PipelineNotes(log), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def printable(text: str) -> str:
