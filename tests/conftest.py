@@ -39,6 +39,8 @@ def model_claims(source) -> list:
             done = transaction.feed(event) if isinstance(event, Segment) else transaction.finish(event.count - 1)
             if done is not None:
                 found.append((done, d))
+                found.extend((other, d) for other in transaction.more)  # (claims with no CLM ended with it)
+                transaction.more = []
     return found
 
 

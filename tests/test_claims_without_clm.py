@@ -132,6 +132,34 @@ def test_a_stray_segment_before_a_loop_s_claim_still_rejects_that_claim(scrub):
     assert set(dispositions.values()) == {"accepted"}
 
 
+def _two_providers() -> bytes:
+    """The clean 837P's first two claims under billing providers of their own (HL 1 and HL 4), the
+    first provider's loop with a segment it does not have (NTE) and its claim's CLM damaged: two
+    loops with strays and no claim end at one HL."""
+    segments = CLEAN_P.split(b"~\n")
+    at = {seg.split(b"*")[0] + b"*" + seg.split(b"*")[1]: n for n, seg in enumerate(segments) if seg.startswith(b"HL*")}
+    provider = segments[at[b"HL*1"]:at[b"HL*2"]]
+    first = [b"CLX" + seg[3:] if seg.startswith(b"CLM*") else seg for seg in segments[at[b"HL*2"]:at[b"HL*3"]]]
+    second = segments[at[b"HL*3"]:at[b"HL*4"]]
+    body = [*provider, b"NTE*ADD*A NOTE NO LOOP HERE HOLDS", *first,
+            b"HL*3**20*1", *provider[1:], b"HL*4*3*22*0", *second[1:]]
+    head = segments[:at[b"HL*1"]]
+    count = len(body) + len(head) - 2 + 1  # ST to SE: the head after ISA and GS, the body, the SE
+    tail = [b"SE*%d*0101" % count, b"GE*1*101", b"IEA*1*000000101", b""]
+    return b"~\n".join([*head, *body, *tail])
+
+
+def test_two_loops_with_strays_and_no_claim_ending_at_one_hl_are_two_claims_with_no_clm(scrub):
+    result = scrub(_two_providers())
+    orphans = _without_clm(result.report)
+    assert [o["disposition"] for o in orphans] == ["rejected", "rejected"]
+    assert "billing provider loop (HL 1) holds no claim" in _messages(orphans[0])[0]
+    assert "from NTE on" in _messages(orphans[0])[0]
+    assert "subscriber loop (HL 2) holds no claim" in _messages(orphans[1])[0]
+    assert _dispositions(result.report) == {"P-OK-MEDICARE-JZ": "accepted"}
+    assert b"NTE*ADD*A NOTE NO LOOP HERE HOLDS" in result.rejected and b"CLX*P-OK-MEDICARE-JW" in result.rejected
+
+
 @pytest.mark.parametrize("name", ["clean_837p.837", "clean_837i.837", "defects_837p.837", "drugs_837p.837"])
 def test_no_claim_without_a_clm_in_the_samples(samples, name):
     assert not _without_clm(samples[name].report)
@@ -173,5 +201,6 @@ def test_claims_without_clm_come_out_the_same_in_chunks(tmp_path, monkeypatch, b
         inputs.append(path)
     at = CLEAN_P.rindex(b"SE*")
     (tmp_path / "indented-se.837").write_bytes(CLEAN_P[:at] + b" " + CLEAN_P[at:])
-    inputs.append(tmp_path / "indented-se.837")
+    (tmp_path / "two-providers.837").write_bytes(_two_providers())
+    inputs += [tmp_path / "indented-se.837", tmp_path / "two-providers.837"]
     assert_same_in_chunks(tmp_path, monkeypatch, by_chunk, inputs)

@@ -50,7 +50,7 @@ class HLNode:
     subtree has ended (an HL that is not its descendant, or the SE).
     """
 
-    __slots__ = ("depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
+    __slots__ = ("claimed", "depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
                  "position", "segments", "stray", "top")
 
     def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
@@ -71,6 +71,7 @@ class HLNode:
         # Where, in `segments`, the first segment stands that the guide does not place in the loop
         # (a CLX, an HI: a claim's, with its CLM missing or damaged), while no claim is read in it.
         self.stray: int | None = None
+        self.claimed = False  # a claim was read in it, or in a loop below it
 
     @property
     def end(self) -> int:
@@ -113,6 +114,9 @@ class TransactionReader:
         self.claim: Claim | None = None
         self.line: ServiceLine | None = None
         self.claims_read = 0
+        # Claims with no CLM that ended with the one feed returned, at the same segment, in input
+        # order: the caller takes them (a rare case: several HL loops with strays end at one HL).
+        self.more: list[Claim] = []
         self.loops: ClaimLoops | None = None  # the guide's claim loops, once a claim is read
         self.node = NOWHERE  # the claim's loop the last segment went to (model/loops.py)
         self.hl_loops: ClaimLoops | None = None  # the guide's tables of the open HL loop's level
@@ -146,10 +150,10 @@ class TransactionReader:
             seg_id = segment_id(seg_id)
             elements = [seg_id, *elements[1:]]
         if seg_id == "HL":
-            hl = self.hl
-            child = hl is not None and len(elements) > HL.parent_number and elements[HL.parent_number] == hl.number
-            done = self.close_loop(position, child)
-            self.start_hl(position, seg, elements)
+            done = self.close_claim(position)
+            ended = self.start_hl(position, seg, elements)
+            if done is None and ended:
+                done = self.claims_without_clm(ended, position)
             return done
         if seg_id == "CLM":
             # A CLM before any HL is still a claim: the guide's errors reject it, but it is counted
@@ -167,12 +171,16 @@ class TransactionReader:
             if seg_id in _HL_READS:
                 if not self.hl_segment(seg, elements, seg_id) and hl.stray is None:
                     hl.stray = len(hl.segments) - 1
-            elif hl.stray is None and (loops := self.hl_loops) is not None:
-                found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
-                if found is None:
-                    found = loops.step(self.hl_at, seg_id, elements, self.d.component)
-                if found[0] == NOWHERE:
+            elif hl.stray is None:
+                loops = self.hl_loops
+                if loops is None:  # an HL level the guide does not have: it places nothing after it
                     hl.stray = len(hl.segments) - 1
+                else:
+                    found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
+                    if found is None:
+                        found = loops.step(self.hl_at, seg_id, elements, self.d.component)
+                    if found[0] == NOWHERE:
+                        hl.stray = len(hl.segments) - 1
         else:
             self.header.append(seg)
             if seg_id == "BHT":
@@ -180,10 +188,20 @@ class TransactionReader:
         return None
 
     def finish(self, position: int) -> Claim | None:
-        """The SE at `position`: close what is open; returns the last claim, if one was open."""
-        done = self.close_loop(position, child=False)
+        """The SE at `position`: close what is open; returns the last claim, if one was open (or
+        the first claim with no CLM: see `more`)."""
+        done = self.close_at(position, len(self.stack))
         self.stack = []
         self.hl = None
+        return done
+
+    def close_at(self, position: int, ending: int) -> Claim | None:
+        """Before the segment at `position`, the claim open ends, and the `ending` innermost HL loops
+        open (their claims with no CLM: see `more`); returns the claim that ended first."""
+        done = self.close_claim(position)
+        ended = self.stack[len(self.stack) - ending:][::-1] if ending else []
+        if done is None and ended:
+            done = self.claims_without_clm(ended, position)
         return done
 
     @property
@@ -203,7 +221,8 @@ class TransactionReader:
 
     # -- HL loops -------------------------------------------------------------------------
 
-    def start_hl(self, position: int, seg: Segment, elements: list[str]) -> None:
+    def start_hl(self, position: int, seg: Segment, elements: list[str]) -> list[HLNode]:
+        """Open the HL loop of `seg`; returns the loops it ends, innermost first."""
         n = len(elements)
         number = elements[HL.number] if n > HL.number else ""
         parent_number = elements[HL.parent_number] if n > HL.parent_number else ""
@@ -218,9 +237,10 @@ class TransactionReader:
                 if node.number == parent_number:
                     parent = node
                     break
+        ended: list[HLNode] = []
         if parent is not None:
             while stack[-1] is not parent:
-                stack.pop()
+                ended.append(stack.pop())
         elif stack and level != "20" and (parent_number or level in ("22", "23")):
             # HL02 names no loop open above it: the hierarchy is broken. A child follows its
             # parent, so the loop read last stands above it; the node says so (its claims are
@@ -228,6 +248,7 @@ class TransactionReader:
             parent = stack[-1]
             misplaced = True
         else:
+            ended = stack[::-1]
             stack.clear()
             parent = None
         node = HLNode(position, number, parent_number, level, parent)
@@ -236,6 +257,7 @@ class TransactionReader:
         stack.append(node)
         self.hl = node
         self.enter_hl_loop(level)
+        return ended
 
     def enter_hl_loop(self, level: str) -> None:
         """The segments that follow are the HL loop's of level `level` (HL03): read through its
@@ -249,7 +271,7 @@ class TransactionReader:
         assert self.hl is not None
         loops = self.hl_loops
         if loops is None:
-            return True  # an HL level the guide does not have (the validator says so): nothing is read
+            return False  # an HL level the guide does not have (the validator says so): nothing is read
         found = loops.plain[self.hl_at].get(seg_id)  # (step's memo, without the call)
         if found is None:
             found = loops.step(self.hl_at, seg_id, elements, self.d.component)
@@ -299,9 +321,13 @@ class TransactionReader:
         self.claim_header(claim, seg, elements)
         node = self.hl
         if node is not None:
-            # The loop's strays, if any, are its own: shared with its claims, which they reject.
+            # The loop's strays, if any, are its own: shared with its claims, which they reject;
+            # so are those of the loops above it.
             node.stray = None
             self.under(claim, node)
+            while node is not None and not node.claimed:
+                node.claimed = True
+                node = node.parent
         self.open_claim(claim)
 
     def under(self, claim: Claim, node: HLNode) -> None:
@@ -322,22 +348,24 @@ class TransactionReader:
             self.loops = claim_loops(self.context.kind)
         self.node = self.loops.claim
 
-    def close_loop(self, position: int, child: bool) -> Claim | None:
-        """What ends before an HL (`child`: a loop below the open one) or the SE at `position`: the
-        claim open, or the segments of a claim with no CLM (claim_without_clm). Returns it."""
-        done = self.close_claim(position)
-        if done is None and not child and self.hl is not None and self.hl.stray is not None:
-            done = self.claim_without_clm(position)
-        return done
+    def claims_without_clm(self, ended: list[HLNode], position: int) -> Claim | None:
+        """The HL loops `ended` (innermost first) end before `position`: each that holds segments
+        the guide does not place in it (from `stray` on) and no claim, in it or below it, gives a
+        claim with no CLM. Returns the first, in input order; the others wait in `more`."""
+        found = [self.claim_without_clm(node) for node in reversed(ended)
+                 if node.stray is not None and not node.claimed]
+        if not found:
+            return None
+        self.more.extend(found[1:])
+        return found[0]
 
-    def claim_without_clm(self, position: int) -> Claim | None:
-        """An HL loop that holds no claim and no child loop ends at `position`, and segments its
-        guide tables do not have stand after its own (from `stray` on): where a claim should be,
-        with its CLM missing or damaged (a CLX, or an HI straight after the payer). They are
-        delivered as a claim with no CLM, never dropped with a loop no claim goes out under; the
-        pipeline rejects it and says why. (The loop's own segments stay the loop's.)"""
-        node = self.hl
-        assert node is not None and node.stray is not None
+    def claim_without_clm(self, node: HLNode) -> Claim:
+        """The segments after an HL loop's own (from `stray` on), in a loop that ends with no claim
+        in it or below it: where a claim should be, with its CLM missing or damaged (a CLX, or an
+        HI straight after the payer). They are delivered as a claim with no CLM, never dropped with
+        a loop no claim goes out under; the pipeline rejects it and says why. (The loop's own
+        segments stay the loop's.)"""
+        assert node.stray is not None
         at, node.stray = node.stray, None
         segments = node.segments[at:]
         del node.segments[at:]
@@ -354,7 +382,9 @@ class TransactionReader:
             if seg_id in _CLAIM_READS:
                 elements[0] = seg_id
                 self.claim_segment(first + offset, seg, elements, seg_id)
-        return self.close_claim(position)
+        done = self.close_claim(first + len(segments))
+        assert done is not None
+        return done
 
     def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         claim.claim_id = self.field(seg, elements, "CLM", CLM.claim_id)

@@ -119,7 +119,8 @@ class ChunkJob:
     errors: list[StructuralError] | None = None  # those of the set that reach it, once given
     count: int = _COUNT_NOT_KNOWN  # the set's segments, once its SE is read
     last: bool = False  # the set's last chunk (it ends at the SE)
-    before_child: bool = False  # the HL after it opens a loop below the loop open at its end
+    ending: int = 0  # the HL loops open at its end that the HL after it ends
+    above_claimed: list[bool] = field(default_factory=list)  # whether each loop in `above` had a claim
     indented_trailer: bool = False  # the set's SE starts with white space (SetCheck's)
     redo: list[StructuralError] | None = None  # the set's errors, when the chunk's proved other
 
@@ -171,6 +172,8 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
         reader.position = position
         for seg in segments:
             feed(seg)  # (no claim ends in them: a claim would stand above the chunk)
+    for node, claimed in zip(reader.stack, job.above_claimed, strict=True):
+        node.claimed = claimed  # (by claims in the chunks before: a loop that ends here may hold none)
     reader.position = job.position
     deliver = scrub._deliver_claim
     # (Closed here, its file with it, whatever is raised: a MemoryError left it to the collector,
@@ -180,13 +183,18 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
             claim = feed(seg)
             if claim is not None:
                 deliver(transaction, claim)
+                if transaction.also:
+                    for other in transaction.take_also():
+                        deliver(transaction, other)
     if reader.position != job.end:
         raise RuntimeError(f"chunk {job.number} read as {reader.position - job.position} segments, not {job.segments}")
-    # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends, or
-    # the strays of a loop with no claim become one (TransactionReader.close_loop).
-    done = transaction.end_loop(job.end, job.before_child, job.last)
+    # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends, and
+    # the loops that end there (a claim with no CLM, from one with strays and no claim: end_at).
+    done = transaction.end_at(job.end, job.ending, job.last)
     if done is not None:
         deliver(transaction, done)
+        for other in transaction.take_also():
+            deliver(transaction, other)
     scrub.deliver_batch()
     return scrub.summary, reader.claims_read
 
@@ -211,6 +219,7 @@ class _Loop:
     position: int
     segments: list[Segment]
     regular: bool  # its HL02 names the loop above it, or it is a top loop: its chunk may be cut
+    claimed: bool = False  # a claim was read in it or below it (TransactionReader: HLNode.claimed)
 
 
 @dataclass
@@ -256,6 +265,7 @@ class _SetCutter:
         self.claims = 0
         self.number, self.path, self.out, self.size = 0, "", None, 0  # its file
         self.above: list[tuple[int, list[Segment]]] = []  # what stands above it
+        self.above_claimed: list[bool] = []  # whether each loop in `above` had a claim
         self.jobs: list[ChunkJob] = []  # this set's chunks, in order
         # The errors found so far, by position: the validator's, then the raw checks' (SetCheck's
         # order, for each position); and those outside the set's body.
@@ -284,6 +294,8 @@ class _SetCutter:
             self.in_header = False
             self.collecting = None
             self.claims += 1
+            for loop in self.stack:  # (the loops open are the chain above the claim)
+                loop.claimed = True
         elif self.collecting is not None:
             self.collecting.append(seg)
         elif self.in_header:
@@ -313,7 +325,7 @@ class _SetCutter:
         parent_number = elements[2] if len(elements) > 2 else ""
         level = elements[3] if len(elements) > 3 else ""
         stack = self.stack
-        child = bool(stack) and stack[-1].number == parent_number  # (as TransactionReader.feed tells)
+        depth = len(stack)
         parent = None
         if parent_number:
             for loop in reversed(stack):
@@ -334,7 +346,7 @@ class _SetCutter:
                 and all(loop.regular for loop in stack)
                 and len(self.header) + sum(len(loop.segments) for loop in stack) <= ABOVE_LIMIT
                 and not self._left_behind_at_hl()):
-            ended = self._cut(child)
+            ended = self._cut(depth - len(stack))  # (the loops this HL ends, as TransactionReader.start_hl)
         loop = _Loop(number, level, self.position, [seg], regular)
         stack.append(loop)
         self.collecting = loop.segments
@@ -353,12 +365,13 @@ class _SetCutter:
         self._collect()
         return any(_left_behind(error, False) for error in self.found.get(self.position, ()))  # (an HL: not indented)
 
-    def _cut(self, before_child: bool) -> ChunkJob:
-        """End the chunk before the HL just read (`before_child`: it opens a loop below the loop
-        read last): the loops open above that HL stand above the next."""
+    def _cut(self, ending: int) -> ChunkJob:
+        """End the chunk before the HL just read (which ends the `ending` innermost loops open):
+        the loops open above that HL stand above the next."""
         job = self._job(self.position - self.count, last=False)
-        job.before_child = before_child
+        job.ending = ending
         self.above = [(1, self.header), *((loop.position, loop.segments) for loop in self.stack)]
+        self.above_claimed = [loop.claimed for loop in self.stack]
         # The errors of the chunk's segments are as good as known: the validator has read the HL
         # after it (an error it places a segment late is there), and the set's end tells for sure.
         self._collect()
@@ -576,7 +589,7 @@ class _Chunked:
         return ChunkJob(number, cutter.transaction, cutter.isa, cutter.gs, path, position, count,
                         first.index if first is not None else 0, first.offset if first is not None else 0,
                         size, list(cutter.above), cutter.envelope_errors, d, self.mode, self.run_context.today,
-                        self.makers, last=last)  # type: ignore[arg-type]
+                        self.makers, last=last, above_claimed=list(cutter.above_claimed))  # type: ignore[arg-type]
 
     def _hand_out(self) -> None:
         """Hand the chunks whose errors are given to the workers, in order, while fewer than

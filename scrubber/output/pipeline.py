@@ -410,6 +410,9 @@ class Pass2:
             claim = feed(segment)
             if claim is not None:
                 self._deliver_claim(transaction, claim)
+                if transaction.also:
+                    for other in transaction.take_also():
+                        self._deliver_claim(transaction, other)
         envelope.skip_segments(body)
 
     def event(self, event: Any, deliver_envelope: bool = True) -> None:
@@ -421,6 +424,9 @@ class Pass2:
             claim = transaction.feed(event)
             if claim is not None:
                 self._deliver_claim(transaction, claim)
+                if transaction.also:
+                    for other in transaction.take_also():
+                        self._deliver_claim(transaction, other)
             return
         if isinstance(event, TransactionSet):
             check: SetCheck = self.log.read()
@@ -432,6 +438,8 @@ class Pass2:
             claim = transaction.finish(event)
             if claim is not None:
                 self._deliver_claim(transaction, claim)
+                for other in transaction.take_also():
+                    self._deliver_claim(transaction, other)
             self._close_set(transaction, event)
             self._transaction = None
             return
@@ -568,6 +576,8 @@ class _OpenSet:
     left_at_trailer: list[StructuralError] = field(init=False)  # see _left_behind
     claim_errors: list[tuple[StructuralError, str]] = field(init=False)  # the open claim's own
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
+    _sealed: dict[int, list[tuple[StructuralError, str]]] = field(init=False)  # by id(claim), until taken
+    also: list[Claim] = field(init=False)  # claims that ended with the one returned (take_also)
     captured: SetSegments = field(init=False)
     wanted: set[int] = field(init=False)  # the positions `captured` keeps
     marked: frozenset[int] = field(init=False)  # those and the positions with errors: where feed looks closer
@@ -590,6 +600,8 @@ class _OpenSet:
                 self.shared.append((error, where))
         self.claim_errors = []
         self.sealed = []
+        self._sealed = {}
+        self.also = []
         self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
         self.wanted = self.captured.wanted
@@ -603,6 +615,8 @@ class _OpenSet:
         if done is not None:
             # The claim closed before this segment: what it gathered goes with it.
             self._seal(done)
+            if reader.more:
+                self._seal_more()
         claim = reader.claim
         # Only the first segment of a loop or claim (its HL or CLM) can break the hierarchy: a
         # claim outside a subscriber loop, or a misplaced loop (_structure says why).
@@ -666,16 +680,18 @@ class _OpenSet:
 
     def finish(self, event: TransactionEnd) -> Claim | None:
         self.captured.offer(event.count - 1, event.trailer)
-        done = self.end_loop(event.count - 1, child=False, last=True)
-        self.reader.finish(event.count - 1)  # (nothing is open any more: it lets the loops go)
-        return done
+        return self.end_at(event.count - 1, len(self.reader.stack), last=True)
 
-    def end_loop(self, position: int, child: bool, last: bool) -> Claim | None:
-        """What ends before the HL (`child`: one below the loop read last) or, `last`, the SE at
-        `position`: the claim open, or a claim with no CLM (TransactionReader.close_loop), sealed."""
-        done = self.reader.close_loop(position, child)
+    def end_at(self, position: int, ending: int, last: bool) -> Claim | None:
+        """What ends before the segment at `position`: the claim open and the `ending` innermost HL
+        loops open (all of them, `last`, at the SE), sealed; see `feed` for the claims after the
+        one returned."""
+        reader = self.reader
+        done = reader.finish(position) if last else reader.close_at(position, ending)
         if done is not None:
             self._seal(done)
+            if reader.more:
+                self._seal_more()
         if last:
             # Errors the validator reported at the SE about a segment before it: the last claim's.
             if done is not None:
@@ -684,8 +700,24 @@ class _OpenSet:
                 self.shared.extend((e, _HEADER_WHERE) for e in self.left_at_trailer)
         return done
 
+    def _seal_more(self) -> None:
+        """Claims with no CLM that ended with the one just sealed (TransactionReader.more), sealed
+        in input order: `also` holds them for the caller, after that one."""
+        more, self.reader.more = self.reader.more, []
+        for claim in more:
+            self._seal(claim)
+        self.also.extend(more)
+
+    def take_also(self) -> list[Claim]:
+        """The claims that ended with the one feed, finish or end_at returned, to deliver after it."""
+        also, self.also = self.also, []
+        return also
+
     def _seal(self, claim: Claim) -> None:
+        # (Each claim's own list: errors_of takes it; `sealed` is the last one's, for the errors
+        # reported at the segment that ended it.)
         self.sealed, self.claim_errors = self.claim_errors, []
+        self._sealed[id(claim)] = self.sealed
         if claim.missing_clm:
             self._seal_without_clm(claim)
         elif not claim.lines and not self.sealed:
@@ -734,7 +766,7 @@ class _OpenSet:
         if claim.hl is not None:
             for node in claim.hl.chain():
                 found.extend(node.errors)  # type: ignore[arg-type]
-        found.extend(self.sealed)
+        found.extend(self._sealed.pop(id(claim), ()))
         return found
 
 
