@@ -78,6 +78,14 @@ CRASHES = {  # reproducer -> the defect that makes it fail today (None: fixed, a
     # An LX with no SV2 ending a claim, then HLs the guide cannot place: the claim went out, and its
     # corrected file, scrubbed again, was rejected (bench/fuzz.py --seed 20261203).
     "service-line-without-sv2-before-unplaced-hls.837": None,
+    # Segments of a claim in HL loops that end with no claim in them or below them: under an HL
+    # level the guide does not have ("AAA...", "0"), in a billing provider loop whose subscriber
+    # loop holds no claim, in a file of two delimiter sets spliced. They were in neither file; the
+    # segments invariant found them (bench/fuzz.py --seed 20261201g).
+    "lines-under-an-unknown-hl-level-lost.837": None,
+    "drug-segments-under-hl-level-0-lost.837": None,
+    "lines-in-a-billing-provider-loop-with-no-claim-below-lost.837": None,
+    "spliced-delimiters-lines-lost.837": None,
 }
 
 
@@ -197,6 +205,33 @@ def expect(invariant: str, data: bytes = BOTH, check=harness.check) -> str:
 def test_the_harness_flags_a_lost_claim(monkeypatch):
     breaking(monkeypatch, lambda r, report: r.outputs.__setitem__("rejected", None))
     assert "lost" in expect("conservation")
+
+
+def test_the_harness_flags_a_segment_of_a_claim_that_is_in_neither_file(monkeypatch):
+    # The claims are all there, but one of the rejected file's service lines lost its date.
+    def drop_a_date(rendered, _report):
+        rejected = rendered.outputs["rejected"]
+        start = rejected.index(b"DTP*472*")
+        rendered.outputs["rejected"] = rejected[:start] + rejected[rejected.index(b"~", start) + 1:]
+
+    breaking(monkeypatch, drop_a_date)
+    assert "DTP*472" in expect("segments")
+
+
+def test_the_harness_flags_the_segments_of_a_damaged_clm_dropped_with_their_loop():
+    # What the scrubber did before it delivered a claim with no CLM: the CLX claim's segments
+    # went with the subscriber loop, in neither file. Taking them out of the rejected file here
+    # is that, and the segments invariant says so.
+    data = (seeds.SAMPLES / "clean_837p.837").read_bytes()
+    at = data.index(b"CLM*P-OK-MEDICARE-JZ*")
+    data = data[:at] + b"CLX" + data[at + 3:]
+    assert harness.check(data) == "scrubbed"
+    rendered = harness.run_renderers(data)
+    rejected = rendered.rejected
+    rendered.outputs["rejected"] = rejected[:rejected.index(b"CLX*")] + rejected[rejected.rindex(b"\nSE*") + 1:]
+    with pytest.raises(harness.InvariantError) as caught:
+        harness._check_segments_kept(data, rendered, json.loads(rendered.outputs["json"]))
+    assert caught.value.invariant == "segments" and "HI*ABK:C8440" in str(caught.value)
 
 
 def test_the_harness_flags_a_claim_in_both_files(monkeypatch):

@@ -15,6 +15,9 @@ The invariants, on every input:
   each file keeps the input order; the counts of the summary say the same;
 - report: the JSON report round-trips through json and matches report.schema.json; its claims are
   the claims of the two files, with their dispositions;
+- segments: every segment of a claim in the input (an id only a claim's loops hold: HI, LX, SV1,
+  DTP, ...) is in the corrected or the rejected file, unless a fix changed it or its set holds no
+  claim: nothing of a claim vanishes, whatever stands where its CLM should be;
 - summary: its counts are those of the files (claims = the CLM count);
 - renderer: one scrub_stream drives every sink of output/files.py (corrected, rejected, json, html,
   csv, 999, 277ca) into memory: the HTML parses, with one body per claim; the CSV parses, one row
@@ -176,6 +179,7 @@ def check(data: bytes) -> str:
     _check_conservation(expected, corrected_ids, rejected_ids, report)
     _check_summary(rendered.summary, report, expected, corrected_ids, rejected_ids)
     _check_report(report, corrected_ids, rejected_ids)
+    _check_segments_kept(data, rendered, report)  # (the report read as the schema has it)
     _check_renderers(rendered, report)
     _check_idempotence(data, rendered, report, corrected_ids)
     return "scrubbed"
@@ -279,6 +283,54 @@ def _check_conservation(expected: list[tuple[int, str]], corrected_ids: list[str
     for name, ids in (("corrected", corrected_ids), ("rejected", rejected_ids)):
         if not _is_subsequence(ids, order):
             raise _fail("conservation", f"the {name} file does not keep the input's claim order")
+
+
+# Segment ids that only a claim's loops (2300 and below) hold in the 837P and 837I guides: none of
+# them stands in the header or an HL loop of a well-formed set.
+_CLAIM_IDS = frozenset(("CLM", "HI", "LX", "SV1", "SV2", "SV5", "LIN", "CTP", "DTP", "CN1", "PWK", "CL1", "HCP",
+                        "SVD", "CAS", "LQ", "FRM", "K3", "CR1", "CR2", "CRC", "QTY", "MEA", "HSD", "AMT", "MOA", "MIA",
+                        "OI", "NTE"))
+
+
+def claim_segments(data: bytes) -> dict[int, list[tuple[int, str]]]:
+    """By the index of its ST, the (index, text) of each segment inside ST...SE whose id (read past
+    leading whitespace and control bytes) only a claim's loops hold; read as claim_ids reads."""
+    reader = SegmentReader(io.BytesIO(data))
+    element = reader.delimiters.element
+    found: dict[int, list[tuple[int, str]]] = {}
+    current: list[tuple[int, str]] | None = None
+    for segment in reader:
+        seg_id = segment.text.split(element, 1)[0].lstrip(_BEFORE_ID)
+        if seg_id == "ST":
+            current = found.setdefault(segment.index, [])
+        elif seg_id == "SE":
+            current = None
+        elif current is not None and seg_id in _CLAIM_IDS:
+            current.append((segment.index, segment.text))
+    return found
+
+
+def _texts_in(output: bytes | None) -> collections.Counter[str]:
+    if output is None:
+        return collections.Counter()
+    return collections.Counter(segment.text for segment in SegmentReader(io.BytesIO(output)))
+
+
+def _check_segments_kept(data: bytes, rendered: Rendered, report: dict[str, Any]) -> None:
+    if report.get("unattributed"):
+        return  # (a claim held back is in neither file, by design)
+    no_claims = {e["segment"] for e in report["errors"] if e.get("code") == "transaction.no_claims"}
+    fixed = {f["segment"] for c in report["claims"] for f in c["findings"] if f["fixed"]}
+    wanted = collections.Counter(text for st, segments in claim_segments(data).items() if st not in no_claims
+                                 for index, text in segments if index not in fixed)
+    lost = wanted - (_texts_in(rendered.corrected) + _texts_in(rendered.rejected))
+    if lost:
+        raise _fail("segments", f"{sum(lost.values())} segment(s) of claims in neither file: "
+                                f"{[printable_start(t) for t in list(lost)[:3]]}")
+
+
+def printable_start(text: str) -> str:
+    return repr(text[:40])
 
 
 def _check_summary(summary: Summary, report: dict[str, Any], expected: list[tuple[int, str]],
