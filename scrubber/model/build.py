@@ -124,7 +124,7 @@ class TransactionReader:
 
     @classmethod
     def for_claim(cls, context: TransactionContext, d: Delimiters) -> TransactionReader:
-        """A reader for one claim's own segments (its CLM first, read with claim_header): a claim
+        """A reader for one claim's own segments (read with read_own): a claim
         read again after its fixes, or from its text in a worker."""
         builder = cls.__new__(cls)
         builder.d = d
@@ -371,20 +371,34 @@ class TransactionReader:
         del node.segments[at:]
         first = node.position + at
         claim = Claim(self.context, first)
-        claim.missing_clm = True
         claim.segments = segments
         self.under(claim, node)
         self.open_claim(claim)
-        element = self.d.element
-        for offset, seg in enumerate(segments):
-            elements = seg.text.split(element)
-            seg_id = segment_id(elements[0])
-            if seg_id in _CLAIM_READS:
-                elements[0] = seg_id
-                self.claim_segment(first + offset, seg, elements, seg_id)
+        self.read_own(claim, segments, first)  # (no CLM first: it marks the claim missing_clm)
         done = self.close_claim(first + len(segments))
         assert done is not None
         return done
+
+    def read_own(self, claim: Claim, segments: list[Segment], first: int, keep: bool = False) -> None:
+        """Read a claim's own segments (positions from `first`) into `claim`, as feed reads them: its
+        CLM's header, then each segment in the loop the guide puts it in. A first segment that is
+        not a CLM makes it a claim with no CLM (claim_without_clm). `keep`: each segment keeps its
+        elements (Segment.elements), for the checks that read it next."""
+        self.claim = claim
+        d = self.d
+        for offset, seg in enumerate(segments):
+            elements = seg.elements(d) if keep else seg.split(d)
+            seg_id = elements[0]
+            if seg_id[:1] in NOT_AN_ID:
+                seg_id = segment_id(seg_id)
+                elements = [seg_id, *elements[1:]]
+            if offset == 0:
+                if seg_id == "CLM":
+                    self.claim_header(claim, seg, elements)
+                    continue
+                claim.missing_clm = True
+            if seg_id in _CLAIM_READS:
+                self.claim_segment(first + offset, seg, elements, seg_id)
 
     def claim_header(self, claim: Claim, seg: Segment, elements: list[str]) -> None:
         claim.claim_id = self.field(seg, elements, "CLM", CLM.claim_id)
@@ -578,16 +592,7 @@ def reread_claim(claim: Claim, segments: list[Segment], delimiters: Delimiters) 
     for name in ("billing_provider", "subscriber", "patient", "payer_class", "payer_id", "hl"):
         setattr(fresh, name, getattr(claim, name))
     fresh.segments = list(segments)
-    builder.claim = fresh
-    for offset, seg in enumerate(segments):
-        elements = seg.split(delimiters)
-        seg_id = segment_id(elements[0])
-        if offset == 0 and seg_id == "CLM":
-            builder.claim_header(fresh, seg, elements)
-            continue
-        if offset == 0:
-            fresh.missing_clm = True  # (TransactionReader.claim_without_clm)
-        builder.claim_segment(claim.first + offset, seg, elements, seg_id)
+    builder.read_own(fresh, fresh.segments, claim.first)
     builder.close_claim(claim.end)
     return fresh
 

@@ -175,7 +175,7 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
     for node, claimed in zip(reader.stack, job.above_claimed, strict=True):
         node.claimed = claimed  # (by claims in the chunks before: a loop that ends here may hold none)
     reader.position = job.position
-    deliver = scrub._deliver_claim
+    deliver = scrub.deliver_ended
     # (Closed here, its file with it, whatever is raised: a MemoryError left it to the collector,
     # which printed "Exception ignored in ..." with a traceback on the watcher's log.)
     with contextlib.closing(_segments(job)) as segments:
@@ -183,18 +183,13 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
             claim = feed(seg)
             if claim is not None:
                 deliver(transaction, claim)
-                if transaction.also:
-                    for other in transaction.take_also():
-                        deliver(transaction, other)
     if reader.position != job.end:
         raise RuntimeError(f"chunk {job.number} read as {reader.position - job.position} segments, not {job.segments}")
     # What pass 2 does at the segment after the chunk (an HL, or the SE): the open claim ends, and
     # the loops that end there (a claim with no CLM, from one with strays and no claim: end_at).
-    done = transaction.end_at(job.end, job.ending, job.last)
+    done = transaction.end_at(job.end, None if job.last else job.ending)
     if done is not None:
         deliver(transaction, done)
-        for other in transaction.take_also():
-            deliver(transaction, other)
     scrub.deliver_batch()
     return scrub.summary, reader.claims_read
 

@@ -121,15 +121,7 @@ def read_claim(transaction: TransactionContext, first: int, end: int, segments: 
     claim.subscriber = party.get("subscriber") or Party()
     claim.patient = party.get("patient")
     claim.segments = segments
-    builder.claim = claim
-    for offset, seg in enumerate(segments):
-        elements, seg_id = _elements(seg, d)
-        if offset == 0 and seg_id == "CLM":
-            builder.claim_header(claim, seg, elements)
-            continue
-        if offset == 0:
-            claim.missing_clm = True  # (TransactionReader.claim_without_clm)
-        builder.claim_segment(first + offset, seg, elements, seg_id)
+    builder.read_own(claim, segments, first, keep=True)
     builder.close_claim(end)
     return claim
 

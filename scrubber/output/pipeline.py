@@ -409,10 +409,7 @@ class Pass2:
         for segment in itertools.islice(segments, body):
             claim = feed(segment)
             if claim is not None:
-                self._deliver_claim(transaction, claim)
-                if transaction.also:
-                    for other in transaction.take_also():
-                        self._deliver_claim(transaction, other)
+                self.deliver_ended(transaction, claim)
         envelope.skip_segments(body)
 
     def event(self, event: Any, deliver_envelope: bool = True) -> None:
@@ -423,10 +420,7 @@ class Pass2:
             assert transaction is not None
             claim = transaction.feed(event)
             if claim is not None:
-                self._deliver_claim(transaction, claim)
-                if transaction.also:
-                    for other in transaction.take_also():
-                        self._deliver_claim(transaction, other)
+                self.deliver_ended(transaction, claim)
             return
         if isinstance(event, TransactionSet):
             check: SetCheck = self.log.read()
@@ -437,9 +431,7 @@ class Pass2:
             assert transaction is not None
             claim = transaction.finish(event)
             if claim is not None:
-                self._deliver_claim(transaction, claim)
-                for other in transaction.take_also():
-                    self._deliver_claim(transaction, other)
+                self.deliver_ended(transaction, claim)
             self._close_set(transaction, event)
             self._transaction = None
             return
@@ -462,6 +454,13 @@ class Pass2:
             )
         for sink in self.sinks:
             sink.finish(self.summary, trailer)
+
+    def deliver_ended(self, transaction: _OpenSet, claim: Claim) -> None:
+        """Deliver the claim `transaction` returned, then those that ended with it (take_also)."""
+        self._deliver_claim(transaction, claim)
+        if transaction.also:
+            for other in transaction.take_also():
+                self._deliver_claim(transaction, other)
 
     def _deliver_claim(self, transaction: _OpenSet, claim: Claim) -> None:
         work = ClaimWork(claim, transaction.errors_of(claim), transaction.transaction.header.index, self.d)
@@ -638,11 +637,15 @@ class _OpenSet:
         self.captured.offer(position, segment)  # (it keeps only those it wants)
         found = self.by_position.get(position)
         if found and done is not None:
+            # Those about a segment before this one: the claim that closed here held it.
             indented = _indented(segment)
-            if any(_left_behind(e, indented) for e in found):
-                # The claim that closed here held the segment they are about.
-                self.sealed.extend((e, "") for e in found if _left_behind(e, indented))
-                found = [e for e in found if not _left_behind(e, indented)]
+            here = []
+            for error in found:
+                if _left_behind(error, indented):
+                    self.sealed.append((error, ""))
+                else:
+                    here.append(error)
+            found = here
         if found:
             reader = self.reader
             owner = claim or reader.hl
@@ -680,19 +683,19 @@ class _OpenSet:
 
     def finish(self, event: TransactionEnd) -> Claim | None:
         self.captured.offer(event.count - 1, event.trailer)
-        return self.end_at(event.count - 1, len(self.reader.stack), last=True)
+        return self.end_at(event.count - 1, None)
 
-    def end_at(self, position: int, ending: int, last: bool) -> Claim | None:
+    def end_at(self, position: int, ending: int | None) -> Claim | None:
         """What ends before the segment at `position`: the claim open and the `ending` innermost HL
-        loops open (all of them, `last`, at the SE), sealed; see `feed` for the claims after the
-        one returned."""
+        loops open (None: the SE, where all of them end), sealed; see `feed` for the claims after
+        the one returned."""
         reader = self.reader
-        done = reader.finish(position) if last else reader.close_at(position, ending)
+        done = reader.finish(position) if ending is None else reader.close_at(position, ending)
         if done is not None:
             self._seal(done)
             if reader.more:
                 self._seal_more()
-        if last:
+        if ending is None:
             # Errors the validator reported at the SE about a segment before it: the last claim's.
             if done is not None:
                 self.sealed.extend((e, "") for e in self.left_at_trailer)

@@ -326,11 +326,7 @@ def _check_segments_kept(data: bytes, rendered: Rendered, report: dict[str, Any]
     lost = wanted - (_texts_in(rendered.corrected) + _texts_in(rendered.rejected))
     if lost:
         raise _fail("segments", f"{sum(lost.values())} segment(s) of claims in neither file: "
-                                f"{[printable_start(t) for t in list(lost)[:3]]}")
-
-
-def printable_start(text: str) -> str:
-    return repr(text[:40])
+                                f"{[repr(text[:40]) for text in list(lost)[:3]]}")
 
 
 def _check_summary(summary: Summary, report: dict[str, Any], expected: list[tuple[int, str]],
