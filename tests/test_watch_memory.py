@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLES, TODAY
 from test_jobs import _module
-from test_watch import drop, files, watch
+from test_watch import FAST, drop, files, watch
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
 from scrubber.rules import units
@@ -84,12 +85,23 @@ def test_a_memory_error_in_a_rule_stops_the_scrub_rather_than_holding_the_claim_
         scrub_stream(io.BytesIO(CLEAN), load_rules(), sinks, run=RunContext.new(TODAY))
 
 
+def _watch_in(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`watch`, with the temporary files of the scrub (its spool of sets or chunks) in root/tmp."""
+    tmp = root / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "scrubber", "watch", str(root), "--once", *FAST, *args],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_file_too_large_for_the_limit_goes_to_error_and_the_next_is_scrubbed(tmp_path, large_claim, jobs):
     drop(tmp_path, "a-large-claim.837", large_claim)
     drop(tmp_path, "b-clean.837", CLEAN)
-    done = watch(tmp_path, "--memory-limit", "256M", "--jobs", jobs, "--log-format", "json")
+    done = _watch_in(tmp_path, "--memory-limit", "256M", "--jobs", jobs, "--log-format", "json")
     assert done.returncode == 0, done.stderr
+    # The scrub that ran out of memory ran its spool's removal out of memory too: it was left in
+    # /tmp (empty), once a test, until its removal was tried again.
+    assert not list((tmp_path / "tmp").iterdir())
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     # Every line an event, a worker's death too (it may die rather than raise, as the limit falls).
     events = [json.loads(line) for line in done.stderr.splitlines()]
@@ -103,7 +115,7 @@ def test_a_file_too_large_for_the_limit_goes_to_error_and_the_next_is_scrubbed(t
 
 def test_the_same_file_is_scrubbed_under_a_limit_it_fits(tmp_path, large_claim):
     drop(tmp_path, "a-large-claim.837", large_claim)
-    done = watch(tmp_path, "--memory-limit", "2G", "--jobs", "1")
+    done = _watch_in(tmp_path, "--memory-limit", "2G", "--jobs", "1")
     assert done.returncode == 0, done.stderr
     assert not files(tmp_path, "error")
     assert any(p.endswith("a-large-claim.report.json") for p in files(tmp_path, "outbox"))

@@ -40,7 +40,6 @@ import contextlib
 import functools
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -55,7 +54,18 @@ from ..x12.guide import make_validator
 from ..x12.structural import StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, SegmentReader
 from . import parallel
-from .by_sets import LARGEST_SET, _Delimited, _forget, _head, _merge, _Records, _splice, render_parts
+from .by_sets import (
+    LARGEST_SET,
+    _Delimited,
+    _forget,
+    _head,
+    _merge,
+    _Records,
+    _splice,
+    new_spool,
+    remove_spool,
+    render_parts,
+)
 from .pipeline import (
     HashingStream,
     Pass1,
@@ -481,7 +491,7 @@ class _Chunked:
         self.makers = [sink.chunk_fragments() for sink in sinks]
         # The chunks in flight, on disk: removed with what is in it when the input ends, however
         # it ends (the workers are stopped first when they may still write).
-        self.spool = tempfile.TemporaryDirectory(prefix="scrubber-chunks-")
+        self.spool = new_spool("scrubber-chunks-")
         self.numbered = 0
         self.queue: collections.deque[ChunkJob] = collections.deque()  # given their errors, not handed out
         self.futures: dict[int, Future[tuple[Summary, int]] | None] = {}  # by job number, once handed out
@@ -502,7 +512,7 @@ class _Chunked:
                 self.workers.abandon()
             raise
         finally:
-            self.spool.cleanup()
+            remove_spool(self.spool)
 
     # -- pass 1, with the cuts --------------------------------------------------------------
 

@@ -27,10 +27,12 @@ and the main process reads them back one output at a time when it splices them, 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -332,6 +334,35 @@ class _Reading:
                 out.write(chunk)
 
 
+# Spool folders whose removal failed: a scrub that ran out of memory can leave too little to list
+# and remove its spool (seen under the watcher's --memory-limit), and tempfile then forgets it.
+# They are removed when the next spool is made, or when the process exits.
+_LEFT_SPOOLS: list[str] = []
+
+
+def new_spool(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A folder for the sets or chunks in flight (by_sets.py, by_chunks.py)."""
+    sweep_spools()
+    return tempfile.TemporaryDirectory(prefix=prefix)
+
+
+def remove_spool(spool: tempfile.TemporaryDirectory[str]) -> None:
+    """Remove `spool` and what is in it, or, when that fails, later (sweep_spools); whatever
+    stopped the scrub is what the caller hears of, not this."""
+    try:
+        spool.cleanup()
+    except (MemoryError, OSError):
+        _LEFT_SPOOLS.append(spool.name)
+
+
+@atexit.register
+def sweep_spools() -> None:
+    for path in list(_LEFT_SPOOLS):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            _LEFT_SPOOLS.remove(path)
+
+
 def scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, sinks: list[Sink], mode: FixMode,
                   progress: Progress | None, run: RunContext, workers: parallel.Workers,
                   validator_name: str) -> Summary:
@@ -355,7 +386,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
     state = {"next": 0, "handed": 0, "here": False}
     # The sets in flight, on disk (see the module's docstring); removed with what is in it when the
     # input ends, however it ends (the workers are stopped first when they may still write).
-    spool = tempfile.TemporaryDirectory(prefix="scrubber-sets-")
+    spool = new_spool("scrubber-sets-")
 
     def hand_out(until: int, found_all: bool) -> None:
         """Hand out jobs until `until` have been; a run of small sets goes once it is complete
@@ -449,7 +480,7 @@ def _scrub_by_sets(source: BinaryIO, start: int, plan: SetPlan, rules: RuleSet, 
             workers.abandon()
         raise
     finally:
-        spool.cleanup()
+        remove_spool(spool)
     reading.copy_to(plan.size, None)
     if reading.digest.digest() != plan.digest:
         raise InputError("the input changed while it was being scrubbed (it is still being written?)",
