@@ -11,6 +11,8 @@ claims are read the same way (loops.hl_loops): the HL's level (HL03) names its l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..x12.envelope import TransactionSet
 from ..x12.tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from .claim import Claim, DateRange, Diagnosis, Field, Party, ServiceLine, TransactionContext
@@ -50,8 +52,8 @@ class HLNode:
     subtree has ended (an HL that is not its descendant, or the SE).
     """
 
-    __slots__ = ("claimed", "depth", "errors", "level", "misplaced", "number", "parent", "parent_number", "party",
-                 "position", "segments", "stray", "top")
+    __slots__ = ("claimed", "depth", "errors", "has_child", "level", "misplaced", "number", "parent", "parent_number",
+                 "party", "position", "segments", "stray", "top")
 
     def __init__(self, position: int, number: str, parent_number: str, level: str, parent: HLNode | None) -> None:
         self.position = position
@@ -72,6 +74,7 @@ class HLNode:
         # (a CLX, an HI: a claim's, with its CLM missing or damaged), while no claim is read in it.
         self.stray: int | None = None
         self.claimed = False  # a claim was read in it, or in a loop below it
+        self.has_child = False  # an HL loop was opened below it
 
     @property
     def end(self) -> int:
@@ -117,6 +120,10 @@ class TransactionReader:
         # Claims with no CLM that ended with the one feed returned, at the same segment, in input
         # order: the caller takes them (a rare case: several HL loops with strays end at one HL).
         self.more: list[Claim] = []
+        # Told of each HL loop that ends with no claim in it and no loop below it, and no segment
+        # that could be a claim's (`stray`): its segments and errors are in no claim (the pipeline
+        # names it in the report: output/loops_without_claims.py).
+        self.empty_loop: Callable[[HLNode], None] | None = None
         self.loops: ClaimLoops | None = None  # the guide's claim loops, once a claim is read
         self.node = NOWHERE  # the claim's loop the last segment went to (model/loops.py)
         self.hl_loops: ClaimLoops | None = None  # the guide's tables of the open HL loop's level
@@ -130,6 +137,7 @@ class TransactionReader:
         builder.d = d
         builder.context = context
         builder.line = None
+        builder.empty_loop = None
         builder.loops = claim_loops(context.kind)
         builder.node = builder.loops.claim
         return builder
@@ -253,6 +261,8 @@ class TransactionReader:
             parent = None
         node = HLNode(position, number, parent_number, level, parent)
         node.misplaced = misplaced
+        if parent is not None:
+            parent.has_child = True
         node.segments.append(seg)
         stack.append(node)
         self.hl = node
@@ -352,6 +362,10 @@ class TransactionReader:
         """The HL loops `ended` (innermost first) end before `position`: each that holds segments
         the guide does not place in it (from `stray` on) and no claim, in it or below it, gives a
         claim with no CLM. Returns the first, in input order; the others wait in `more`."""
+        innermost = ended[0]  # (the others stand above it: each has a loop below it)
+        empty = not (innermost.claimed or innermost.has_child or innermost.stray is not None)
+        if empty and self.empty_loop is not None:
+            self.empty_loop(innermost)
         found = [self.claim_without_clm(node) for node in reversed(ended)
                  if node.stray is not None and not node.claimed]
         if not found:

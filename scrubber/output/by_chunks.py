@@ -66,6 +66,7 @@ from .by_sets import (
     remove_spool,
     render_parts,
 )
+from .loops_without_claims import LoopsWithoutClaims
 from .pipeline import (
     HashingStream,
     Pass1,
@@ -165,11 +166,15 @@ def _segments(job: ChunkJob) -> Iterator[Segment]:
             yield seg
 
 
+# What a chunk's scrub returns: its counts, the claims it read, the loops that ended holding none.
+_Scrubbed = tuple[Summary, int, LoopsWithoutClaims]
+
+
 def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHistory,
-                errors: list[StructuralError] | None = None) -> tuple[Summary, int]:
+                errors: list[StructuralError] | None = None) -> _Scrubbed:
     """Scrub a chunk's claims into `sinks` (claim events only) against `history`, as pass 2 scrubs
     them within the whole set, given the set's structural errors that reach it (`errors`, else
-    those it was handed). Returns the counts and the claims read."""
+    those it was handed). Returns the counts, the claims read and the loops that ended holding none."""
     d = job.delimiters
     given = job.errors if errors is None else errors
     assert given is not None
@@ -201,10 +206,10 @@ def scrub_chunk(job: ChunkJob, rules: RuleSet, sinks: list[Sink], history: RunHi
     if done is not None:
         deliver(transaction, done)
     scrub.deliver_batch()
-    return scrub.summary, reader.claims_read
+    return scrub.summary, reader.claims_read, transaction.without_claims
 
 
-def _chunk_task(job: ChunkJob) -> tuple[Summary, int]:
+def _chunk_task(job: ChunkJob) -> _Scrubbed:
     """In a worker: one chunk, against a history of its own, into fresh parts of every output
     (by_sets.render_parts)."""
     rules = parallel._worker_rules
@@ -494,9 +499,10 @@ class _Chunked:
         self.spool = new_spool("scrubber-chunks-")
         self.numbered = 0
         self.queue: collections.deque[ChunkJob] = collections.deque()  # given their errors, not handed out
-        self.futures: dict[int, Future[tuple[Summary, int]] | None] = {}  # by job number, once handed out
-        self.running: dict[int, Future[tuple[Summary, int]]] = {}  # those not seen done yet
+        self.futures: dict[int, Future[_Scrubbed] | None] = {}  # by job number, once handed out
+        self.running: dict[int, Future[_Scrubbed]] = {}  # those not seen done yet
         self.here = False  # a worker died: what it had not returned, and the rest, is scrubbed here
+        self.without_claims = LoopsWithoutClaims()  # the set's loops with no claim, from its chunks spliced
         self.ahead = max(1, workers.jobs) * AHEAD
         # Of the progress shown, pass 1's share: the workers scrub chunks meanwhile, so the
         # splices after it take less than pass 2 would.
@@ -643,7 +649,8 @@ class _Chunked:
                     envelope_errors=step.envelope_errors,
                     segments=SetSegments(event.count, [], event.transaction.header.index),
                     claims=claims_in_set)
-                main._set_closed(closed, event)
+                main._set_closed(closed, event, self.without_claims)
+                self.without_claims = LoopsWithoutClaims()
                 claims_in_set = 0
             else:
                 deliver_all(sinks, step)
@@ -667,9 +674,10 @@ class _Chunked:
         self._hand_out()
         try:
             if done_there is not None and job.redo is None and _splice(job, self.sinks, history, chunk=True):
-                part, claims = done_there
+                part, claims, loops = done_there
             else:  # here, against the run's history, with the set's errors
-                part, claims = scrub_chunk(job, self.rules, self.sinks, history, job.redo)
+                part, claims, loops = scrub_chunk(job, self.rules, self.sinks, history, job.redo)
+            self.without_claims.extend(loops)
             _merge(summary, part)
             return claims
         finally:

@@ -52,6 +52,7 @@ from ..x12.envelope import (
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
 from ..x12.structural import StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Segment, SegmentReader, segment_id
+from .loops_without_claims import LoopsWithoutClaims, loop_name
 from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_all_locally, min_parallel_bytes
 from .sink import ScrubbedClaim, SetSegments, Sink, TransactionClosed, Unattributed
 from .summary import Summary
@@ -550,11 +551,13 @@ class Pass2:
             segments=transaction.captured,
             claims=transaction.reader.claims_read,
         )
-        self._in_order(functools.partial(self._set_closed, closed, event))
+        self._in_order(functools.partial(self._set_closed, closed, event, transaction.without_claims))
 
-    def _set_closed(self, closed: TransactionClosed, event: TransactionEnd) -> None:
+    def _set_closed(self, closed: TransactionClosed, event: TransactionEnd, without_claims: LoopsWithoutClaims) -> None:
         if closed.claims == 0:
             self.summary.errors.append(_no_claims(event, closed.errors))
+        elif without_claims.count:
+            self.summary.errors.append(without_claims.as_error())
         for sink in self.sinks:
             sink.transaction_end(closed)
 
@@ -577,6 +580,7 @@ class _OpenSet:
     sealed: list[tuple[StructuralError, str]] = field(init=False)  # those of the claim just closed
     _sealed: dict[int, list[tuple[StructuralError, str]]] = field(init=False)  # by id(claim), until taken
     also: list[Claim] = field(init=False)  # claims that ended with the one returned (take_also)
+    without_claims: LoopsWithoutClaims = field(init=False)  # the loops that ended holding no claim
     captured: SetSegments = field(init=False)
     wanted: set[int] = field(init=False)  # the positions `captured` keeps
     marked: frozenset[int] = field(init=False)  # those and the positions with errors: where feed looks closer
@@ -601,6 +605,8 @@ class _OpenSet:
         self.sealed = []
         self._sealed = {}
         self.also = []
+        self.without_claims = LoopsWithoutClaims()
+        self.reader.empty_loop = self.without_claims.add
         self.captured = SetSegments(count, self.check.errors if self.keep_segments else [], base)
         self.captured.offer(0, self.transaction.header)
         self.wanted = self.captured.wanted
@@ -652,7 +658,7 @@ class _OpenSet:
             if claim is not None:
                 self.claim_errors.extend((e, "") for e in found)
             elif isinstance(owner, HLNode):
-                where = f"in the {_loop_name(owner)}, shared with other claims: "
+                where = f"in the {loop_name(owner)}, shared with other claims: "
                 owner.errors.extend((e, where) for e in found)
             else:
                 self.shared.extend((e, _HEADER_WHERE) for e in found)
@@ -664,7 +670,7 @@ class _OpenSet:
             error = StructuralError(segment.index, "HL", "HL02", "HL02", "model",
                                     f"HL02 names HL {shown(owner.parent_number)!r}, which is not a loop open above "
                                     "this one: the hierarchy is broken")
-            owner.errors.append((error, f"in the {_loop_name(owner)}, shared with other claims: "))
+            owner.errors.append((error, f"in the {loop_name(owner)}, shared with other claims: "))
         elif isinstance(owner, Claim) and owner.hl is not None and owner.hl.level == "20":
             # A claim right under the billing provider loop (no subscriber loop above it): the
             # provider's own segments may follow it, so none of the provider's claims can go out.
@@ -672,7 +678,7 @@ class _OpenSet:
             error = StructuralError(segment.index, "CLM", None, "CLM", "model",
                                     "a claim (CLM) inside the billing provider loop, with no subscriber loop (HL "
                                     "22) above it: the loop's structure cannot be trusted")
-            node.errors.append((error, f"in the {_loop_name(node)}, shared with other claims: "))
+            node.errors.append((error, f"in the {loop_name(node)}, shared with other claims: "))
         elif isinstance(owner, Claim) and owner.hl is None:
             # A claim inside the transaction header: the header's own loops (submitter, receiver)
             # may follow it, so no claim of the set can go out with a header that can be trusted.
@@ -755,7 +761,7 @@ class _OpenSet:
         for error, where in node.errors:  # type: ignore[misc]
             (own if error.segment >= first.index else kept).append((error, where))
         node.errors = kept
-        loop = _loop_name(node)
+        loop = loop_name(node)
         seg_id = segment_id(first.text.split(self.d.element)[0])
         reason = StructuralError(first.index, "CLM", None, "3", "model",
                                  f'Mandatory segment "Claim Information" (CLM) missing: the {loop} holds no claim, '
@@ -799,11 +805,6 @@ def _indented(segment: Segment) -> bool:
 # (The messages pyx12's reader gives, as the compiled validator's.)
 _INVALID_ID = "Segment identifier "
 _WHITE_SPACE = frozenset(("Segment contains a leading space", "Segment starts with white space or a control character"))
-
-
-def _loop_name(node: HLNode) -> str:
-    name = {"20": "billing provider", "22": "subscriber", "23": "patient"}.get(node.level, "HL")
-    return f"{name} loop (HL {shown(node.number)})"
 
 
 class _RuleFault(Exception):
