@@ -86,6 +86,11 @@ CRASHES = {  # reproducer -> the defect that makes it fail today (None: fixed, a
     "drug-segments-under-hl-level-0-lost.837": None,
     "lines-in-a-billing-provider-loop-with-no-claim-below-lost.837": None,
     "spliced-delimiters-lines-lost.837": None,
+    # A claim's last line with no service date, then an HL of a level the guide does not have: the
+    # validator read on in that line past the HL, took a later DTP*472 for its date and reported
+    # nothing; the claim went out without one, and its corrected file, scrubbed again, was
+    # rejected (bench/fuzz.py --seed 20261201s1).
+    "line-without-service-date-before-an-unknown-hl-level.837": None,
 }
 
 

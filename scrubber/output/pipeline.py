@@ -736,19 +736,30 @@ class _OpenSet:
             self.sealed.append((StructuralError(first.index, "LX", None, "I7", "model",
                                                 'Mandatory loop "Service Line Number" (2400) missing'), ""))
         elif not self.sealed:
-            # So is SV1 (837P) or SV2 (837I) in every service line. When a claim ends right after
-            # an LX, pyx12 reports the missing segment at the next segment, an HL or another claim's
-            # CLM, or not at all when what follows cannot be placed: then the error reaches another
-            # loop or claim, or none, and a claim with a service line that bills nothing would go
-            # out (a fuzzing find: its corrected file, scrubbed again, was rejected).
-            for line in claim.lines:
-                if line.procedure_segment is None:
-                    lx = claim.segments[line.first - claim.first]
-                    seg_id, name = ("SV2", "Institutional Service Line") if claim.is_institutional \
-                        else ("SV1", "Professional Service")
-                    self.sealed.append((StructuralError(lx.index, seg_id, None, "3", "model",
-                                                        f'Mandatory segment "{name}" ({seg_id}) missing'), ""))
-                    break
+            self._check_lines(claim)
+
+    def _check_lines(self, claim: Claim) -> None:
+        """The segments the guide requires in every service line, where the validator may not see
+        them missing: SV1 (837P) or SV2 (837I), and the service date (DTP*472) of an 837P line.
+        When a claim ends right after an LX, pyx12 reports the missing segment at the next
+        segment, an HL or another claim's CLM, or not at all when what follows cannot be placed:
+        then the error reaches another loop or claim, or none. And when an HL it cannot place
+        (a level the guide does not have) ends the claim, it reads on in the claim's last line,
+        and takes a later DTP*472 for its date. Either way the claim would go out incomplete (two
+        fuzzing finds: its corrected file, scrubbed again, was rejected)."""
+        for line in claim.lines:
+            if line.procedure_segment is None:
+                lx = claim.segments[line.first - claim.first]
+                seg_id, name = ("SV2", "Institutional Service Line") if claim.is_institutional \
+                    else ("SV1", "Professional Service")
+                self.sealed.append((StructuralError(lx.index, seg_id, None, "3", "model",
+                                                    f'Mandatory segment "{name}" ({seg_id}) missing'), ""))
+                return
+            if line.service_date is None and not claim.is_institutional:
+                # (At the SV1, as pyx12 reports it in a line with nothing between the two.)
+                self.sealed.append((StructuralError(line.procedure_segment.index, "DTP", None, "3", "model",
+                                                    'Mandatory segment "Date - Service Date" (DTP) missing'), ""))
+                return
 
     def _seal_without_clm(self, claim: Claim) -> None:
         """A claim with no CLM (TransactionReader.claim_without_clm): the errors found in its
