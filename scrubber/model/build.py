@@ -361,7 +361,8 @@ class TransactionReader:
     def claims_without_clm(self, ended: list[HLNode], position: int) -> Claim | None:
         """The HL loops `ended` (innermost first) end before `position`: each that holds segments
         the guide does not place in it (from `stray` on) and no claim, in it or below it, gives a
-        claim with no CLM. Returns the first, in input order; the others wait in `more`."""
+        claim with no CLM. Returns the first, in input order; the others wait in `more`. The
+        innermost, when it holds nothing of the kind and no loop either, is told to `empty_loop`."""
         innermost = ended[0]  # (the others stand above it: each has a loop below it)
         empty = not (innermost.claimed or innermost.has_child or innermost.stray is not None)
         if empty and self.empty_loop is not None:
