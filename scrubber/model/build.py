@@ -137,7 +137,6 @@ class TransactionReader:
         builder.d = d
         builder.context = context
         builder.line = None
-        builder.empty_loop = None
         builder.loops = claim_loops(context.kind)
         builder.node = builder.loops.claim
         return builder
@@ -161,7 +160,7 @@ class TransactionReader:
             done = self.close_claim(position)
             ended = self.start_hl(position, seg, elements)
             if done is None and ended:
-                done = self.claims_without_clm(ended, position)
+                done = self.close_loops(ended, position)
             return done
         if seg_id == "CLM":
             # A CLM before any HL is still a claim: the guide's errors reject it, but it is counted
@@ -209,7 +208,7 @@ class TransactionReader:
         done = self.close_claim(position)
         ended = self.stack[len(self.stack) - ending:][::-1] if ending else []
         if done is None and ended:
-            done = self.claims_without_clm(ended, position)
+            done = self.close_loops(ended, position)
         return done
 
     @property
@@ -358,11 +357,12 @@ class TransactionReader:
             self.loops = claim_loops(self.context.kind)
         self.node = self.loops.claim
 
-    def claims_without_clm(self, ended: list[HLNode], position: int) -> Claim | None:
-        """The HL loops `ended` (innermost first) end before `position`: each that holds segments
-        the guide does not place in it (from `stray` on) and no claim, in it or below it, gives a
-        claim with no CLM. Returns the first, in input order; the others wait in `more`. The
-        innermost, when it holds nothing of the kind and no loop either, is told to `empty_loop`."""
+    def close_loops(self, ended: list[HLNode], position: int) -> Claim | None:
+        """The HL loops `ended` (innermost first) end before `position`, with no claim closing there:
+        each that holds segments the guide does not place in it (from `stray` on) and no claim, in
+        it or below it, gives a claim with no CLM. Returns the first, in input order; the others
+        wait in `more`. The innermost, when it holds nothing of the kind and no loop either, is told
+        to `empty_loop`."""
         innermost = ended[0]  # (the others stand above it: each has a loop below it)
         empty = not (innermost.claimed or innermost.has_child or innermost.stray is not None)
         if empty and self.empty_loop is not None:
