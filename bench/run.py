@@ -13,6 +13,10 @@ run interleaved (floor, baseline, scrubber for one size, then the next size, the
 round), so the noise of a shared machine falls on all of them alike. The table goes to stdout
 and to bench/results/latest.md; the raw numbers to bench/results/latest.json.
 
+The scrubber / baseline target is judged on the median of every one-job scrub of a size (the
+rounds' and the pairs'), against pyx12's run: that run lasts tens of seconds and averages a
+neighbour's load, where one scrub of a second or two catches a burst (bench/README.md).
+
 The --jobs 2 speed-up is measured again in pairs (--pairs): a scrub with one job and one with two,
 side by side, in alternating order, at each size up to PAIRS_MAX. On a shared machine another
 tenant's load comes and goes within seconds: it only ever adds time, and it adds more to a run that
@@ -382,7 +386,8 @@ def _fmt_ratio(value: float) -> str:
 def render(facts: list[tuple[str, str]], sizes: list[int], repeat: int,
            results: dict[tuple[int, str], dict], warnings: list[str],
            pairs: dict[int, list[tuple[dict, dict]]] | None = None,
-           pair_ceilings: list[float] | None = None) -> str:
+           pair_ceilings: list[float] | None = None,
+           one_job: dict[int, list[float]] | None = None) -> str:
     smallest, largest = min(sizes), max(sizes)
     out = ["# Scrubber benchmark", ""]
     out += [f"**WARNING: {warning}**" for warning in warnings]
@@ -403,16 +408,21 @@ def render(facts: list[tuple[str, str]], sizes: list[int], repeat: int,
             out.append(f"| {size:,} | {mode} | {r['seconds']:.3f} | {r['gc_seconds']:.3f} | "
                        f"{size / r['seconds']:,.0f} | {r['peak_rss_mib']:.1f} | {r['rss_after_import_mib']:.1f} |")
     out += ["", "## Speed ratios (lower is better)", "",
-            f"| claims | scrubber / baseline time (target <= {SPEED_TARGET}x) | scrubber / floor time |",
-            "|---:|---:|---:|"]
+            f"| claims | scrubber / baseline time: every one-job scrub at the size, median (target <= "
+            f"{SPEED_TARGET}x) | scrubs | the rounds' scrubber / baseline time | scrubber / floor time |",
+            "|---:|---:|---:|---:|---:|"]
     for size in sizes:
         if not all((size, mode) in results for mode in ("baseline", "scrubber", "floor")):
             continue
         s = results[(size, "scrubber")]["seconds"]
         b = results[(size, "baseline")]["seconds"]
         f = results[(size, "floor")]["seconds"]
-        mark = "ok" if s / b <= SPEED_TARGET else "MISSED"
-        out.append(f"| {size:,} | {_fmt_ratio(s / b)} ({mark}) | {_fmt_ratio(s / f)} |")
+        every = (one_job or {}).get(size) or [s]
+        typical = statistics.median(every) / b
+        mark = "ok" if typical <= SPEED_TARGET else "MISSED"
+        # (Three decimals: the target is 0.1x, and 0.1006x must not print as 0.10x.)
+        out.append(f"| {size:,} | {typical:.3f}x ({mark}) | {len(every)} | {s / b:.3f}x | "
+                   f"{_fmt_ratio(s / f)} |")
     out += ["", f"## The compiled validator (target: at least {COMPILED_TARGET:.0f}x faster than the baseline)", "",
             "| claims | baseline / compiled time (higher is better) | compiled / floor time |", "|---:|---:|---:|"]
     for size in sizes:
@@ -599,7 +609,12 @@ def main(argv: list[str] | None = None) -> int:
         facts.append((f"two whole scrubs of {half:,} claims at once / one (what two workers of one set each cost "
                       "each other: the ceiling of --jobs 2 on a file of two sets)",
                       _fmt_ratio(statistics.median(scrub_ceilings))))
-    table = render(facts, sizes, args.repeat, results, warnings, pairs, pair_ceilings)
+    # Every one-job scrub of each size, the rounds' and the pairs': pyx12's run of a size takes 20
+    # seconds or more and so averages a neighbour's load over them; one scrub takes 1-2 seconds and
+    # catches whatever burst falls on it. Their median is the scrub's time under the same load.
+    one_job = {size: [r["seconds"] for r in runs.get((size, "scrubber"), [])]
+               + [one["seconds"] for one, _ in pairs.get(size, [])] for size in sizes}
+    table = render(facts, sizes, args.repeat, results, warnings, pairs, pair_ceilings, one_job)
     print(table)
     (RESULTS / "latest.md").write_text(table, encoding="utf-8")
     raw = {"facts": dict(facts), "repeat": args.repeat, "sizes": sizes,
