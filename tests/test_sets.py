@@ -4,6 +4,7 @@ byte for byte, with the checks across claims (U008, U009, U015) exact across set
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gc
 import io
@@ -13,9 +14,10 @@ import types
 from pathlib import Path
 from typing import ClassVar
 
+import lxml.html
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, SAMPLES, TODAY, corpus_files, model_claims
+from conftest import ROOT, SAMPLES, TODAY, corpus_files, make_a_rule_raise, model_claims
 from test_jobs import GENERATE, TOOL, _claim, _fillers, _renamed
 
 from scrubber import ClaimFileWriter, JsonReport, RunContext, load_rules, scrub_stream
@@ -236,6 +238,47 @@ def test_the_samples_corpus_and_fuzzing_finds_come_out_the_same_as_with_one_job(
     crashes = sorted((ROOT / "tests" / "fuzz" / "crashes").glob("*.837"))
     inputs = [*sorted(SAMPLES.glob("*.837")), *corpus_files(), *crashes]
     assert_same_as_one_job(tmp_path, monkeypatch, by_set, inputs, by_sets_expected=3)
+
+
+def test_a_claim_the_rules_failed_on_is_named_in_every_report_as_with_one_job(tmp_path, monkeypatch, by_set):
+    # Held back (in neither 837), it must still be found by a clerk who reads only the linter
+    # lines, the HTML or the CSV, not only the JSON; and the CSV ends with the file-level problems.
+    make_a_rule_raise(monkeypatch, "FILL-006")
+    path = _write(tmp_path / "fault.837", _interchange([[
+        _set_text(_fillers(0, 4), 1), _set_text(_fillers(4, 4), 2),
+        "ST*837*0003*005010X222A1~\nSE*2*0003~\n",  # a set with no claim: a file-level problem
+    ]], 401))
+    files = assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path])
+    (tmp_path / "again").mkdir()
+    code, text, _ = _cli(tmp_path / "again", monkeypatch, [path], 1)
+    assert code == 4
+    (line,) = [line for line in text.splitlines() if "not-checked" in line]
+    assert line.startswith(f"{path}:") and "[claim FILL-006, in neither file]" in line
+    assert "internal error while checking the claim (ZeroDivisionError)" in line
+    report = json.loads(files["fault.report.json"])
+    (held,) = report["unattributed"]
+    assert line.startswith(f"{path}:{held['segment']}:CLM: ")
+    rows = list(csv.DictReader(io.StringIO(files["fault.report.csv"].decode("utf-8-sig"))))
+    (not_checked,) = [row for row in rows if row["disposition"] == "not checked"]
+    assert (not_checked["claim_id"], not_checked["segment"], not_checked["message"]) == (
+        "FILL-006", str(held["segment"]), held["reason"])
+    file_rows = [row for row in rows if row["category"] == "file"]
+    assert [(row["rule"], row["message"], row["claim_id"]) for row in file_rows] == [
+        (error["code"], error["message"], "") for error in report["errors"]] and file_rows
+    findings = sum(len(claim["findings"]) for claim in report["claims"])
+    assert len(rows) == findings + 1 + len(file_rows) and rows[-1] is file_rows[-1]
+    page = lxml.html.document_fromstring(files["fault.report.html"])
+    (listed,) = page.xpath("//section[h2[starts-with(., 'Claims not checked')]]//li")
+    assert listed.text_content() == f"segment {held['segment']}: claim FILL-006: {held['reason']}"
+    assert "FILL-006" not in {c["claim_id"] for c in report["claims"]}
+
+
+def test_a_clean_run_has_no_row_or_section_of_claims_not_checked(tmp_path, monkeypatch):
+    code, text, files = _cli(tmp_path, monkeypatch, [SAMPLES / "clean_837p.837"], 1)
+    assert code == 0 and "not-checked" not in text
+    rows = list(csv.DictReader(io.StringIO(files["clean_837p.report.csv"].decode("utf-8-sig"))))
+    assert not [row for row in rows if row["disposition"] == "not checked" or row["category"] == "file"]
+    assert b"Claims not checked" not in files["clean_837p.report.html"]
 
 
 def _patients_in_two_files(tmp_path: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..output.sink import FragmentSink, ScrubbedClaim, Sink
-from ..output.summary import Summary
+from ..output.summary import Summary, Unattributed
 from .exit_codes import EXIT_OK
 from .terminal import printable
 
@@ -50,10 +50,14 @@ class LintLines(Sink):
         self._reader_gone = False
 
     def claim(self, item: ScrubbedClaim) -> None:
-        if self._reader_gone:
-            return
-        text = lint_lines(self._name, item)
-        if not text:
+        if not self._reader_gone:
+            self._say(lint_lines(self._name, item))
+
+    def unattributed(self, item: Unattributed) -> None:
+        self._say(not_checked_line(self._name, item))
+
+    def _say(self, text: str) -> None:
+        if self._reader_gone or not text:
             return
         try:
             click.echo(text, err=self._err, nl=False)
@@ -88,6 +92,13 @@ def lint_lines(name: str, item: ScrubbedClaim) -> str:
     return "".join(lines)
 
 
+def not_checked_line(name: str, item: Unattributed) -> str:
+    """The linter line of a claim the rules could not check: it is in neither 837, and a clerk who
+    reads only these lines must still find it (`name` already printable)."""
+    label = f"claim {item.claim_id}" if item.claim_id else "claim with no CLM01"
+    return f"{name}:{printable(f'{item.segment}:CLM: not-checked {item.reason} [{label}, in neither file]')}\n"
+
+
 class LintText(FragmentSink):
     """One transaction set's linter lines, rendered in a worker (parallel scrubbing by sets)."""
 
@@ -97,6 +108,9 @@ class LintText(FragmentSink):
 
     def claim(self, item: ScrubbedClaim) -> None:
         self._lines.append(lint_lines(self._name, item))
+
+    def unattributed(self, item: Unattributed) -> None:
+        self._lines.append(not_checked_line(self._name, item))
 
     def take(self) -> str:
         return "".join(self._lines)

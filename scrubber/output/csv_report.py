@@ -1,4 +1,6 @@
-"""The CSV report: one row per finding, for a spreadsheet.
+"""The CSV report: one row per finding, for a spreadsheet; then a row for each claim the rules could
+not check (disposition "not checked": it is in neither 837) and for each file-level problem
+(category "file", no claim id), so that a clerk who reads only the spreadsheet misses none of them.
 
 Written as UTF-8 with a byte-order mark, so spreadsheet programs read it as UTF-8 without being
 told; comma-separated, CRLF line ends, every field quoted when it needs to be. A cell that starts
@@ -15,6 +17,7 @@ from typing import TextIO
 
 from .report import finding_dict
 from .sink import FragmentSink, ScrubbedClaim, Sink
+from .summary import Summary
 from .text import visible
 
 COLUMNS = ("input", "claim_id", "disposition", "transaction_set", "line", "segment", "segment_id", "element",
@@ -52,6 +55,21 @@ class CsvReport(Sink):
             row["fixed"] = "yes" if finding.fixed else "no"
             self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
             self.rows += 1
+
+    def finish(self, summary: Summary, trailer: str = "") -> None:
+        # At the end, from the summary: the same rows, in the same order, whatever --jobs.
+        for item in summary.unattributed:
+            self._row({"claim_id": item.claim_id or "", "disposition": "not checked", "segment": item.segment,
+                       "segment_id": "CLM", "category": "internal", "severity": "error", "message": item.reason,
+                       "fixed": "no"})
+        for error in summary.errors:
+            self._row({"segment": error["segment"], "rule": error["code"], "category": "file", "severity": "error",
+                       "message": error["message"], "fixed": "yes" if error["fixed"] else "no"})
+
+    def _row(self, cells: dict[str, object]) -> None:
+        row = {"input": self._input, **cells}
+        self._writer.writerow([neutralise(row.get(column)) for column in COLUMNS])
+        self.rows += 1
 
     def fragments(self) -> functools.partial[CsvRows]:
         return functools.partial(CsvRows, self._input)

@@ -247,6 +247,8 @@ class HtmlReport(Sink):
                 f"{scrubber.get('version', '')} · rule data {rules.get('digest', '')}")
         cards = [E.div({"class": "card"}, E.b(str(summary.claims)), "claims")]
         cards += [E.div({"class": f"card {d}"}, E.b(str(getattr(summary, d))), d) for d in _DISPOSITIONS]
+        if summary.unattributed:
+            cards.append(E.div({"class": "card rejected"}, E.b(str(len(summary.unattributed))), "not checked"))
         categories = [(c, self._by_category[c]) for c in CATEGORIES if self._by_category[c]]
         rules_seen = [(f"{r} {self._rule_names[r]}"[:34], n) for r, n in self._by_rule.most_common(15)]
         body = [
@@ -256,6 +258,12 @@ class HtmlReport(Sink):
             E.section({"class": "charts"}, bar_chart("Findings by category", categories),
                       bar_chart("Findings by rule (most frequent)", rules_seen)),
         ]
+        if summary.unattributed:
+            # In neither 837 and in no claim's table below: listed here, or the clerk could not find them.
+            body.append(E.section({"class": "problems"}, E.h2("Claims not checked (in neither file)"),
+                                  E.ul(*[E.li(f"segment {item.segment}: claim "
+                                              f"{item.claim_id if item.claim_id else 'with no CLM01'}: {item.reason}")
+                                         for item in summary.unattributed])))
         if summary.errors:
             body.append(E.section({"class": "problems"}, E.h2("File-level problems"),
                                   E.ul(*[E.li(f"segment {e['segment']}: {e['message']}"

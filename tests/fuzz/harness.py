@@ -21,7 +21,8 @@ The invariants, on every input:
 - summary: its counts are those of the files (claims = the CLM count);
 - renderer: one scrub_stream drives every sink of output/files.py (corrected, rejected, json, html,
   csv, 999, 277ca) into memory: the HTML parses, with one body per claim; the CSV parses, one row
-  per finding; the acknowledgments read back as X12 (check_api: and scrub() gives the same);
+  per finding, claim not checked and file-level problem; the acknowledgments read back as X12
+  (check_api: and scrub() gives the same);
 - idempotence: the corrected file scrubs again without error, every claim in it accepted, and
   comes out identical.
 """
@@ -378,10 +379,11 @@ def _check_renderers(rendered: Rendered, report: dict[str, Any]) -> None:
     if len(bodies) != claims:
         raise _fail("renderer", f"the HTML report shows {len(bodies)} claims of {claims}")
     rows = list(csv.reader(io.StringIO(out["csv"].removeprefix("\ufeff"), newline="")))
-    findings = sum(len(c["findings"]) for c in report["claims"])
+    # A row per finding, then per claim not checked and per file-level problem.
+    findings = sum(len(c["findings"]) for c in report["claims"]) + len(report["unattributed"]) + len(report["errors"])
     if len(rows) != findings + 1 or len({len(row) for row in rows}) != 1:
         raise _fail("renderer", f"the CSV report has {len(rows) - 1} rows (widths {sorted({len(r) for r in rows})}) "
-                                f"for {findings} findings")
+                                f"for {findings} findings, claims not checked and file-level problems")
     for kind in ("999", "277ca"):
         if out[kind]:
             try:
