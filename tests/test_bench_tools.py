@@ -22,21 +22,30 @@ def _run_module():
     return module
 
 
-def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, monkeypatch, capsys):
-    run = _run_module()
+def _measured_as(run, monkeypatch, tmp_path, seconds_of, parallel_ceiling, scrub_ceiling=lambda path, claims: 1.9):
+    """Fake measurements: each mode's seconds from `seconds_of(mode, claims)`, the ceilings from the
+    callables; returns the list of (mode, claims) measured, in order."""
     measured: list[tuple[str, int]] = []
 
     def fake_measure(mode, path, claims):
         measured.append((mode, claims))
-        seconds = {"scrubber": 4.0, "scrubber-jobs2": 2.5}[mode]
+        seconds = seconds_of(mode, claims)
         return {"mode": mode, "claims": claims, "seconds": seconds, "cpu_seconds": seconds, "gc_seconds": 0.0,
                 "peak_rss_mib": 60.0, "rss_after_import_mib": 30.0}
 
     monkeypatch.setattr(run, "RESULTS", tmp_path)
     monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
     monkeypatch.setattr(run, "measure", fake_measure)
-    monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.98)
-    monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: {500: 1.75}[claims])
+    monkeypatch.setattr(run, "parallel_ceiling", parallel_ceiling)
+    monkeypatch.setattr(run, "scrub_ceiling", scrub_ceiling)
+    return measured
+
+
+def test_bench_run_measures_only_the_modes_asked_and_tabulates_them(tmp_path, monkeypatch, capsys):
+    run = _run_module()
+    seconds = {"scrubber": 4.0, "scrubber-jobs2": 2.5}
+    measured = _measured_as(run, monkeypatch, tmp_path, lambda mode, claims: seconds[mode], lambda: 1.98,
+                            lambda path, claims: {500: 1.75}[claims])
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--repeat", "2", "--pairs", "0"]) == 0
     # Each mode once on a small file first, unmeasured (bytecode and caches), then the rounds.
@@ -60,22 +69,11 @@ def test_bench_run_measures_the_jobs_speed_up_again_in_adjacent_pairs(tmp_path, 
     # Each pair runs one job and two side by side, the first of the pair alternating; the table
     # gives the median of the pairs' ratios and the ratio of the fastest runs, judged against 1.7x.
     run = _run_module()
-    measured: list[tuple[str, int]] = []
     times = {"scrubber": iter([4.0, 4.0, 3.0, 4.0, 3.6, 4.2]),  # the rounds' one, then the pairs'
              "scrubber-jobs2": iter([3.0, 2.5, 2.5, 1.7, 3.0, 2.0])}
-
-    def fake_measure(mode, path, claims):
-        measured.append((mode, claims))
-        seconds = next(times[mode]) if claims == 1000 else 1.0
-        return {"mode": mode, "claims": claims, "seconds": seconds, "cpu_seconds": seconds, "gc_seconds": 0.0,
-                "peak_rss_mib": 60.0, "rss_after_import_mib": 30.0}
-
     ceilings = iter([1.98, 1.90, 1.80])
-    monkeypatch.setattr(run, "RESULTS", tmp_path)
-    monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
-    monkeypatch.setattr(run, "measure", fake_measure)
-    monkeypatch.setattr(run, "parallel_ceiling", lambda: next(ceilings))
-    monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: 1.9)
+    measured = _measured_as(run, monkeypatch, tmp_path,
+                            lambda mode, claims: next(times[mode]) if claims == 1000 else 1.0, lambda: next(ceilings))
     assert run.main(["--claims", "1000", "--modes", "scrubber", "scrubber-jobs2", "--pairs", "5"]) == 0
     pairs = [m for m, claims in measured if claims == 1000][2:]
     assert pairs == ["scrubber", "scrubber-jobs2", "scrubber-jobs2", "scrubber"] * 2 + ["scrubber", "scrubber-jobs2"]
@@ -96,17 +94,8 @@ def test_the_speed_target_judges_the_median_of_every_one_job_scrub_against_pyx12
     times = {"floor": iter([0.5]), "baseline": iter([20.0]), "compiled": iter([0.6]),
              "scrubber": iter([2.4, 1.6, 1.5, 2.6, 1.7, 1.9]),  # the round's, then the pairs'
              "scrubber-jobs2": iter([1.0, 0.9, 0.8, 1.2, 0.9, 1.0])}
-
-    def fake_measure(mode, path, claims):
-        seconds = next(times[mode]) if claims == 1000 else 1.0
-        return {"mode": mode, "claims": claims, "seconds": seconds, "cpu_seconds": seconds, "gc_seconds": 0.0,
-                "peak_rss_mib": 60.0, "rss_after_import_mib": 30.0}
-
-    monkeypatch.setattr(run, "RESULTS", tmp_path)
-    monkeypatch.setattr(run, "ensure_file", lambda claims: tmp_path / f"claims_{claims}.837")
-    monkeypatch.setattr(run, "measure", fake_measure)
-    monkeypatch.setattr(run, "parallel_ceiling", lambda: 1.9)
-    monkeypatch.setattr(run, "scrub_ceiling", lambda path, claims: 1.9)
+    _measured_as(run, monkeypatch, tmp_path, lambda mode, claims: next(times[mode]) if claims == 1000 else 1.0,
+                 lambda: 1.9)
     assert run.main(["--claims", "1000", "--pairs", "5"]) == 0
     table = (tmp_path / "latest.md").read_text()
     # Median of 2.4, 1.6, 1.5, 2.6, 1.7, 1.9 is 1.8 s: 0.09x of pyx12's 20 s; the round's alone 0.12x.
