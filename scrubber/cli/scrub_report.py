@@ -95,8 +95,7 @@ def lint_lines(name: str, item: ScrubbedClaim) -> str:
 def not_checked_line(name: str, item: Unattributed) -> str:
     """The linter line of a claim the rules could not check: it is in neither 837, and a clerk who
     reads only these lines must still find it (`name` already printable)."""
-    label = f"claim {item.claim_id}" if item.claim_id else "claim with no CLM01"
-    return f"{name}:{printable(f'{item.segment}:CLM: not-checked {item.reason} [{label}, in neither file]')}\n"
+    return f"{name}:{printable(f'{item.segment}:CLM: not-checked {item.reason} [{item.label}, in neither file]')}\n"
 
 
 class LintText(FragmentSink):

@@ -48,18 +48,15 @@ class CsvReport(Sink):
 
     def claim(self, item: ScrubbedClaim) -> None:
         result = item.result
-        claim = {"input": self._input, "claim_id": result.claim.id, "disposition": result.disposition,
+        claim = {"claim_id": result.claim.id, "disposition": result.disposition,
                  "transaction_set": result.claim.transaction.control_number}
         for finding in result.findings:
-            row = {**claim, **finding_dict(finding)}
-            row["fixed"] = "yes" if finding.fixed else "no"
-            self._writer.writerow([neutralise(row[column]) for column in COLUMNS])
-            self.rows += 1
+            self._row({**claim, **finding_dict(finding), "fixed": "yes" if finding.fixed else "no"})
 
     def finish(self, summary: Summary, trailer: str = "") -> None:
         # At the end, from the summary: the same rows, in the same order, whatever --jobs.
         for item in summary.unattributed:
-            self._row({"claim_id": item.claim_id or "", "disposition": "not checked", "segment": item.segment,
+            self._row({"claim_id": item.claim_id, "disposition": "not checked", "segment": item.segment,
                        "segment_id": "CLM", "category": "internal", "severity": "error", "message": item.reason,
                        "fixed": "no"})
         for error in summary.errors:
@@ -67,6 +64,7 @@ class CsvReport(Sink):
                        "message": error["message"], "fixed": "yes" if error["fixed"] else "no"})
 
     def _row(self, cells: dict[str, object]) -> None:
+        """One row: the input's name, then `cells` (a column not among them is left empty)."""
         row = {"input": self._input, **cells}
         self._writer.writerow([neutralise(row.get(column)) for column in COLUMNS])
         self.rows += 1

@@ -261,8 +261,7 @@ class HtmlReport(Sink):
         if summary.unattributed:
             # In neither 837 and in no claim's table below: listed here, or the clerk could not find them.
             body.append(E.section({"class": "problems"}, E.h2("Claims not checked (in neither file)"),
-                                  E.ul(*[E.li(f"segment {item.segment}: claim "
-                                              f"{item.claim_id if item.claim_id else 'with no CLM01'}: {item.reason}")
+                                  E.ul(*[E.li(f"segment {item.segment}: {item.label}: {item.reason}")
                                          for item in summary.unattributed])))
         if summary.errors:
             body.append(E.section({"class": "problems"}, E.h2("File-level problems"),

@@ -17,6 +17,11 @@ class Unattributed:
     claim_id: str | None
     reason: str
 
+    @property
+    def label(self) -> str:
+        """How the text reports name it: "claim <CLM01>", or what it lacks."""
+        return f"claim {self.claim_id}" if self.claim_id else "claim with no CLM01"
+
     def as_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "claim_id": self.claim_id, "reason": self.reason}
 
