@@ -34,6 +34,12 @@ class InputError(ScrubberError):
         self.offset = offset
         self.segment = segment
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in a worker process (a set's pass 1 there), it is pickled back to the main one:
+        # Exception's own reduce would call InputError(message) without the keywords, and the
+        # pool would break on it rather than pass the error on.
+        return (_input_error, (self.message, self.code, self.offset, self.segment))
+
     def where(self) -> str:
         parts = []
         if self.segment is not None:
@@ -53,6 +59,10 @@ class InputError(ScrubberError):
             "segment": self.segment,
             "offset": self.offset,
         }
+
+
+def _input_error(message: str, code: str, offset: int | None, segment: int | None) -> InputError:
+    return InputError(message, code=code, offset=offset, segment=segment)
 
 
 class RuleDataError(ScrubberError):
