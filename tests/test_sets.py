@@ -773,3 +773,24 @@ def test_scrubbing_collects_the_young_and_middle_generations_seldom():
         young, middle, _ = gc.get_threshold()
         assert young >= 10_000 and middle >= 100
     assert gc.get_threshold() == before
+
+
+def test_a_set_past_the_error_limit_fails_the_file_alike_by_sets(tmp_path, monkeypatch, by_set):
+    """The set's pass 1 runs in a worker, which raises: the refusal comes back whole (InputError
+    pickles with its keywords), the set is read again here and refused the same, and no output of
+    the sets before it is left behind."""
+    from test_error_flood import flooded
+
+    from scrubber.x12 import structural
+
+    path = tmp_path / "generated.837"
+    GENERATE.generate(12, path, per_transaction=4)
+    data = path.read_bytes()
+    second = data.index(b"ST*837*", data.index(b"ST*837*") + 1)
+    path.write_bytes(data[:second] + flooded(data[second:], b"", structural.SET_ERROR_LIMIT + 1))
+    code, text, files = _cli(tmp_path, monkeypatch, [path], 1)
+    assert (code, files) == (3, {}) and f"holds {structural.SET_ERROR_LIMIT + 1:,} syntax and" in text
+    assert by_set["inputs"] == 0
+    other = _cli(tmp_path, monkeypatch, [path], 2)
+    assert by_set["inputs"] == 1 and by_set["here"] == 1  # (its worker refused it, then this process)
+    assert other == (code, text, files)

@@ -16,6 +16,7 @@ Memory holds one claim, the HL loops above it and the structural errors of one s
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -40,6 +41,7 @@ from ..rules.history import RunHistory
 from ..rules.history_checks import doses_of
 from ..rules.ruleset import RuleSet
 from ..rules.syntax import shown
+from ..x12 import structural
 from ..x12.envelope import (
     EnvelopeReader,
     Group,
@@ -50,7 +52,7 @@ from ..x12.envelope import (
     TransactionSet,
 )
 from ..x12.guide import DEFAULT_VALIDATOR, make_validator
-from ..x12.structural import StructuralError
+from ..x12.structural import SetErrors, StructuralError
 from ..x12.tokenizer import NOT_AN_ID, Segment, SegmentReader, segment_id
 from .loops_without_claims import LoopsWithoutClaims, loop_name
 from .parallel import CheckFailed, ClaimWork, OrderedChecks, Workers, check_all_locally, min_parallel_bytes
@@ -307,7 +309,7 @@ class Pass1:
     def __init__(self, validator: Any, log: Any) -> None:
         self.validator = validator
         self.log = log
-        self.raw: list[StructuralError] = []
+        self.raw: SetErrors = SetErrors()
 
     def sets_closed(self, events: Iterable[Any]) -> Iterator[None]:
         """Take the events; yields when one closed a transaction set."""
@@ -328,14 +330,18 @@ class Pass1:
             if not text.isascii() or not text.strip():
                 self.raw.extend(raw_problems([event]))
         elif isinstance(event, TransactionSet):
-            self.raw = raw_problems([event.header])
+            self.raw = SetErrors(raw_problems([event.header]))
         elif isinstance(event, TransactionEnd):
             self.raw.extend(raw_problems([event.trailer]))
-            self.log.write(SetCheck(validator.take_errors() + self.raw, event.count, _indented(event.trailer)))
-            self.raw = []
+            found = validator.take_errors()
+            within_limit(found, self.raw, event.transaction)
+            self.log.write(SetCheck(found + self.raw, event.count, _indented(event.trailer)))
+            self.raw = SetErrors()
             return True
         elif isinstance(event, Interchange | Group):
-            self.log.write(raw_problems([event.header]) + validator.take_errors())
+            found = validator.take_errors()
+            within_limit(found, SetErrors(), None)
+            self.log.write(raw_problems([event.header]) + found)
         else:
             fail_on(validator.take_errors())
         return False
@@ -848,6 +854,35 @@ def fail_on(errors: list[StructuralError]) -> None:
     for error in errors:
         raise InputError(f"{shown(error.seg_id)}: {error.message}: the envelope cannot be trusted",
                          code="envelope.invalid", segment=error.segment)
+
+
+def within_limit(found: SetErrors, raw: SetErrors, transaction: TransactionSet | None) -> None:
+    """Fail the file when a transaction set (or the envelope around sets) holds more errors than
+    structural.SET_ERROR_LIMIT (it says why), naming the first and the most frequent: a flood of
+    errors is one fault repeated, a format or an export gone wrong, and those two find it."""
+    total = len(found) + found.dropped + len(raw) + raw.dropped
+    limit = structural.SET_ERROR_LIMIT
+    if total <= limit:
+        return
+    kept = [*found, *raw]
+    first = min(kept, key=lambda error: error.segment)
+    (seg_id, element, message), times = collections.Counter(
+        (error.seg_id, error.element, error.message) for error in kept).most_common(1)[0]
+    where = (f"transaction set {shown(transaction.control_number)!r}" if transaction is not None
+             else "the envelope between transaction sets")
+    raise InputError(
+        f"{where} holds {total:,} syntax and implementation-guide errors, more than the {limit:,} the "
+        f"scrubber judges claim by claim, so no claim of the file was scrubbed. First error: segment {first.segment}, "
+        f"{_described(first.seg_id, first.element, first.message)}. Most frequent: "
+        f"{_described(seg_id, element, message)} ({times:,} of the first {len(kept):,}). Correct how the file is "
+        "made and scrub it again",
+        code="guide.too_many_errors", segment=first.segment, offset=first.offset,
+    )
+
+
+def _described(seg_id: str, element: str | None, message: str) -> str:
+    subject = shown(element or seg_id)
+    return f"{subject}: {shown(message)}" if subject else shown(message)
 
 
 def raw_problems(segments: list[Segment]) -> list[StructuralError]:

@@ -30,7 +30,7 @@ from pyx12.map_walker import apply_walk_errors, walk_tree
 
 from ..errors import InputError
 from .envelope import Group
-from .structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
+from .structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, SetErrors, StructuralError
 from .tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 
 # pyx12 logs every error it finds; the scrubber reports them itself.
@@ -70,7 +70,7 @@ class _Collector:
     """Stands in for pyx12's err_handler: records each error against our segment index."""
 
     def __init__(self) -> None:
-        self.errors: list[StructuralError] = []
+        self.errors: SetErrors = SetErrors()
         self.current = 0
         self.previous = 0
         self.current_id = ""
@@ -143,10 +143,10 @@ class GuideValidator:
         self._node: Any = self._control.getnodebypath("/ISA_LOOP/ISA")
         self._errh = _Collector()
 
-    def take_errors(self) -> list[StructuralError]:
+    def take_errors(self) -> SetErrors:
         """The errors found since the last call, oldest first."""
         errors = self._errh.errors
-        self._errh.errors = []
+        self._errh.errors = SetErrors()
         return errors
 
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:

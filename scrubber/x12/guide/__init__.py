@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..envelope import Group
-from ..structural import StructuralError
+from ..structural import SetErrors
 from ..tokenizer import Delimiters, Segment
 
 VALIDATORS = ("compiled", "pyx12")
@@ -17,7 +17,7 @@ class Validator(Protocol):
     """What the pipeline's first pass asks of a validator (both have it)."""
 
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None: ...
-    def take_errors(self) -> list[StructuralError]: ...
+    def take_errors(self) -> SetErrors: ...
     def finish(self) -> None: ...
 
 

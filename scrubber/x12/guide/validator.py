@@ -23,7 +23,7 @@ from typing import Any
 from ...bounded import kept
 from ...errors import InputError
 from ..envelope import Group
-from ..structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, StructuralError
+from ..structural import _HANDLED_ELSEWHERE, _MAP_FILES, _MISSING, _UNREADABLE, SetErrors, StructuralError
 from ..tokenizer import NOT_AN_ID, Delimiters, Segment, segment_id
 from . import segments
 from .cache import cached
@@ -322,7 +322,7 @@ class CompiledValidator:
         self._checker = self._checker_for(CONTROL_MAP, self._control)
         self._checked = self._checker.memo  # type: ignore[attr-defined]
         self._placed = kept(_PLACED, (CONTROL_MAP, delimiters), dict, _KEPT_DELIMITERS)
-        self.errors: list[StructuralError] = []
+        self.errors: SetErrors = SetErrors()
         self._current = 0
         self._previous = 0
         self._current_id = ""
@@ -334,9 +334,9 @@ class CompiledValidator:
         return kept(_CHECKERS, (map_file, self._d), lambda: _element_checker(map_file, tables, self._d),
                     _KEPT_DELIMITERS)
 
-    def take_errors(self) -> list[StructuralError]:
+    def take_errors(self) -> SetErrors:
         errors = self.errors
-        self.errors = []
+        self.errors = SetErrors()
         return errors
 
     def feed(self, seg: Segment, seg_id: str, group: Group | None) -> None:
