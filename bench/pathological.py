@@ -12,8 +12,10 @@ Shapes (each a valid envelope around one transaction set, made from the clean sa
 Each size is scrubbed by `scrubber scrub` (default outputs; `--jobs` as given, else the CLI's
 default) in a fresh process; the table gives CPU seconds (user + system, start-up included, its
 worker processes' too), peak memory (max RSS of the scrub's process, and of its largest worker when
-it ran some) and, against the first size, the ratio of time to the ratio of size: 1.0 is linear,
-2.0 at a doubling is quadratic.
+it ran some), against the first size, the ratio of time to the ratio of size (1.0 is linear,
+2.0 at a doubling is quadratic), and how the scrub ended: "scrubbed", or "refused" with its exit
+code. A set of more than structural.SET_ERROR_LIMIT errors (200,000) is refused whole (exit 3):
+`segments` past about 200,000 and `unknown` past 100,000 measure that refusal, not a scrub.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def build(shape: str, size: int) -> str:
     return "~\n".join(segments) + "~\n"
 
 
-def measure(path: Path, out: Path, timeout: float, jobs: int | None) -> tuple[float, float, float] | None:
+def measure(path: Path, out: Path, timeout: float, jobs: int | None) -> tuple[float, float, float, int] | None:
     """CPU seconds (the scrub's process and its workers) and peak memory (MiB: the process, its
     largest worker) of one `scrubber scrub` in a fresh process. CPU time, not wall time: on a shared
     machine the wall clock mostly measures the neighbours."""
@@ -94,7 +96,7 @@ def measure(path: Path, out: Path, timeout: float, jobs: int | None) -> tuple[fl
     except subprocess.TimeoutExpired:
         return None
     seconds, peak_kib, worker_kib = done.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(peak_kib) / 1024, int(worker_kib) / 1024
+    return float(seconds), int(peak_kib) / 1024, int(worker_kib) / 1024, done.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shapes = ("lines", "segments", "unknown", "depth") if args.shape == "all" else (args.shape,)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print("| shape | size | CPU seconds | peak MiB | time ratio / size ratio |")
-    print("|---|---:|---:|---:|---:|")
+    print("| shape | size | CPU seconds | peak MiB | time ratio / size ratio | ended |")
+    print("|---|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as folder:
         for shape in shapes:
             first: tuple[int, float] | None = None
@@ -116,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(build(shape, size), encoding="ascii")
                 measured = measure(path, Path(folder) / "out", args.timeout, args.jobs)
                 if measured is None:
-                    print(f"| {shape} | {size:,} | > {args.timeout:.0f} (stopped) | | |", flush=True)
+                    print(f"| {shape} | {size:,} | > {args.timeout:.0f} (stopped) | | | |", flush=True)
                     break
-                seconds, peak, worker_peak = measured
+                seconds, peak, worker_peak, code = measured
                 first = first or (size, seconds)
                 ratio = (seconds / first[1]) / (size / first[0]) if first[1] else float("nan")
                 shown = f"{peak:.0f}" + (f" (worker {worker_peak:.0f})" if worker_peak > 1 else "")
-                print(f"| {shape} | {size:,} | {seconds:.2f} | {shown} | {ratio:.2f} |", flush=True)
+                ended = "scrubbed" if code in (0, 1) else f"refused (exit {code})"
+                print(f"| {shape} | {size:,} | {seconds:.2f} | {shown} | {ratio:.2f} | {ended} |", flush=True)
     return 0
 
 
