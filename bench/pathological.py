@@ -13,9 +13,10 @@ Each size is scrubbed by `scrubber scrub` (default outputs; `--jobs` as given, e
 default) in a fresh process; the table gives CPU seconds (user + system, start-up included, its
 worker processes' too), peak memory (max RSS of the scrub's process, and of its largest worker when
 it ran some), against the first size, the ratio of time to the ratio of size (1.0 is linear,
-2.0 at a doubling is quadratic), and how the scrub ended: "scrubbed", or "refused" with its exit
-code. A set of more than structural.SET_ERROR_LIMIT errors (200,000) is refused whole (exit 3):
-`segments` past about 200,000 and `unknown` past 100,000 measure that refusal, not a scrub.
+2.0 at a doubling is quadratic), and how the scrub ended: "scrubbed" (exit 0 or 1), or "refused"
+with its exit code. Past structural.SET_ERROR_LIMIT errors in its set (200,000: `segments` past
+about 200,000, `unknown` past 100,000) the claim is rejected with the first errors only kept (README,
+"A transaction set with more than 200,000 errors"): those sizes measure that, not a full listing.
 """
 
 from __future__ import annotations

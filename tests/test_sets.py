@@ -775,10 +775,9 @@ def test_scrubbing_collects_the_young_and_middle_generations_seldom():
     assert gc.get_threshold() == before
 
 
-def test_a_set_past_the_error_limit_fails_the_file_alike_by_sets(tmp_path, monkeypatch, by_set):
-    """The set's pass 1 runs in a worker, which raises: the refusal comes back whole (InputError
-    pickles with its keywords), the set is read again here and refused the same, and no output of
-    the sets before it is left behind."""
+def test_a_set_past_the_error_limit_comes_out_the_same_by_sets(tmp_path, monkeypatch, by_set):
+    """Its worker finds the set's errors and rejects every claim of it, as one job does; the sets
+    around it go out."""
     from test_error_flood import flooded
 
     from scrubber.x12 import structural
@@ -788,9 +787,8 @@ def test_a_set_past_the_error_limit_fails_the_file_alike_by_sets(tmp_path, monke
     data = path.read_bytes()
     second = data.index(b"ST*837*", data.index(b"ST*837*") + 1)
     path.write_bytes(data[:second] + flooded(data[second:], b"", structural.SET_ERROR_LIMIT + 1))
-    code, text, files = _cli(tmp_path, monkeypatch, [path], 1)
-    assert (code, files) == (3, {}) and f"holds {structural.SET_ERROR_LIMIT + 1:,} syntax and" in text
-    assert by_set["inputs"] == 0
-    other = _cli(tmp_path, monkeypatch, [path], 2)
-    assert by_set["inputs"] == 1 and by_set["here"] == 1  # (its worker refused it, then this process)
-    assert other == (code, text, files)
+    files = assert_same_as_one_job(tmp_path, monkeypatch, by_set, [path])
+    report = json.loads(files["generated.report.json"])
+    assert [c["disposition"] for c in report["claims"]].count("rejected") == 4
+    assert [e["code"] for e in report["errors"]].count("guide.too_many_errors") == 1
+    assert by_set["here"] == 0  # (scrubbed in the workers)

@@ -333,14 +333,16 @@ class Pass1:
             self.raw = SetErrors(raw_problems([event.header]))
         elif isinstance(event, TransactionEnd):
             self.raw.extend(raw_problems([event.trailer]))
-            found = validator.take_errors()
-            within_limit(found, self.raw, event.transaction)
-            self.log.write(SetCheck(found + self.raw, event.count, _indented(event.trailer)))
+            errors = within_limit(validator.take_errors(), self.raw, event.transaction)
+            self.log.write(SetCheck(errors, event.count, _indented(event.trailer)))
             self.raw = SetErrors()
             return True
         elif isinstance(event, Interchange | Group):
             found = validator.take_errors()
-            within_limit(found, SetErrors(), None)
+            if found.dropped:  # (the envelope's own segments: a flood cannot be there, a segment
+                # outside a set is refused by the envelope reader first)
+                raise InputError(f"more than {structural.SET_ERROR_LIMIT:,} implementation-guide errors in the "
+                                 "envelope", code="guide.too_many_errors", segment=event.header.index)
             self.log.write(raw_problems([event.header]) + found)
         else:
             fail_on(validator.take_errors())
@@ -560,6 +562,8 @@ class Pass2:
         self._in_order(functools.partial(self._set_closed, closed, event, transaction.without_claims))
 
     def _set_closed(self, closed: TransactionClosed, event: TransactionEnd, without_claims: LoopsWithoutClaims) -> None:
+        if closed.errors and closed.errors[-1].code == structural.TOO_MANY_ERRORS:
+            self.summary.errors.append(_too_many_errors(event, closed.errors[-1]))
         if closed.claims == 0:
             self.summary.errors.append(_no_claims(event, closed.errors))
         elif without_claims.count:
@@ -856,28 +860,40 @@ def fail_on(errors: list[StructuralError]) -> None:
                          code="envelope.invalid", segment=error.segment)
 
 
-def within_limit(found: SetErrors, raw: SetErrors, transaction: TransactionSet | None) -> None:
-    """Fail the file when a transaction set (or the envelope around sets) holds more errors than
-    structural.SET_ERROR_LIMIT (it says why), naming the first and the most frequent: a flood of
-    errors is one fault repeated, a format or an export gone wrong, and those two find it."""
+def within_limit(found: SetErrors, raw: SetErrors, transaction: TransactionSet) -> list[StructuralError]:
+    """The errors of a set that pass 1 hands on: all of them, the validator's then the raw checks'
+    (SetCheck's order); or, past structural.SET_ERROR_LIMIT (it says why), the first
+    LISTED_PAST_LIMIT of each and one more at the ST (structural.TOO_MANY_ERRORS), which reaches
+    every claim of the set: what was not kept is not known, so none of them can go out. It names
+    the first error and the most frequent: a flood is one fault repeated, and there it shows."""
     total = len(found) + found.dropped + len(raw) + raw.dropped
     limit = structural.SET_ERROR_LIMIT
     if total <= limit:
-        return
+        return found + raw
     kept = [*found, *raw]
     first = min(kept, key=lambda error: error.segment)
     (seg_id, element, message), times = collections.Counter(
         (error.seg_id, error.element, error.message) for error in kept).most_common(1)[0]
-    where = (f"transaction set {shown(transaction.control_number)!r}" if transaction is not None
-             else "the envelope between transaction sets")
-    raise InputError(
-        f"{where} holds {total:,} syntax and implementation-guide errors, more than the {limit:,} the "
-        f"scrubber judges claim by claim, so no claim of the file was scrubbed. First error: segment {first.segment}, "
-        f"{_described(first.seg_id, first.element, first.message)}. Most frequent: "
-        f"{_described(seg_id, element, message)} ({times:,} of the first {len(kept):,}). Correct how the file is "
-        "made and scrub it again",
-        code="guide.too_many_errors", segment=first.segment, offset=first.offset,
-    )
+    header = transaction.header
+    detail = (f"transaction set {shown(transaction.control_number)!r} holds {total:,} syntax and implementation-"
+              f"guide errors, more than the {limit:,} the scrubber judges claim by claim, so no claim of the set "
+              f"can go out; the first {LISTED_PAST_LIMIT:,} of each kind are listed, the first at segment "
+              f"{first.segment} ({_described(first.seg_id, first.element, first.message)}), and the most frequent "
+              f"is {_described(seg_id, element, message)} ({times:,} of the first {len(kept):,})")
+    overflow = StructuralError(header.index, "", None, structural.TOO_MANY_ERRORS, "model", detail)
+    return [*found[:LISTED_PAST_LIMIT], *raw[:LISTED_PAST_LIMIT], overflow]
+
+
+# Past the limit, the errors of each kind kept for the claims, the reports and the 999 (every claim
+# of the set is rejected by the overflow, whatever its own): a few MB, not the limit's 200 MB.
+LISTED_PAST_LIMIT = 1_000
+
+
+def _too_many_errors(event: TransactionEnd, overflow: StructuralError) -> dict[str, Any]:
+    header = event.transaction.header
+    return {"code": "guide.too_many_errors", "segment": header.index,
+            "message": f"{overflow.message}: correct how the file is made and scrub it again",
+            "offset": header.offset, "fixed": False}
 
 
 def _described(seg_id: str, element: str | None, message: str) -> str:

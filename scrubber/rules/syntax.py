@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 
 from ..model.claim import Claim
-from ..x12.structural import StructuralError
+from ..x12.structural import TOO_MANY_ERRORS, StructuralError
 from .findings import Finding
 from .ruleset import RuleSet
 
@@ -39,6 +39,9 @@ def syntax_finding(error: StructuralError, where: str, claim: Claim, rules: Rule
     elif error.code == "S003":
         rule = rules.rule("S003")
         message = rule.format(offset=error.offset)
+    elif error.code == TOO_MANY_ERRORS:
+        rule = rules.rule("S001")  # (it says which set: no loop to name)
+        message = rule.format(where="", detail=shown(error.message))
     else:
         rule = rules.rule("S001")
         message = rule.format(where=where, detail=_detail(error))
@@ -69,7 +72,7 @@ def _more_errors(first: tuple[StructuralError, str], count: int, rules: RuleSet)
     error, where = first
     # (The 999 cannot name them all: an IK3 names a segment only by an id in X12's code list, RFI
     # 1257, so a flood of unknown segments is one IK5 code there.)
-    detail = (f"{count} more implementation-guide errors in this claim, from segment {error.segment} on "
+    detail = (f"{count:,} more implementation-guide errors in this claim, from segment {error.segment} on "
               f"(the first {LISTED_ERRORS} are listed: fix them and scrub again for the rest; the 999 names "
               "each segment in error whose id X12 knows)")
     return Finding(rule=rule, severity=rule.severity, message=rule.format(where=where, detail=detail), line=None,

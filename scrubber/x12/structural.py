@@ -49,12 +49,15 @@ class StructuralError:
 
 # The errors of one transaction set kept at most. A set's errors are held until its claims are
 # judged (about 1 KB each along the way, with the segments the 999 names), and one byte of input
-# can make one (an empty segment): without a bound, a file of 483 KB of them took 297 MB, and
-# memory grew with the file. Past this many, pass 1 fails the file, naming the first error and the
-# most frequent (pipeline.within_limit): a set's errors then cost at most about 240 MB. It leaves
+# can make one (an empty segment): without a bound, a file of 483 KB of them took 403 MB, and
+# memory grew with the file. Past this many, the rest are only counted, and every claim of the set
+# is rejected (pipeline.within_limit): a set's errors cost at most about 200 MB. The limit leaves
 # room for what the scrubber still judges claim by claim: a claim of 100,000 service lines (issue
 # 11) has 99,950 errors, one for each line past the guide's 50.
 SET_ERROR_LIMIT = 200_000
+
+# The code of the error that stands for those not kept (level "model": the 999 names the others).
+TOO_MANY_ERRORS = "LIMIT"
 
 
 class SetErrors(list):
