@@ -90,13 +90,9 @@ def test_the_other_sets_of_the_file_go_out(rules, tmp_path):
 def test_a_claim_of_100000_lines_is_still_judged_claim_by_claim(rules, monkeypatch):
     """Issue 11's long claim: one error for each line past the guide's 50 (here at a limit made
     small: N lines make N - 50 errors), so 100,000 lines stay under the real limit."""
-    import sys
+    from test_jobs import _module
 
-    sys.path.insert(0, str(SAMPLES.parent / "bench"))
-    try:
-        import pathological
-    finally:
-        sys.path.pop(0)
+    pathological = _module("pathological_flood", SAMPLES.parent / "bench" / "pathological.py")
     monkeypatch.setattr(structural, "SET_ERROR_LIMIT", 1_950)
     result = scrubbed(pathological.build("lines", 2_000).encode("ascii"), rules)
     assert (result.summary.claims, result.summary.rejected) == (1, 1)

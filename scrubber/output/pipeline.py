@@ -330,7 +330,8 @@ class Pass1:
             if not text.isascii() or not text.strip():
                 self.raw.extend(raw_problems([event]))
         elif isinstance(event, TransactionSet):
-            self.raw = SetErrors(raw_problems([event.header]))
+            self.raw = SetErrors()
+            self.raw.extend(raw_problems([event.header]))
         elif isinstance(event, TransactionEnd):
             self.raw.extend(raw_problems([event.trailer]))
             errors = within_limit(validator.take_errors(), self.raw, event.transaction)

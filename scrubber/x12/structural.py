@@ -66,8 +66,8 @@ class SetErrors(list):
 
     __slots__ = ("dropped",)
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
+    def __init__(self) -> None:
+        super().__init__()
         self.dropped = 0
 
     def append(self, error: StructuralError) -> None:
