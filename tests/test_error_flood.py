@@ -163,3 +163,12 @@ def test_the_cli_rejects_the_set_and_says_so_once_for_the_file(tmp_path, monkeyp
     assert "flood.corrected.837" not in written and "flood.rejected.837" in written and "flood.999" in written
     rows = (tmp_path / "out" / "flood.report.csv").read_text(encoding="utf-8-sig").splitlines()
     assert sum("guide.too_many_errors" in row for row in rows) == 1
+
+
+def test_a_control_byte_in_the_sets_control_number_is_shown_escaped_once(rules, monkeypatch):
+    # (A fault of the first message: the number, already escaped, was quoted with repr, which
+    # doubled the backslash: '\\x1b[2J01'.)
+    monkeypatch.setattr(structural, "SET_ERROR_LIMIT", 30)
+    data = flooded(CLEAN, b"", 40).replace(b"*0101*", b"*\x1b[2J01*", 1).replace(b"*0101~", b"*\x1b[2J01~", 1)
+    message = overflowed(scrubbed(data, rules))
+    assert message.startswith("transaction set '\\x1b[2J01' holds ") and "\x1b" not in message

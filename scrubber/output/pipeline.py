@@ -872,7 +872,7 @@ def within_limit(found: SetErrors, raw: SetErrors, transaction: TransactionSet) 
     (seg_id, element, message), times = collections.Counter(
         (error.seg_id, error.element, error.message) for error in kept).most_common(1)[0]
     header = transaction.header
-    detail = (f"transaction set {shown(transaction.control_number)!r} holds {total:,} syntax and implementation-"
+    detail = (f"transaction set '{shown(transaction.control_number)}' holds {total:,} syntax and implementation-"
               f"guide errors, more than the {limit:,} the scrubber judges claim by claim, so no claim of the set "
               f"can go out; the first {LISTED_PAST_LIMIT:,} of each kind are listed, the first at segment "
               f"{first.segment} ({_described(first.seg_id, first.element, first.message)}), and the most frequent "
