@@ -221,6 +221,51 @@ def test_999_positions_count_from_the_st():
     assert lines[st + int(sv1[2]) - 1] == "SV1*HC:99214*150*XX*1***1"
 
 
+def _pyx12_ik3s(data: bytes) -> list[list[str]]:
+    """The IK3s of pyx12's own 999 for an input."""
+    logger = logging.getLogger("pyx12")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    ack = io.StringIO()
+    try:
+        pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(data.decode("ascii")), ack, None)
+    finally:
+        logger.setLevel(level)
+    return [seg for seg in segments(ack.getvalue()) if seg[0] == "IK3"]
+
+
+def _last_clm_as(seg_id: str) -> bytes:
+    """clean_837p.837 with the CLM of its last claim (P-OK-NO-DRUG) turned into `seg_id`."""
+    text = (SAMPLES / "clean_837p.837").read_text(encoding="ascii")
+    at = text.rindex("CLM*")
+    return (text[:at] + seg_id + text[at + 3:]).encode("ascii")
+
+
+@pytest.mark.parametrize("seg_id", ["CLX", "cLM"])
+def test_999_names_the_segments_after_a_mistyped_clm_where_pyx12_does(seg_id):
+    """The claim's HI, LX, SV1 and DTP cannot be placed once its CLM is gone: each is named at its
+    own place, as pyx12's own 999 names them. The reader's errors of those segments (the id it
+    cannot read, the LX01 its count no longer matches) wait for the next segment the walk places,
+    the SE, which is not in error for them: no IK3 names the SE. The mistyped id itself is not an
+    id an IK3 can carry (RFI 1257)."""
+    data = _last_clm_as(seg_id)
+    [(_, notes, ik5)] = set_acks(acknowledge(data).ack999)
+    ours = [n for n in notes if n[0] == "IK3"]
+    assert ik5[:2] == ["IK5", "R"]
+    assert [n[1:3] for n in ours] == [["HI", "117"], ["LX", "118"], ["SV1", "119"], ["DTP", "120"]]
+    assert [n for n in _pyx12_ik3s(data) if n[1] != seg_id] == ours
+
+
+def test_999_does_not_name_the_segment_after_an_unreadable_id():
+    """pyx12's reader reports an id it cannot read (d-T) with the next segment the walk places,
+    the LIN here, which is as it should be: no IK3 names it (pyx12's own 999 does)."""
+    text = (SAMPLES / "clean_837p.837").read_text(encoding="ascii")
+    at = text.index("~", text.index("DTP*472")) + 1
+    [(_, notes, ik5)] = set_acks(acknowledge((text[:at] + "\nd-T*9~" + text[at:]).encode("ascii")).ack999)
+    assert ik5[:2] == ["IK5", "R"]
+    assert [n for n in notes if n[0] == "IK3"] == []
+
+
 def _two_sets(second_broken: bool) -> bytes:
     """clean_837p.837 with its transaction set twice (ST02 0101, 0102); the second one's first
     SV103 made an invalid code when `second_broken`."""

@@ -45,6 +45,10 @@ _AK905_CODES = frozenset(("1", "2", "3", "4", "5", "6", "10", "11", "12", "13", 
 # are wrong values in the segment: IK304 8, "segment has data element errors", as pyx12's own
 # 999 writes SEG1. No IK403 code names a wrong counter, so no IK4 goes with HL1, HL2 and LX.
 _SEGMENT_CODE_AS = {"SEG1": "8", "HL1": "8", "HL2": "8", "LX": "8"}
+# The segments those counters count: the reader counts an HL or LX as it reads it, and its error
+# waits for the next segment the walk places (README, "Differences from pyx12"), so the error of an
+# LX that could not be placed stands at a later segment that is not in error for it.
+_COUNTED_SEGMENT = {"HL1": "HL", "HL2": "HL", "LX": "LX"}
 _HAS_ELEMENT_ERRORS = "8"
 
 # A required segment that is missing: pyx12 notices it at the next segment it reads, and the
@@ -55,6 +59,13 @@ _MISSING_CODES = frozenset(("3", "I6", "I7"))
 # IK304 1: unrecognized segment id (pyx12 also says 1 for a segment it cannot place, and for a
 # leading space).
 _UNRECOGNIZED = "1"
+# What pyx12's reader says of a segment id it cannot read (x12file.py; the compiled validator's
+# _Reader says it in the same words). The error waits for the next segment the walk places
+# (README, "Differences from pyx12"), which is not in error for it.
+_INVALID_ID = re.compile(r'Segment identifier "(.*)" is invalid', re.S)
+# How far back from where the reader's error waits its segment is looked for, when no segment
+# before it has the id the message quotes (a byte outside ASCII, which the reader read as "?").
+_LOOK_BACK = 64
 # IK5: one or more segments in error.
 _SEGMENTS_IN_ERROR = "5"
 # IK403: invalid character in data element (a byte outside ASCII, S002).
@@ -202,10 +213,14 @@ class _SetNotes:
     def _segment_error(self, error: StructuralError) -> None:
         index = self._index(error.segment)
         if error.code == _UNRECOGNIZED:
-            self._unrecognized(index)
+            self._unrecognized(index, error.message)
             return
         if error.code in _MISSING_CODES:
             index = self._next_filled(index + 1)
+        counted = _COUNTED_SEGMENT.get(error.code)
+        if counted is not None and self._seg_id_at(index) != counted:
+            self._counted_before(index, counted)
+            return
         subject = error.seg_id.strip()
         loop_id = None
         if subject in self._guide.loop_first_segment and subject not in self._guide.segment_ids:
@@ -219,22 +234,47 @@ class _SetNotes:
             # A code the 999 has no value for still makes the segment one in error.
             note.codes.append(code if code in _IK304_CODES else _HAS_ELEMENT_ERRORS)
 
-    def _unrecognized(self, index: int) -> None:
-        """IK304 1, a segment pyx12 could not place: the IK3 names the segment as found (the
-        error's subject is where pyx12's search started). pyx12 reports a segment id that is not
-        valid at the segment after it; such an id cannot be in an IK3 at all (RFI 1257)."""
-        if index > 0 and self._known_and_clean(index) and self._seg_id_at(index - 1) not in self._guide.segment_ids:
-            index -= 1
+    def _unrecognized(self, index: int, message: str) -> None:
+        """IK304 1. The walk's "not found" stands at the segment it could not place: the IK3 names
+        that segment as found (the error's subject is where pyx12's search started). The reader's
+        "identifier is invalid" waits for the next segment the walk places, which is not wrong for
+        it (a CLM mistyped as "cLM" put it on the SE): it goes back to the segment with that id.
+        An id the guide does not have cannot be in an IK3 at all (RFI 1257): the IK5 says it."""
+        invalid = _INVALID_ID.fullmatch(message)
+        if invalid is not None:
+            index = self._unreadable_before(index, invalid.group(1))
         note = self._note(index, self._seg_id_at(index), None)
         if note is not None and _UNRECOGNIZED not in note.codes:
             note.codes.append(_UNRECOGNIZED)
 
-    def _known_and_clean(self, index: int) -> bool:
-        segment = self._segments.get(index)
-        if segment is None:
-            return False
-        raw = segment.text.split(self._d.element, 1)[0]
-        return raw == raw.strip() and raw in self._guide.segment_ids
+    def _counted_before(self, index: int, seg_id: str) -> None:
+        """A counter's error (an HL01, HL02 or LX01 out of step) that waited at `index`: it goes to
+        the nearest segment `seg_id` before it. That segment is in error already when the walk could
+        not place it (IK304 1), and its number is moot then: pyx12's own 999 names it once."""
+        for before in range(index - 1, max(index - 1 - _LOOK_BACK, -1), -1):
+            if self._seg_id_at(before) == seg_id:
+                note = self._note(before, seg_id, None)
+                if note is not None and not note.codes:
+                    note.codes.append(_HAS_ELEMENT_ERRORS)
+                return
+        self.set_codes.add(_SEGMENTS_IN_ERROR)  # (not near: the IK5 says it)
+
+    def _unreadable_before(self, index: int, seg_id: str) -> int:
+        """The segment before `index` whose id the reader could not read: the nearest with the id
+        `seg_id` as found, else (an id the reader saw otherwise) the nearest whose id the guide
+        does not have; `index` itself when neither is near (the set's segments kept are those
+        its errors point at, and their neighbours)."""
+        fallback = None
+        for before in range(index - 1, max(index - 1 - _LOOK_BACK, -1), -1):
+            segment = self._segments.get(before)
+            if segment is None:
+                continue
+            found = segment.text.split(self._d.element, 1)[0]
+            if found == seg_id:
+                return before
+            if fallback is None and found.strip() not in self._guide.segment_ids:
+                fallback = before
+        return fallback if fallback is not None else index
 
     def _element_error(self, error: StructuralError) -> None:
         index = self._index(error.segment)
