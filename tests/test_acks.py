@@ -256,6 +256,20 @@ def test_999_names_the_segments_after_a_mistyped_clm_where_pyx12_does(seg_id):
     assert [n for n in _pyx12_ik3s(data) if n[1] != seg_id] == ours
 
 
+def test_999_names_a_segment_missing_before_the_se_at_the_segment_before_it():
+    """The last claim's LX removed: its SV1 and DTP cannot be placed, and the walk notices the LX
+    missing at the SE. pyx12 records no segment for the SE, so its own 999 names the gap at the
+    segment before (the DTP, 119), where a gap noticed at any other segment is named at that
+    segment; ours named the SE (120)."""
+    text = (SAMPLES / "clean_837p.837").read_text(encoding="ascii")
+    at = text.rindex("LX*1~")
+    data = (text[:at] + text[at + len("LX*1~"):].lstrip("\n")).encode("ascii")
+    [(_, notes, _)] = set_acks(acknowledge(data).ack999)
+    ours = [n for n in notes if n[0] == "IK3"]
+    assert ["IK3", "LX", "119", "", "3"] in ours
+    assert ours == _pyx12_ik3s(data)
+
+
 def test_999_does_not_name_the_segment_after_an_unreadable_id():
     """pyx12's reader reports an id it cannot read (d-T) with the next segment the walk places,
     the LIN here, which is as it should be: no IK3 names it (pyx12's own 999 does)."""

@@ -53,7 +53,9 @@ _HAS_ELEMENT_ERRORS = "8"
 
 # A required segment that is missing: pyx12 notices it at the next segment it reads, and the
 # validator ties the error to the segment before the gap (its loop). IK302 names the segment
-# where the missing one was expected, as pyx12's own 999 does.
+# where the missing one was expected, as pyx12's own 999 does; but not the SE: pyx12 records no
+# segment for the trailer (x12n_document closes the set at it), so what it notices there stays
+# with the segment before, the last of the set's body.
 _MISSING_CODES = frozenset(("3", "I6", "I7"))
 
 # IK304 1: unrecognized segment id (pyx12 also says 1 for a segment it cannot place, and for a
@@ -216,7 +218,7 @@ class _SetNotes:
             self._unrecognized(index, error.message)
             return
         if error.code in _MISSING_CODES:
-            index = self._next_filled(index + 1)
+            index = min(self._next_filled(index + 1), max(len(self._segments) - 2, 0))
         counted = _COUNTED_SEGMENT.get(error.code)
         if counted is not None and self._seg_id_at(index) != counted:
             self._counted_before(index, counted)
