@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -24,7 +25,7 @@ from ..model.claim import is_digits
 from ..x12.envelope import Group, Interchange
 from ..x12.guide.loops import map_path
 from ..x12.structural import StructuralError
-from ..x12.tokenizer import Delimiters
+from ..x12.tokenizer import Delimiters, Segment
 from .sink import SetSegments, Sink, TransactionClosed
 from .summary import Summary
 
@@ -253,8 +254,8 @@ class _SetNotes:
         """A counter's error (an HL01, HL02 or LX01 out of step) that waited at `index`: it goes to
         the nearest segment `seg_id` before it. That segment is in error already when the walk could
         not place it (IK304 1), and its number is moot then: pyx12's own 999 names it once."""
-        for before in range(index - 1, max(index - 1 - _LOOK_BACK, -1), -1):
-            if self._seg_id_at(before) == seg_id:
+        for before, segment in self._kept_before(index):
+            if segment.text.split(self._d.element, 1)[0].strip() == seg_id:
                 note = self._note(before, seg_id, None)
                 if note is not None and not note.codes:
                     note.codes.append(_HAS_ELEMENT_ERRORS)
@@ -267,16 +268,20 @@ class _SetNotes:
         does not have; `index` itself when neither is near (the set's segments kept are those
         its errors point at, and their neighbours)."""
         fallback = None
-        for before in range(index - 1, max(index - 1 - _LOOK_BACK, -1), -1):
-            segment = self._segments.get(before)
-            if segment is None:
-                continue
+        for before, segment in self._kept_before(index):
             found = segment.text.split(self._d.element, 1)[0]
             if found == seg_id:
                 return before
             if fallback is None and found.strip() not in self._guide.segment_ids:
                 fallback = before
         return fallback if fallback is not None else index
+
+    def _kept_before(self, index: int) -> Iterator[tuple[int, Segment]]:
+        """The kept segments before `index`, nearest first, up to _LOOK_BACK positions back."""
+        for before in range(index - 1, max(index - 1 - _LOOK_BACK, -1), -1):
+            segment = self._segments.get(before)
+            if segment is not None:
+                yield before, segment
 
     def _element_error(self, error: StructuralError) -> None:
         index = self._index(error.segment)
